@@ -1,0 +1,33 @@
+# audiomill: `make run` serves on SQLite + ./data; `make test` runs the suite.
+# Both create or refresh .venv as needed (idempotent; re-installs only when pyproject changes).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.audiomill-installed
+# torch is pinned to the CPU wheel that lies on this kind of machine; pip looks there too.
+WHEELS_DIR ?= /opt/wheels
+PIP_FIND := $(if $(wildcard $(WHEELS_DIR)),--find-links $(WHEELS_DIR),)
+PYTEST_ARGS ?=
+
+.PHONY: run test venv bench clean-venv
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet $(PIP_FIND) -e '.[test]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/audiomill serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Engines: one module per job kind, each a pure ``setup()`` + ``run(ctx)``."""

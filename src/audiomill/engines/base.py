@@ -1,0 +1,129 @@
+"""What every engine sees and provides.
+
+An engine is pure: it reads its inputs from local files, reports progress and checks for
+cancellation through its :class:`EngineContext`, and writes its outputs to the paths the
+context hands out. It imports nothing of HTTP, databases or queues, so the runner (for
+the service) and the CLI (with no service) drive the same code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Generic, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from audiomill.errors import InvalidInput, JobCancelled
+from audiomill.params import SeparateParams
+
+ParamsT = TypeVar("ParamsT", bound=BaseModel)
+
+
+class EngineContext(Protocol[ParamsT]):
+    """The engine's whole view of the world for one run."""
+
+    params: ParamsT
+    device: str  # "cpu" or "cuda[:N]"
+
+    def input_path(self, name: str) -> Path:
+        """Local path of the named input (e.g. "audio")."""
+
+    def output_path(self, name: str, filename: str) -> Path:
+        """Register an output and return the local path the engine must write it to.
+
+        ``name`` is the output's key (e.g. "vocals"); ``filename`` is what a user sees
+        when downloading it (e.g. "vocals.mp3"), its extension decides the media type.
+        """
+
+    def set_result(self, **values: Any) -> None:
+        """Attach JSON-able values to the job's result (e.g. similarity_score)."""
+
+    def progress(self, fraction: float, stage: str) -> None:
+        """Report progress in [0, 1] with a short stage text."""
+
+    def cancelled(self) -> bool:
+        """True once the job was cancelled; engines check between chunks."""
+
+
+def raise_if_cancelled(ctx: EngineContext[Any]) -> None:
+    if ctx.cancelled():
+        raise JobCancelled()
+
+
+@dataclass
+class LocalContext(Generic[ParamsT]):
+    """A plain context: inputs and outputs are files in folders the caller chose.
+
+    The CLI uses it directly; the runner wraps it with DB-backed progress/cancellation.
+    """
+
+    params: ParamsT
+    inputs: dict[str, Path]
+    output_dir: Path
+    device: str = "cpu"
+    on_progress: Callable[[float, str], None] | None = None
+    is_cancelled: Callable[[], bool] | None = None
+    outputs: dict[str, tuple[Path, str]] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+
+    def input_path(self, name: str) -> Path:
+        try:
+            return self.inputs[name]
+        except KeyError:
+            raise InvalidInput(f"missing input {name!r}") from None
+
+    def output_path(self, name: str, filename: str) -> Path:
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        path = self.output_dir / filename
+        self.outputs[name] = (path, filename)
+        return path
+
+    def set_result(self, **values: Any) -> None:
+        self.result.update(values)
+
+    def progress(self, fraction: float, stage: str) -> None:
+        if self.on_progress is not None:
+            self.on_progress(min(max(fraction, 0.0), 1.0), stage)
+
+    def cancelled(self) -> bool:
+        return bool(self.is_cancelled and self.is_cancelled())
+
+
+class Engine(Protocol):
+    """What an engine module exposes (see engines/separate.py for a real one)."""
+
+    Params: type[BaseModel]
+    input_names: tuple[str, ...]
+
+    def setup(self) -> None: ...
+
+    def run(self, ctx: EngineContext[Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """What the service knows about a job kind without importing its engine."""
+
+    params: type[BaseModel]
+    inputs: tuple[str, ...]  # input names, in the order files are sent
+    module: str  # imported lazily so the API never pays for torch to validate a request
+
+
+KINDS: dict[str, KindSpec] = {
+    "separate": KindSpec(SeparateParams, ("audio",), "audiomill.engines.separate"),
+}
+
+
+def kind_spec(kind: str) -> KindSpec:
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise InvalidInput(
+            f"unknown job kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}"
+        ) from None
+
+
+def engine_for(kind: str) -> Engine:
+    return importlib.import_module(kind_spec(kind).module)  # type: ignore[return-value]

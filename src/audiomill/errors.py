@@ -1,0 +1,59 @@
+"""The one small error hierarchy users can catch.
+
+    AudiomillError                 anything audiomill raises on purpose
+    ├── InvalidInput       (422)   a parameter or value is not acceptable
+    │   └── DurationTooLong (422)
+    ├── UnsupportedMedia   (415)   the bytes are not audio we can decode
+    ├── PayloadTooLarge    (413)   the upload is over the size limit
+    ├── NotFound           (404)   no such thing, or not yours
+    ├── Conflict           (409)   the thing is in the wrong state for the request
+    ├── ModelUnavailable           weights are missing and cannot be fetched
+    └── JobCancelled               raised inside an engine when the job was cancelled
+
+Engines raise these; the API maps ``http_status`` onto responses, the CLI onto messages.
+"""
+
+from __future__ import annotations
+
+
+class AudiomillError(Exception):
+    http_status: int = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(AudiomillError):
+    http_status = 422
+
+
+class DurationTooLong(InvalidInput):
+    pass
+
+
+class UnsupportedMedia(AudiomillError):
+    http_status = 415
+
+
+class PayloadTooLarge(AudiomillError):
+    http_status = 413
+
+
+class NotFound(AudiomillError):
+    http_status = 404
+
+
+class Conflict(AudiomillError):
+    http_status = 409
+
+
+class ModelUnavailable(AudiomillError):
+    http_status = 503
+
+
+class JobCancelled(AudiomillError):
+    http_status = 409
+
+    def __init__(self, message: str = "job was cancelled") -> None:
+        super().__init__(message)

@@ -1,0 +1,1 @@
+"""Executors hand job ids to workers; they never touch job state themselves."""

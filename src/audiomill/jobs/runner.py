@@ -1,0 +1,178 @@
+"""Runs one job: claim it, feed its inputs to its engine, store its outputs, record the end.
+
+The only caller of the state machine's transitions during a run. Executors (local threads,
+Celery workers) carry nothing but a job id and call :func:`run_job`.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+
+from audiomill import audio
+from audiomill.engines.base import LocalContext, engine_for, kind_spec
+from audiomill.engines.torch_runtime import select_device
+from audiomill.errors import AudiomillError, JobCancelled
+from audiomill.jobs import service, states
+from audiomill.jobs.states import JobStatus
+from audiomill.runtime import Runtime
+from audiomill.store.tables import Asset, Job, JobFile
+
+log = logging.getLogger(__name__)
+
+PROGRESS_WRITE_INTERVAL_SECONDS = 0.5
+CANCEL_CHECK_INTERVAL_SECONDS = 0.5
+
+_setup_lock = threading.Lock()
+_set_up_kinds: set[str] = set()
+
+
+def _ensure_setup(kind: str) -> None:
+    """Engines set up once per worker process (models stay warm between jobs)."""
+    with _setup_lock:
+        if kind not in _set_up_kinds:
+            engine_for(kind).setup()
+            _set_up_kinds.add(kind)
+
+
+class RunnerContext(LocalContext[Any]):
+    """A LocalContext whose progress and cancellation go through the job's DB row."""
+
+    def __init__(self, runtime: Runtime, job: Job, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._runtime = runtime
+        self._job_id = job.id
+        self._job_uuid = job.uuid
+        self._last_write = 0.0
+        self._last_stage = ""
+        self._last_cancel_check = 0.0
+        self._cancelled = False
+
+    def progress(self, fraction: float, stage: str) -> None:
+        now = time.monotonic()
+        fraction = min(max(fraction, 0.0), 1.0)
+        if stage == self._last_stage and now - self._last_write < PROGRESS_WRITE_INTERVAL_SECONDS:
+            return
+        self._last_write, self._last_stage = now, stage
+        percent = round(fraction * 100.0, 2)
+        with self._runtime.db.session() as session:
+            still_running = states.report_progress(session, self._job_id, percent, stage)
+        if not still_running:
+            self._cancelled = True
+        self._runtime.events.publish(
+            self._job_uuid,
+            {"type": "progress", "job_id": self._job_uuid, "status": "processing",
+             "progress": percent, "stage": stage},
+        )
+
+    def cancelled(self) -> bool:
+        now = time.monotonic()
+        if not self._cancelled and now - self._last_cancel_check >= CANCEL_CHECK_INTERVAL_SECONDS:
+            self._last_cancel_check = now
+            with self._runtime.db.session() as session:
+                row = session.execute(
+                    select(Job.status, Job.cancel_requested).where(Job.id == self._job_id)
+                ).first()
+            self._cancelled = row is None or row.cancel_requested or row.status != JobStatus.processing
+        return self._cancelled
+
+
+def _work_dir(runtime: Runtime, job: Job) -> Path:
+    return runtime.settings.work_dir / "jobs" / job.uuid
+
+
+def run_job(runtime: Runtime, job_id: int) -> JobStatus | None:
+    """Run a job to its end; returns its final status, or None if it was not ours to run."""
+    with runtime.db.session() as session:
+        if not states.claim(session, job_id):
+            return None
+        session.commit()
+        job = session.get(Job, job_id)
+        assert job is not None
+        inputs = {name: runtime.blobs.path(asset.sha256) for name, asset in service.input_files(job).items()}
+        params = kind_spec(job.kind).params.model_validate(job.params)
+    runtime.events.publish(job.uuid, service.job_event(job))
+
+    # A redelivered job starts from a clean folder: partial outputs are never mixed in.
+    work_dir = _work_dir(runtime, job)
+    shutil.rmtree(work_dir, ignore_errors=True)
+    ctx = RunnerContext(
+        runtime, job, params=params, inputs=inputs, output_dir=work_dir / "outputs",
+        device=select_device(runtime.settings),
+    )
+    try:
+        _ensure_setup(job.kind)
+        engine_for(job.kind).run(ctx)
+        if ctx.cancelled():
+            raise JobCancelled()
+        final = _finish(runtime, job, ctx)
+    except JobCancelled:
+        with runtime.db.session() as session:
+            states.cancel(session, job_id)
+        final = JobStatus.cancelled
+    except AudiomillError as exc:
+        final = _record_failure(runtime, job_id, exc.message)
+    except Exception as exc:  # an engine bug must end the job, not the worker
+        log.exception("job %s (%s) crashed", job.uuid, job.kind)
+        final = _record_failure(runtime, job_id, f"internal error: {type(exc).__name__}: {exc}")
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    _publish_final(runtime, job_id)
+    return final
+
+
+def _record_failure(runtime: Runtime, job_id: int, message: str) -> JobStatus:
+    with runtime.db.session() as session:
+        states.fail(session, job_id, message)
+    return JobStatus.failed
+
+
+def _finish(runtime: Runtime, job: Job, ctx: RunnerContext) -> JobStatus:
+    """Store the outputs and complete the job in one transaction, or store nothing."""
+    staged = {name: (runtime.blobs.stage_file(path), filename) for name, (path, filename) in ctx.outputs.items()}
+    old_assets: list[int] = []
+    with runtime.db.session() as session:
+        if not states.complete(session, job.id, ctx.result):
+            session.rollback()  # cancelled or deleted meanwhile: nothing is kept
+            return JobStatus.cancelled
+        for link in session.scalars(select(JobFile).where(JobFile.job_id == job.id, JobFile.role == "output")):
+            old_assets.append(link.asset_id)
+            session.delete(link)
+        session.flush()
+        for name, (file, filename) in staged.items():
+            runtime.blobs.commit(file)
+            info = _probe_quietly(runtime.blobs.path(file.sha256))
+            asset = Asset(
+                owner_id=job.owner_id, sha256=file.sha256, filename=filename,
+                media_type=audio.media_type_for(filename), size_bytes=file.size_bytes,
+                duration_seconds=info.duration_seconds if info else None,
+                sample_rate=info.sample_rate if info else None,
+                channels=info.channels if info else None,
+            )
+            session.add(asset)
+            session.flush()
+            session.add(JobFile(job_id=job.id, role="output", name=name, asset_id=asset.id))
+        digests = service.release_assets(session, old_assets)
+    with runtime.db.session() as session:
+        service.delete_unreferenced_blobs(runtime, session, digests)
+    return JobStatus.completed
+
+
+def _probe_quietly(path: Path) -> audio.AudioInfo | None:
+    try:
+        return audio.probe(path)
+    except AudiomillError:
+        return None  # not audio (e.g. a video or a JSON report): no audio metadata
+
+
+def _publish_final(runtime: Runtime, job_id: int) -> None:
+    with runtime.db.session() as session:
+        job = session.get(Job, job_id)
+        if job is not None:
+            runtime.events.publish(job.uuid, service.job_event(job))

@@ -1,0 +1,1 @@
+"""Persistence: the database (jobs, assets, users) and the blob store (file bytes)."""
