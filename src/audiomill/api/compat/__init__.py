@@ -1,0 +1,1 @@
+"""One thin router per seed document, translating its shapes onto the shared services."""

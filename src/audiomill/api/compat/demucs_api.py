@@ -1,0 +1,122 @@
+"""Seed 000, "Demucs Audio Separation API": its paths, fields and status values, unchanged.
+
+    GET /                 health check
+    POST /upload          multipart field ``file`` → job (4 stems as mp3)
+    GET /status/{job_id}  job
+    GET /download/{job_id} zip of bass.mp3 drums.mp3 other.mp3 vocals.mp3
+    GET /jobs             every job of this kind
+    DELETE /job/{job_id}
+Errors keep FastAPI's ``{"detail": "..."}`` shape, as the seed's FastAPI service had.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, File, HTTPException, UploadFile
+from fastapi.responses import FileResponse
+from pydantic import BaseModel
+
+from audiomill import __version__
+from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep
+from audiomill.api.files import zip_response
+from audiomill.api.schemas import as_utc
+from audiomill.jobs import service
+from audiomill.jobs.states import JobStatus
+from audiomill.params import OutputFormat, SeparateParams
+from audiomill.store.tables import Job
+
+router = APIRouter(tags=["seed 000: Demucs separation API"])
+
+KIND = "separate"
+# The seed promises four mp3 stems from Demucs' default model.
+SEED_PARAMS = SeparateParams(model="htdemucs", output_format=OutputFormat.mp3, bitrate_kbps=320)
+SeedStatus = Literal["pending", "processing", "completed", "failed"]
+
+
+class SeedJob(BaseModel):
+    job_id: str
+    status: SeedStatus
+    filename: str
+    created_at: str
+    completed_at: str | None
+    error: str | None
+    download_url: str | None
+
+
+class SeedHealth(BaseModel):
+    status: str
+    service: str
+    version: str
+
+
+class SeedDeleted(BaseModel):
+    message: str
+    job_id: str
+
+
+def _timestamp(moment: datetime | None) -> str | None:
+    # The seed shows naive ISO seconds ("2025-12-27T10:30:00"); ours are UTC.
+    utc = as_utc(moment)
+    return utc.replace(tzinfo=None).isoformat(timespec="seconds") if utc else None
+
+
+def seed_job(job: Job) -> SeedJob:
+    status = JobStatus(job.status)
+    error = job.error
+    if status == JobStatus.cancelled:  # the seed has no "cancelled": report it as a failure
+        seed_status: SeedStatus = "failed"
+        error = error or "job was cancelled"
+    else:
+        seed_status = status.value  # type: ignore[assignment]
+    inputs = service.input_files(job)
+    filename = inputs["audio"].filename if "audio" in inputs else ""
+    return SeedJob(
+        job_id=job.uuid,
+        status=seed_status,
+        filename=filename,
+        created_at=_timestamp(job.created_at) or "",
+        completed_at=_timestamp(job.finished_at) if status == JobStatus.completed else None,
+        error=error,
+        download_url=f"/download/{job.uuid}" if status == JobStatus.completed else None,
+    )
+
+
+@router.get("/", response_model=SeedHealth)
+def health_check() -> SeedHealth:
+    return SeedHealth(status="healthy", service="Demucs Audio Separation API (audiomill)", version=__version__)
+
+
+@router.post("/upload", response_model=SeedJob)
+def upload(runtime: RuntimeDep, user: CurrentUser, file: Annotated[UploadFile, File()]) -> SeedJob:
+    job = service.create_job(runtime, user.id, KIND, SEED_PARAMS, [service.Upload(file.file, file.filename)])
+    with runtime.db.session() as session:
+        return seed_job(service.get_job(session, user.id, job.uuid))
+
+
+@router.get("/status/{job_id}", response_model=SeedJob)
+def status(job_id: str, session: SessionDep, user: CurrentUser) -> SeedJob:
+    return seed_job(service.get_job(session, user.id, job_id, [KIND]))
+
+
+@router.get("/download/{job_id}", response_class=FileResponse)
+def download(job_id: str, runtime: RuntimeDep, session: SessionDep, user: CurrentUser) -> FileResponse:
+    job = service.get_job(session, user.id, job_id, [KIND])
+    if job.status != JobStatus.completed:
+        # 400, as the seed's own service answered a download before completion
+        raise HTTPException(400, f"job {job_id} is not completed (status: {seed_job(job).status})")
+    return zip_response(runtime, service.output_files(job), f"{job.uuid}.zip")
+
+
+@router.get("/jobs", response_model=list[SeedJob])
+def list_jobs(session: SessionDep, user: CurrentUser) -> list[SeedJob]:
+    jobs, _ = service.list_jobs(session, user.id, [KIND], limit=10_000)
+    return [seed_job(job) for job in jobs]
+
+
+@router.delete("/job/{job_id}", response_model=SeedDeleted)
+def delete_job(job_id: str, runtime: RuntimeDep, session: SessionDep, user: CurrentUser) -> SeedDeleted:
+    service.get_job(session, user.id, job_id, [KIND])
+    service.delete_job(runtime, user.id, job_id)
+    return SeedDeleted(message="Job deleted successfully", job_id=job_id)

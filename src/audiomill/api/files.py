@@ -1,0 +1,48 @@
+"""Serving stored outputs: one file (with HTTP Range) or a zip of several."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+from fastapi.responses import FileResponse
+from starlette.background import BackgroundTask
+
+from audiomill.runtime import Runtime
+from audiomill.store.tables import Asset
+
+# Already-compressed audio gains nothing from deflate; storing is far faster.
+_STORED_EXTENSIONS = {".mp3", ".m4a", ".flac", ".ogg", ".opus", ".mp4", ".zip"}
+
+
+def file_response(runtime: Runtime, asset: Asset) -> FileResponse:
+    return FileResponse(
+        runtime.blobs.path(asset.sha256), media_type=asset.media_type, filename=asset.filename
+    )
+
+
+def zip_response(runtime: Runtime, assets: Mapping[str, Asset], archive_name: str) -> FileResponse:
+    """Write a zip to scratch space and stream it; the scratch file goes when sent."""
+    scratch = runtime.settings.work_dir / "archives"
+    scratch.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix="archive-", suffix=".zip", dir=scratch)
+    os.close(handle)
+    path = Path(name)
+    try:
+        with zipfile.ZipFile(path, "w") as archive:
+            used: set[str] = set()
+            for key, asset in assets.items():
+                arcname = asset.filename if asset.filename not in used else f"{key}-{asset.filename}"
+                used.add(arcname)
+                method = zipfile.ZIP_STORED if Path(arcname).suffix.lower() in _STORED_EXTENSIONS else zipfile.ZIP_DEFLATED
+                archive.write(runtime.blobs.path(asset.sha256), arcname=arcname, compress_type=method)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return FileResponse(
+        path, media_type="application/zip", filename=archive_name,
+        background=BackgroundTask(path.unlink, missing_ok=True),
+    )

@@ -1,0 +1,103 @@
+"""Response shapes of /api/v1 (request shapes are the params models in audiomill.params)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from pydantic import BaseModel
+
+from audiomill.jobs import service
+from audiomill.jobs.states import JobStatus
+from audiomill.store.tables import Asset, Job
+
+
+class FilePublic(BaseModel):
+    name: str
+    filename: str
+    media_type: str
+    size_bytes: int
+    duration_seconds: float | None
+    sample_rate: int | None
+    channels: int | None
+    url: str | None = None
+
+
+class JobPublic(BaseModel):
+    id: str
+    number: int
+    kind: str
+    status: JobStatus
+    progress: float
+    stage: str
+    eta_seconds: float | None
+    params: dict[str, Any]
+    result: dict[str, Any]
+    error: str | None
+    attempts: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    inputs: list[FilePublic]
+    outputs: list[FilePublic]
+    archive_url: str | None
+
+
+class JobsPublic(BaseModel):
+    data: list[JobPublic]
+    count: int
+
+
+class HealthPublic(BaseModel):
+    status: str
+    version: str
+    executor: str
+    database: str
+
+
+def as_utc(moment: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def eta_seconds(job: Job) -> float | None:
+    """Remaining time extrapolated from the progress made since the job started."""
+    started = as_utc(job.started_at)
+    if job.status != JobStatus.processing or started is None or job.progress < 1.0:
+        return None
+    elapsed = (datetime.now(timezone.utc) - started).total_seconds()
+    return round(elapsed * (100.0 - job.progress) / job.progress, 1)
+
+
+def _file_public(name: str, asset: Asset, url: str | None) -> FilePublic:
+    return FilePublic(
+        name=name, filename=asset.filename, media_type=asset.media_type, size_bytes=asset.size_bytes,
+        duration_seconds=asset.duration_seconds, sample_rate=asset.sample_rate, channels=asset.channels,
+        url=url,
+    )
+
+
+def job_public(job: Job) -> JobPublic:
+    base = f"/api/v1/jobs/{job.uuid}"
+    outputs = service.output_files(job)
+    return JobPublic(
+        id=job.uuid,
+        number=job.id,
+        kind=job.kind,
+        status=JobStatus(job.status),
+        progress=round(job.progress, 1),
+        stage=job.stage,
+        eta_seconds=eta_seconds(job),
+        params=job.params,
+        result=job.result,
+        error=job.error,
+        attempts=job.attempts,
+        created_at=as_utc(job.created_at),  # type: ignore[arg-type]
+        started_at=as_utc(job.started_at),
+        finished_at=as_utc(job.finished_at),
+        inputs=[_file_public(n, a, None) for n, a in service.input_files(job).items()],
+        outputs=[_file_public(n, a, f"{base}/outputs/{n}") for n, a in outputs.items()],
+        archive_url=f"{base}/archive" if outputs else None,
+    )

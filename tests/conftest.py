@@ -1,0 +1,91 @@
+"""Shared fixtures: an isolated data folder per test, the app on it, fixture engines."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from audiomill.api.app import create_app
+from audiomill.config import Settings
+from audiomill.engines import base as engines_base
+from audiomill.engines.base import KindSpec
+from tests.fixtures.engines.params import FixtureParams
+
+FIXTURE_KINDS = {
+    "test_copy": "tests.fixtures.engines.copy_audio",
+    "test_raises_in_setup": "tests.fixtures.engines.raises_in_setup",
+    "test_raises_in_run": "tests.fixtures.engines.raises_in_run",
+    "test_slow": "tests.fixtures.engines.slow",
+}
+
+
+@pytest.fixture(autouse=True)
+def _no_hub(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Nothing in the suite may reach a model hub.
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "models"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, models_dir: Path) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        models_dir=models_dir,
+        models_cache_dir=tmp_path / "model-cache",
+        models_download=False,
+        worker_concurrency=2,
+        max_upload_bytes=5 * 1024 * 1024,
+        device="cpu",
+        torch_threads=1,
+    )
+
+
+@pytest.fixture
+def fixture_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
+    for kind, module in FIXTURE_KINDS.items():
+        monkeypatch.setitem(engines_base.KINDS, kind, KindSpec(FixtureParams, ("audio",), module))
+
+
+@pytest.fixture
+def tiny_htdemucs(models_dir: Path) -> Path:
+    from tests.fixtures.tiny_demucs import write_tiny_htdemucs
+
+    return write_tiny_htdemucs(models_dir)
+
+
+@pytest.fixture
+def client(settings: Settings, fixture_kinds: None) -> Iterator[TestClient]:
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
+
+def wait_for(client: TestClient, job_id: str, statuses: set[str], timeout_seconds: float = 60.0,
+             path: str = "/api/v1/jobs/{id}") -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_seconds
+    while True:
+        body = client.get(path.format(id=job_id)).json()
+        if body["status"] in statuses:
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"job {job_id} still {body['status']} after {timeout_seconds}s: {body}")
+        time.sleep(0.05)
+
+
+def stored_files(settings: Settings) -> list[Path]:
+    """Everything left in the blob store and upload scratch space."""
+    roots = [settings.blobs_dir, settings.work_dir / "uploads"]
+    return sorted(p for root in roots if root.exists() for p in root.rglob("*") if p.is_file())
+
+
+WaitFor = Callable[..., dict[str, Any]]

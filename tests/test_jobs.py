@@ -1,0 +1,268 @@
+"""The job core over /api/v1: lifecycle, failures, cancel, delete, listing, events, recovery."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from audiomill import audio
+from audiomill.api.app import create_app
+from audiomill.config import Settings
+from audiomill.jobs import service, states
+from audiomill.jobs.states import JobStatus
+from audiomill.runtime import build_runtime
+from audiomill.store.tables import Job
+from tests.audio_samples import sine, write_wav
+from tests.conftest import stored_files, wait_for
+
+
+@pytest.fixture
+def tone_wav(tmp_path: Path) -> Path:
+    return write_wav(tmp_path / "tone.wav", sine(440.0, 1.0, 44100, channels=2), 44100)
+
+
+def submit(client: TestClient, kind: str, path: Path, params: dict | None = None) -> dict:
+    with path.open("rb") as handle:
+        response = client.post(
+            "/api/v1/jobs",
+            data={"kind": kind, "params": json.dumps(params or {})},
+            files={"file": (path.name, handle, "application/octet-stream")},
+        )
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_job_runs_to_completion_and_serves_its_output(client: TestClient, tone_wav: Path, tmp_path: Path) -> None:
+    job = submit(client, "test_copy", tone_wav, {"gain": 0.5})
+    assert job["status"] in {"pending", "processing", "completed"}
+    assert job["inputs"][0]["filename"] == "tone.wav"
+    assert job["inputs"][0]["sample_rate"] == 44100 and job["inputs"][0]["channels"] == 2
+    done = wait_for(client, job["id"], {"completed", "failed"})
+    assert done["status"] == "completed", done
+    assert done["progress"] == 100.0 and done["attempts"] == 1
+    assert done["result"] == {"frames": 44100, "sample_rate": 44100}
+    (output,) = done["outputs"]
+    assert output["name"] == "copy" and output["media_type"] == "audio/wav"
+
+    response = client.get(output["url"])
+    assert response.status_code == 200
+    path = tmp_path / "copy.wav"
+    path.write_bytes(response.content)
+    copied, rate = audio.decode(path)
+    original, _ = audio.decode(tone_wav)
+    assert rate == 44100
+    np.testing.assert_allclose(copied, original * 0.5, atol=2e-4)
+
+    partial = client.get(output["url"], headers={"Range": "bytes=0-99"})
+    assert partial.status_code == 206
+    assert partial.content == response.content[:100]
+    assert partial.headers["content-range"] == f"bytes 0-99/{len(response.content)}"
+
+
+def test_failures_are_recorded_with_a_message(client: TestClient, tone_wav: Path) -> None:
+    in_setup = submit(client, "test_raises_in_setup", tone_wav)
+    in_run = submit(client, "test_raises_in_run", tone_wav)
+    failed_setup = wait_for(client, in_setup["id"], {"failed", "completed"})
+    failed_run = wait_for(client, in_run["id"], {"failed", "completed"})
+    assert failed_setup["status"] == "failed"
+    assert "fixture model weights missing" in failed_setup["error"]
+    assert failed_run["status"] == "failed"
+    assert failed_run["error"] == "internal error: ZeroDivisionError: fixture engine divided by zero"
+    assert failed_run["outputs"] == [] and failed_run["archive_url"] is None
+    # The service survives a crashing engine: the next job still runs.
+    ok = submit(client, "test_copy", tone_wav)
+    assert wait_for(client, ok["id"], {"completed", "failed"})["status"] == "completed"
+
+
+def test_cancel_stops_a_running_job_and_keeps_no_output(client: TestClient, tone_wav: Path) -> None:
+    job = submit(client, "test_slow", tone_wav, {"seconds": 30})
+    running = wait_for(client, job["id"], {"processing"})
+    deadline = time.monotonic() + 10
+    while running["progress"] <= 0 and time.monotonic() < deadline:
+        running = client.get(f"/api/v1/jobs/{job['id']}").json()
+    assert running["progress"] > 0 and running["stage"] == "working"
+    assert running["eta_seconds"] is not None and running["eta_seconds"] > 0
+    started = time.monotonic()
+    cancelled = client.post(f"/api/v1/jobs/{job['id']}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+    # the worker notices and frees itself: a new job runs promptly on the 2 workers
+    quick = [submit(client, "test_copy", tone_wav) for _ in range(2)]
+    for q in quick:
+        assert wait_for(client, q["id"], {"completed"}, timeout_seconds=10)["status"] == "completed"
+    assert time.monotonic() - started < 10
+    final = client.get(f"/api/v1/jobs/{job['id']}").json()
+    assert final["status"] == "cancelled" and final["outputs"] == []
+    # cancelling an ended job changes nothing
+    assert client.post(f"/api/v1/jobs/{job['id']}/cancel").json()["status"] == "cancelled"
+
+
+def test_delete_removes_files_but_keeps_shared_blobs(client: TestClient, settings: Settings, tone_wav: Path) -> None:
+    first = submit(client, "test_copy", tone_wav, {"gain": 0.5})
+    second = submit(client, "test_copy", tone_wav, {"gain": 0.5})  # same bytes: one blob for both inputs
+    for job in (first, second):
+        wait_for(client, job["id"], {"completed"})
+    # input + output are shared by content, so two blobs serve both jobs
+    assert len(stored_files(settings)) == 2
+    assert client.delete(f"/api/v1/jobs/{first['id']}").status_code == 204
+    assert client.get(f"/api/v1/jobs/{first['id']}").status_code == 404
+    assert len(stored_files(settings)) == 2
+    out = client.get(f"/api/v1/jobs/{second['id']}/outputs/copy")
+    assert out.status_code == 200 and len(out.content) > 1000
+    assert client.delete(f"/api/v1/jobs/{second['id']}").status_code == 204
+    assert stored_files(settings) == []
+
+
+def test_list_filters_and_paginates(client: TestClient, tone_wav: Path) -> None:
+    ids = [submit(client, "test_copy", tone_wav)["id"] for _ in range(3)]
+    failing = submit(client, "test_raises_in_run", tone_wav)["id"]
+    for job_id in ids + [failing]:
+        wait_for(client, job_id, {"completed", "failed"})
+    page = client.get("/api/v1/jobs", params={"limit": 2}).json()
+    assert page["count"] == 4 and len(page["data"]) == 2
+    rest = client.get("/api/v1/jobs", params={"limit": 2, "offset": 2}).json()
+    assert {j["id"] for j in page["data"] + rest["data"]} == set(ids + [failing])
+    assert client.get("/api/v1/jobs", params={"status": "failed"}).json()["count"] == 1
+    assert client.get("/api/v1/jobs", params={"kind": "test_copy"}).json()["count"] == 3
+    assert client.get("/api/v1/jobs", params={"status": "bogus"}).status_code == 422
+    assert client.get("/api/v1/jobs", params={"limit": 0}).status_code == 422
+
+
+def test_archive_zips_all_outputs(client: TestClient, tone_wav: Path) -> None:
+    import io
+    import zipfile
+
+    job = submit(client, "test_copy", tone_wav)
+    wait_for(client, job["id"], {"completed"})
+    response = client.get(f"/api/v1/jobs/{job['id']}/archive")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        assert archive.namelist() == ["copy.wav"]
+
+
+def test_websocket_streams_progress_until_the_end(client: TestClient, tone_wav: Path) -> None:
+    job = submit(client, "test_slow", tone_wav, {"seconds": 1.5})
+    events = []
+    with client.websocket_connect(f"/api/v1/jobs/{job['id']}/events") as ws:
+        while True:
+            event = ws.receive_json()
+            events.append(event)
+            if event["status"] in {"completed", "failed", "cancelled"}:
+                break
+    assert events[-1]["status"] == "completed"
+    progress = [e["progress"] for e in events if e["status"] == "processing"]
+    assert len(progress) >= 2 and progress == sorted(progress)
+
+
+def test_websocket_for_unknown_job_is_refused(client: TestClient) -> None:
+    from starlette.testclient import WebSocketDenialResponse
+
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        with client.websocket_connect("/api/v1/jobs/nope/events"):
+            pass
+    assert denied.value.status_code == 404
+
+
+def test_state_machine_allows_only_its_transitions(settings: Settings) -> None:
+    runtime = build_runtime(settings)
+    with runtime.db.session() as session:
+        user = service.ensure_local_user(session)
+        job = Job(kind="test_copy", owner_id=user.id, params={})
+        session.add(job)
+        session.flush()
+        assert not states.complete(session, job.id, {})  # pending cannot complete
+        assert states.claim(session, job.id)
+        assert not states.claim(session, job.id)  # a second worker loses the race
+        assert states.report_progress(session, job.id, 50.0, "half")
+        assert states.complete(session, job.id, {"ok": True})
+        for transition in (states.cancel, lambda s, i: states.fail(s, i, "x"), lambda s, i: states.requeue(s, i, "x")):
+            assert not transition(session, job.id)  # completed is terminal
+        assert not states.report_progress(session, job.id, 10.0, "late")
+        session.commit()
+        session.refresh(job)
+        assert job.status == JobStatus.completed
+    assert all(s.is_terminal for s in (JobStatus.completed, JobStatus.failed, JobStatus.cancelled))
+
+
+def test_jobs_left_processing_by_a_crash_are_rerun_at_start(settings: Settings, fixture_kinds: None, tone_wav: Path) -> None:
+    # A first service stores the job and "crashes" right after a worker claimed it.
+    runtime = build_runtime(settings)
+    with tone_wav.open("rb") as handle:
+        job = service.create_job(runtime, _local_user_id(runtime), "test_copy", {}, [service.Upload(handle, "tone.wav")])
+    with runtime.db.session() as session:
+        assert states.claim(session, job.id)
+    runtime.db.dispose()
+
+    with TestClient(create_app(settings)) as client:
+        done = wait_for(client, job.uuid, {"completed", "failed"})
+    assert done["status"] == "completed" and done["attempts"] == 2
+
+
+def _local_user_id(runtime) -> int:  # type: ignore[no-untyped-def]
+    with runtime.db.session() as session:
+        return service.ensure_local_user(session).id
+
+
+def test_concurrent_status_polls_while_jobs_run(client: TestClient, tone_wav: Path) -> None:
+    jobs = [submit(client, "test_slow", tone_wav, {"seconds": 0.5})["id"] for _ in range(4)]
+    errors: list[str] = []
+
+    def poll() -> None:
+        for _ in range(40):
+            for job_id in jobs:
+                response = client.get(f"/api/v1/jobs/{job_id}")
+                if response.status_code != 200:
+                    errors.append(response.text)
+
+    threads = [threading.Thread(target=poll) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for job_id in jobs:
+        assert wait_for(client, job_id, {"completed"})["status"] == "completed"
+
+
+def test_health_and_docs(client: TestClient) -> None:
+    health = client.get("/health").json()
+    assert health["status"] == "ok" and health["database"] == "sqlite"
+    assert client.get("/docs").status_code == 200
+    assert client.get("/redoc").status_code == 200
+    spec = client.get("/openapi.json").json()
+    assert "/api/v1/jobs" in spec["paths"] and "/upload" in spec["paths"]
+
+
+def test_unknown_ids_are_404_json(client: TestClient) -> None:
+    for method, path in [
+        ("get", "/api/v1/jobs/00000000-0000-0000-0000-000000000000"),
+        ("post", "/api/v1/jobs/nope/cancel"),
+        ("delete", "/api/v1/jobs/nope"),
+        ("get", "/api/v1/jobs/nope/outputs/vocals"),
+        ("get", "/api/v1/jobs/nope/archive"),
+    ]:
+        response = getattr(client, method)(path)
+        assert response.status_code == 404, (path, response.text)
+        assert "not found" in response.json()["detail"]
+
+
+def test_unfinished_job_has_no_outputs_to_download(client: TestClient, tone_wav: Path) -> None:
+    job = submit(client, "test_slow", tone_wav, {"seconds": 5})
+    assert client.get(f"/api/v1/jobs/{job['id']}/outputs/report").status_code == 404
+    assert client.get(f"/api/v1/jobs/{job['id']}/archive").status_code == 404
+    client.post(f"/api/v1/jobs/{job['id']}/cancel")
+
+
+def test_job_rows_are_the_truth(settings: Settings, client: TestClient, tone_wav: Path) -> None:
+    job = submit(client, "test_copy", tone_wav)
+    wait_for(client, job["id"], {"completed"})
+    runtime = client.app.state.runtime
+    with runtime.db.session() as session:
+        row = session.scalar(select(Job).where(Job.uuid == job["id"]))
+        assert row.status == "completed" and row.finished_at is not None
