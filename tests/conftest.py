@@ -16,6 +16,10 @@ from audiomill.engines import base as engines_base
 from audiomill.engines.base import KindSpec
 from tests.fixtures.engines.params import FixtureParams
 
+# Local mode only answers loopback Host names (DNS-rebinding guard), so tests talk to 127.0.0.1.
+BASE_URL = "http://127.0.0.1"
+WS_BASE_URL = "ws://127.0.0.1"
+
 FIXTURE_KINDS = {
     "test_copy": "tests.fixtures.engines.copy_audio",
     "test_raises_in_setup": "tests.fixtures.engines.raises_in_setup",
@@ -66,7 +70,7 @@ def tiny_htdemucs(models_dir: Path) -> Path:
 
 @pytest.fixture
 def client(settings: Settings, fixture_kinds: None) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
+    with TestClient(create_app(settings), base_url=BASE_URL) as test_client:
         yield test_client
 
 

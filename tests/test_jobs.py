@@ -20,7 +20,7 @@ from audiomill.jobs.states import JobStatus
 from audiomill.runtime import build_runtime
 from audiomill.store.tables import Job
 from tests.audio_samples import sine, write_wav
-from tests.conftest import stored_files, wait_for
+from tests.conftest import BASE_URL, WS_BASE_URL, stored_files, wait_for
 
 
 @pytest.fixture
@@ -149,7 +149,7 @@ def test_archive_zips_all_outputs(client: TestClient, tone_wav: Path) -> None:
 def test_websocket_streams_progress_until_the_end(client: TestClient, tone_wav: Path) -> None:
     job = submit(client, "test_slow", tone_wav, {"seconds": 1.5})
     events = []
-    with client.websocket_connect(f"/api/v1/jobs/{job['id']}/events") as ws:
+    with client.websocket_connect(f"{WS_BASE_URL}/api/v1/jobs/{job['id']}/events") as ws:
         while True:
             event = ws.receive_json()
             events.append(event)
@@ -164,7 +164,7 @@ def test_websocket_for_unknown_job_is_refused(client: TestClient) -> None:
     from starlette.testclient import WebSocketDenialResponse
 
     with pytest.raises(WebSocketDenialResponse) as denied:
-        with client.websocket_connect("/api/v1/jobs/nope/events"):
+        with client.websocket_connect(f"{WS_BASE_URL}/api/v1/jobs/nope/events"):
             pass
     assert denied.value.status_code == 404
 
@@ -199,7 +199,7 @@ def test_jobs_left_processing_by_a_crash_are_rerun_at_start(settings: Settings, 
         assert states.claim(session, job.id)
     runtime.db.dispose()
 
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url=BASE_URL) as client:
         done = wait_for(client, job.uuid, {"completed", "failed"})
     assert done["status"] == "completed" and done["attempts"] == 2
 
@@ -232,7 +232,7 @@ def test_concurrent_status_polls_while_jobs_run(client: TestClient, tone_wav: Pa
 
 def test_health_and_docs(client: TestClient) -> None:
     health = client.get("/health").json()
-    assert health["status"] == "ok" and health["database"] == "sqlite"
+    assert health["status"] == "healthy" and health["database"] == "sqlite"
     assert client.get("/docs").status_code == 200
     assert client.get("/redoc").status_code == 200
     spec = client.get("/openapi.json").json()

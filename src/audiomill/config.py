@@ -6,6 +6,7 @@ and the CLI can point a process at another data folder before the first use.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -13,6 +14,17 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def is_loopback_host(host: str) -> bool:
+    """A name or address that only reaches this machine."""
+    name = host.strip().lower().strip("[]")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _default_models_cache() -> Path:
@@ -34,6 +46,9 @@ class Settings(BaseSettings):
     # Set to false on machines with no internet: missing weights fail at once with a
     # message naming the file and the folder, instead of retrying a hub.
     models_download: bool = True
+    # Base URL of a mirror of demucs' remote (same layout as dl.fbaipublicfiles.com/demucs/);
+    # None: demucs' own.
+    models_url: str | None = None
     database_url: str | None = None
     device: str | None = None  # "cpu", "cuda", "cuda:1"; None picks CUDA when present
     torch_threads: int | None = None  # None: matched to the cores each worker may use
@@ -43,11 +58,48 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)  # 1 GiB
     upload_chunk_bytes: int = 1024 * 1024
+    # Longest input per job, in seconds; per-kind entries override the default.
+    max_duration_seconds: float = Field(default=4 * 3600.0, gt=0)
+    max_duration_seconds_by_kind: dict[str, float] = Field(default_factory=dict)
+
+    # Accounts. "auto": anonymous requests act as the built-in local user while the service
+    # is bound to a loopback address; "required": every request must authenticate.
+    auth: Literal["auto", "required"] = "auto"
+    # Needed to start on a non-loopback address with auth "auto" (anyone reaching the port
+    # then acts as the local user).
+    insecure_no_auth: bool = False
+    # Extra Host names accepted in local mode (e.g. behind a reverse proxy on this machine).
+    allowed_hosts: list[str] = Field(default_factory=list)
+    cors_origins: list[str] = Field(default_factory=list)
+    session_ttl_seconds: int = Field(default=14 * 24 * 3600, ge=60)
+    # Secure cookies need HTTPS; set true when served behind TLS.
+    cookie_secure: bool = False
+
+    # Per-user limits (0 disables a limit).
+    rate_limit_per_minute: int = Field(default=600, ge=0)
+    max_active_jobs_per_user: int = Field(default=20, ge=0)
+    storage_quota_bytes: int = Field(default=20 * 1024**3, ge=0)
+
+    # Finished jobs (completed, failed, cancelled) are deleted this long after they end.
+    job_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    cleanup_interval_seconds: int = Field(default=3600, ge=5)
 
     @field_validator("data_dir", "models_dir", "models_cache_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
+
+    def max_duration_for(self, kind: str) -> float:
+        return self.max_duration_seconds_by_kind.get(kind, self.max_duration_seconds)
+
+    @property
+    def is_loopback_bind(self) -> bool:
+        return is_loopback_host(self.host)
+
+    @property
+    def anonymous_is_local_user(self) -> bool:
+        """True when requests without credentials act as the built-in local user."""
+        return self.auth == "auto" and (self.is_loopback_bind or self.insecure_no_auth)
 
     @property
     def blobs_dir(self) -> Path:

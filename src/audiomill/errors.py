@@ -6,6 +6,10 @@
     ├── UnsupportedMedia   (415)   the bytes are not audio we can decode
     ├── PayloadTooLarge    (413)   the upload is over the size limit
     ├── NotFound           (404)   no such thing, or not yours
+    ├── Unauthorized       (401)   no valid credentials where they are required
+    ├── Forbidden          (403)   refused for a reason other than ownership (CSRF, origin)
+    ├── RateLimited        (429)   too many requests or active jobs; carries retry_after_seconds
+    ├── QuotaExceeded      (413)   the user's storage quota would be exceeded
     ├── Conflict           (409)   the thing is in the wrong state for the request
     ├── ModelUnavailable           weights are missing and cannot be fetched
     └── JobCancelled               raised inside an engine when the job was cancelled
@@ -42,6 +46,26 @@ class PayloadTooLarge(AudiomillError):
 
 class NotFound(AudiomillError):
     http_status = 404
+
+
+class Unauthorized(AudiomillError):
+    http_status = 401
+
+
+class Forbidden(AudiomillError):
+    http_status = 403
+
+
+class RateLimited(AudiomillError):
+    http_status = 429
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = max(1, retry_after_seconds)
+
+
+class QuotaExceeded(AudiomillError):
+    http_status = 413
 
 
 class Conflict(AudiomillError):

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from audiomill.config import Settings
 from audiomill.jobs.events import LocalEventBus
+from audiomill.limits import RateLimiter
 from audiomill.store.blobs import LocalBlobStore
 from audiomill.store.db import Database
 
@@ -30,6 +31,7 @@ class Runtime:
     blobs: LocalBlobStore
     events: LocalEventBus = field(default_factory=LocalEventBus)
     executor: Executor | None = None
+    rate_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
 
     def submit(self, job_id: int) -> None:
         if self.executor is not None:
@@ -42,4 +44,4 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
     if migrate:
         db.migrate()
     blobs = LocalBlobStore(settings.blobs_dir, settings.work_dir / "uploads")
-    return Runtime(settings=settings, db=db, blobs=blobs)
+    return Runtime(settings=settings, db=db, blobs=blobs, rate_limiter=RateLimiter(settings.rate_limit_per_minute))

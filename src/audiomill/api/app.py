@@ -7,12 +7,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from audiomill import __version__
 from audiomill.api.compat import demucs_api
 from audiomill.api.errors import BodySizeLimit, install_error_handlers
-from audiomill.api.routes import health, jobs
+from audiomill.api.guard import LocalModeGuard
+from audiomill.api.routes import auth, health, jobs
 from audiomill.config import Settings, get_settings
+from audiomill.errors import AudiomillError
+from audiomill.jobs.cleanup import CleanupScheduler
 from audiomill.jobs.executors.local import LocalExecutor
 from audiomill.runtime import Runtime, build_runtime
 
@@ -21,15 +25,33 @@ log = logging.getLogger(__name__)
 DESCRIPTION = """Self-hosted audio AI: upload audio, get a job, watch it, download the result.
 
 `/api/v1` is the primary API. The routes without that prefix keep older systems' APIs
-working unchanged (see the README)."""
+working unchanged (see the README). Authenticate with `Authorization: Bearer <API key>`,
+or log in at `/api/v1/auth/login` for a `sessionid` cookie (then send `X-CSRFToken` on
+POST/DELETE). Bound to a loopback address without `AUDIOMILL_AUTH=required`, requests
+without credentials act as the built-in local user."""
 
 # Multipart framing around the file(s) is small; this slack keeps a file exactly at the
 # limit acceptable while refusing anything clearly larger before it is read.
 MULTIPART_SLACK_BYTES = 64 * 1024
 
 
+class InsecureBinding(AudiomillError):
+    pass
+
+
+def check_binding(settings: Settings) -> None:
+    """Refuse to serve anonymous users as the local user on a non-loopback address."""
+    if settings.auth == "auto" and not settings.is_loopback_bind and not settings.insecure_no_auth:
+        raise InsecureBinding(
+            f"refusing to serve on {settings.host} without authentication: set AUDIOMILL_AUTH=required "
+            "(and create users with `audiomill users create`), or pass --insecure-no-auth to let anyone "
+            "who reaches this address act as the local user"
+        )
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or get_settings()
+    check_binding(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -38,17 +60,29 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             rt.executor = LocalExecutor(rt, settings.worker_concurrency)
         app.state.runtime = rt
         rt.executor.start()
+        cleanup = CleanupScheduler(rt)
+        cleanup.start()
         try:
             yield
         finally:
+            cleanup.stop()
             rt.executor.stop()
             if runtime is None:
                 rt.db.dispose()
 
     app = FastAPI(title="audiomill", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # Outermost last: the size limit and the local-mode guard see requests before anything else.
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
+            allow_methods=["*"], allow_headers=["*"],
+        )
+    if settings.auth == "auto" and settings.is_loopback_bind:
+        app.add_middleware(LocalModeGuard, settings=settings)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_upload_bytes + MULTIPART_SLACK_BYTES)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(auth.router)
     app.include_router(jobs.router)
     app.include_router(demucs_api.router)
     return app

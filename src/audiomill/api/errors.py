@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from audiomill.errors import AudiomillError
+from audiomill.errors import AudiomillError, RateLimited
 
 log = logging.getLogger(__name__)
 
@@ -16,7 +16,10 @@ log = logging.getLogger(__name__)
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AudiomillError)
     async def _audiomill_error(_request: Request, exc: AudiomillError) -> JSONResponse:
-        return JSONResponse(status_code=exc.http_status, content={"detail": exc.message})
+        headers = {"Retry-After": str(exc.retry_after_seconds)} if isinstance(exc, RateLimited) else None
+        if exc.http_status == 401:
+            headers = {"WWW-Authenticate": "Bearer"}
+        return JSONResponse(status_code=exc.http_status, content={"detail": exc.message}, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -19,7 +19,15 @@ from sqlalchemy.orm import Session
 
 from audiomill import audio
 from audiomill.engines.base import kind_spec
-from audiomill.errors import AudiomillError, InvalidInput, NotFound, UnsupportedMedia
+from audiomill.errors import (
+    AudiomillError,
+    DurationTooLong,
+    InvalidInput,
+    NotFound,
+    QuotaExceeded,
+    RateLimited,
+    UnsupportedMedia,
+)
 from audiomill.jobs import states
 from audiomill.jobs.states import JobStatus
 from audiomill.runtime import Runtime
@@ -41,7 +49,7 @@ class Upload:
 def ensure_local_user(session: Session) -> User:
     user = session.scalar(select(User).where(User.username == LOCAL_USERNAME))
     if user is None:
-        user = User(username=LOCAL_USERNAME, is_admin=True)
+        user = User(username=LOCAL_USERNAME, is_admin=False)
         session.add(user)
         session.flush()
     return user
@@ -78,7 +86,7 @@ def validate_params(kind: str, params: Mapping[str, Any] | BaseModel | None) -> 
         raise InvalidInput(f"invalid parameters for {kind}: {problems}") from None
 
 
-def _stage_upload(runtime: Runtime, upload: Upload) -> tuple[StagedFile, audio.AudioInfo]:
+def _stage_upload(runtime: Runtime, upload: Upload, kind: str) -> tuple[StagedFile, audio.AudioInfo]:
     settings = runtime.settings
     staged = runtime.blobs.stage_stream(
         upload.stream, settings.max_upload_bytes, settings.upload_chunk_bytes
@@ -87,6 +95,12 @@ def _stage_upload(runtime: Runtime, upload: Upload) -> tuple[StagedFile, audio.A
         if staged.size_bytes == 0:
             raise UnsupportedMedia("the uploaded file is empty")
         info = audio.probe(staged.path)
+        limit = settings.max_duration_for(kind)
+        if info.duration_seconds > limit:
+            raise DurationTooLong(
+                f"{safe_filename(upload.filename)} lasts {info.duration_seconds:.0f} s; "
+                f"{kind} jobs take at most {limit:.0f} s of audio"
+            )
     except BaseException:
         runtime.blobs.discard(staged)
         raise
@@ -116,6 +130,8 @@ def create_job(
     """Validate, store the inputs, write the job row, hand its id to the executor."""
     validated = validate_params(kind, params)
     input_names = kind_spec(kind).inputs
+    with runtime.db.session() as session:
+        _check_active_jobs(runtime, session, owner_id)
     if len(uploads) != len(input_names):
         raise InvalidInput(
             f"{kind} takes {len(input_names)} file(s) ({', '.join(input_names)}), got {len(uploads)}"
@@ -123,8 +139,10 @@ def create_job(
     staged_files: list[tuple[StagedFile, audio.AudioInfo, str]] = []
     try:
         for upload in uploads:
-            staged, info = _stage_upload(runtime, upload)
+            staged, info = _stage_upload(runtime, upload, kind)
             staged_files.append((staged, info, safe_filename(upload.filename)))
+        with runtime.db.session() as session:
+            _check_quota(runtime, session, owner_id, sum(s.size_bytes for s, _, _ in staged_files))
     except BaseException:
         for staged, _, _ in staged_files:
             runtime.blobs.discard(staged)
@@ -151,6 +169,36 @@ def create_job(
         raise
     runtime.submit(job.id)
     return job
+
+
+def _check_active_jobs(runtime: Runtime, session: Session, owner_id: int) -> None:
+    limit = runtime.settings.max_active_jobs_per_user
+    if limit <= 0:
+        return
+    active = session.scalar(
+        select(func.count()).where(
+            Job.owner_id == owner_id,
+            Job.status.in_([JobStatus.pending.value, JobStatus.processing.value]),
+        )
+    ) or 0
+    if active >= limit:
+        raise RateLimited(f"you have {active} jobs pending or running; the limit is {limit}", 10)
+
+
+def storage_used_bytes(session: Session, owner_id: int) -> int:
+    return int(session.scalar(select(func.coalesce(func.sum(Asset.size_bytes), 0)).where(Asset.owner_id == owner_id)) or 0)
+
+
+def _check_quota(runtime: Runtime, session: Session, owner_id: int, new_bytes: int) -> None:
+    quota = runtime.settings.storage_quota_bytes
+    if quota <= 0:
+        return
+    used = storage_used_bytes(session, owner_id)
+    if used + new_bytes > quota:
+        raise QuotaExceeded(
+            f"storage quota exceeded: {used} bytes used + {new_bytes} new > quota of {quota} bytes; "
+            "delete some jobs first"
+        )
 
 
 def get_job(

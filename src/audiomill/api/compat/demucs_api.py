@@ -45,10 +45,12 @@ class SeedJob(BaseModel):
     download_url: str | None
 
 
-class SeedHealth(BaseModel):
+class SeedRoot(BaseModel):
+    # The shape of seed 003's root (seed 000 documents no body for its health check).
+    message: str
     status: str
-    service: str
     version: str
+    endpoints: dict[str, str]
 
 
 class SeedDeleted(BaseModel):
@@ -83,9 +85,10 @@ def seed_job(job: Job) -> SeedJob:
     )
 
 
-@router.get("/", response_model=SeedHealth)
-def health_check() -> SeedHealth:
-    return SeedHealth(status="healthy", service="Demucs Audio Separation API (audiomill)", version=__version__)
+@router.get("/", response_model=SeedRoot)
+def health_check() -> SeedRoot:
+    return SeedRoot(message="audiomill", status="operational", version=__version__,
+                    endpoints={"docs": "/docs", "redoc": "/redoc", "health": "/health"})
 
 
 @router.post("/upload", response_model=SeedJob)

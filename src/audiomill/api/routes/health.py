@@ -17,7 +17,7 @@ def health(runtime: RuntimeDep) -> HealthPublic:
     with runtime.db.session() as session:
         session.execute(text("SELECT 1"))
     return HealthPublic(
-        status="ok",
+        status="healthy",
         version=__version__,
         executor=runtime.settings.executor,
         database=runtime.db.engine.dialect.name,

@@ -9,10 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep, get_current_user
+from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep, authenticate
 from audiomill.api.files import file_response, zip_response
 from audiomill.api.schemas import JobPublic, JobsPublic, job_public
-from audiomill.errors import InvalidInput, NotFound
+from audiomill.api.guard import is_same_origin
+from audiomill.errors import AudiomillError, InvalidInput, NotFound
 from audiomill.jobs import service
 from audiomill.jobs.states import JobStatus
 
@@ -60,8 +61,10 @@ def list_jobs(
     status: JobStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    all_users: Annotated[bool, Query(alias="all", description="admins: every user's jobs")] = False,
 ) -> JobsPublic:
-    jobs, count = service.list_jobs(session, user.id, [kind] if kind else None, status, limit, offset)
+    owner_id = None if all_users and user.is_admin else user.id
+    jobs, count = service.list_jobs(session, owner_id, [kind] if kind else None, status, limit, offset)
     return JobsPublic(data=[job_public(job) for job in jobs], count=count)
 
 
@@ -105,7 +108,17 @@ def download_archive(job_id: str, runtime: RuntimeDep, session: SessionDep, user
 async def job_events(websocket: WebSocket, job_id: str) -> None:
     """Sends the job's state, then every change, and closes once the job has ended."""
     runtime = websocket.app.state.runtime
-    user = await asyncio.to_thread(get_current_user, websocket, runtime)  # type: ignore[arg-type]
+    try:
+        caller = await asyncio.to_thread(authenticate, websocket, runtime)
+        origin = websocket.headers.get("origin")
+        if caller.via == "session" and origin and not is_same_origin(
+            origin, websocket.headers.get("host", ""), runtime.settings.cors_origins
+        ):  # a cookie must not let another site's page listen in
+            raise NotFound(f"job {job_id} not found")
+    except AudiomillError as exc:
+        await websocket.send_denial_response(JSONResponse(status_code=exc.http_status, content={"detail": exc.message}))
+        return
+    user = caller.user
 
     def snapshot() -> dict[str, Any] | None:
         with runtime.db.session() as session:

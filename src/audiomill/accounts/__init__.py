@@ -1,0 +1,1 @@
+"""Users and their credentials: passwords, API keys, cookie sessions."""
