@@ -25,23 +25,160 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+users_app = typer.Typer(help="Manage user accounts (works with or without the server running).", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(keys_app, name="keys")
+
+
+def _set_env(**values: object) -> None:
+    """CLI options win over the environment: write them there and re-read settings."""
+    for name, value in values.items():
+        if value is not None:
+            os.environ[f"AUDIOMILL_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    reset_settings_cache()
+
+
 @app.command()
 def serve(
     host: Annotated[Optional[str], typer.Option(help="address to bind (AUDIOMILL_HOST)")] = None,
     port: Annotated[Optional[int], typer.Option(help="port (AUDIOMILL_PORT)")] = None,
     workers: Annotated[Optional[int], typer.Option(help="jobs run at once (AUDIOMILL_WORKER_CONCURRENCY)")] = None,
+    insecure_no_auth: Annotated[bool, typer.Option("--insecure-no-auth", help="on a non-loopback address, let anyone act as the local user")] = False,
 ) -> None:
     """Serve the HTTP API, the seed APIs and the web page."""
     import uvicorn
 
     from audiomill.api.app import create_app
 
-    if workers is not None:
-        os.environ["AUDIOMILL_WORKER_CONCURRENCY"] = str(workers)
-        reset_settings_cache()
+    _set_env(host=host, port=port, worker_concurrency=workers, insecure_no_auth=insecure_no_auth or None)
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    uvicorn.run(create_app(settings), host=host or settings.host, port=port or settings.port)
+    try:
+        application = create_app(settings)
+    except AudiomillError as exc:
+        raise _fail(exc.message) from None
+    uvicorn.run(application, host=settings.host, port=settings.port)
+
+
+def _db_session():  # type: ignore[no-untyped-def]
+    from audiomill.runtime import build_runtime
+
+    return build_runtime(get_settings()).db.session()
+
+
+@users_app.command("create")
+def users_create(
+    name: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True, help="at least 8 characters")],
+    admin: Annotated[bool, typer.Option("--admin", help="may list every user's jobs")] = False,
+) -> None:
+    """Create a user who can log in with a password."""
+    from audiomill.accounts import service as accounts
+
+    try:
+        with _db_session() as session:
+            user = accounts.create_user(session, name, password, is_admin=admin)
+            console.print(f"created user {user.username} (id {user.id}{', admin' if admin else ''})")
+    except AudiomillError as exc:
+        raise _fail(exc.message) from None
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users."""
+    from audiomill.accounts import service as accounts
+
+    table = Table("id", "username", "admin", "active", "created")
+    with _db_session() as session:
+        for user in accounts.list_users(session):
+            table.add_row(str(user.id), user.username, "yes" if user.is_admin else "", "yes" if user.is_active else "no",
+                          user.created_at.isoformat(timespec="seconds"))
+    Console().print(table)
+
+
+@users_app.command("disable")
+def users_disable(name: str) -> None:
+    """Disable a user: their sessions end and their keys stop working."""
+    from audiomill.accounts import service as accounts
+
+    try:
+        with _db_session() as session:
+            accounts.set_active(session, name, False)
+        console.print(f"disabled {name}")
+    except AudiomillError as exc:
+        raise _fail(exc.message) from None
+
+
+@users_app.command("enable")
+def users_enable(name: str) -> None:
+    """Enable a disabled user again."""
+    from audiomill.accounts import service as accounts
+
+    try:
+        with _db_session() as session:
+            accounts.set_active(session, name, True)
+        console.print(f"enabled {name}")
+    except AudiomillError as exc:
+        raise _fail(exc.message) from None
+
+
+@keys_app.command("create")
+def keys_create(
+    user: Annotated[str, typer.Argument(help="username the key acts as")],
+    name: Annotated[str, typer.Option(help="a label to tell keys apart")] = "cli",
+) -> None:
+    """Create an API key; it is printed once (on stdout), store it safely."""
+    from audiomill.accounts import service as accounts
+
+    try:
+        with _db_session() as session:
+            created = accounts.create_api_key(session, accounts.get_user(session, user), name)
+            console.print(f"key {created.key.id} ({created.key.name}) for {user}:")
+            print(created.secret)
+    except AudiomillError as exc:
+        raise _fail(exc.message) from None
+
+
+@keys_app.command("list")
+def keys_list(user: str) -> None:
+    """List a user's keys (never the keys themselves)."""
+    from audiomill.accounts import service as accounts
+
+    table = Table("id", "name", "prefix", "created", "last used", "revoked")
+    try:
+        with _db_session() as session:
+            for key in accounts.list_api_keys(session, accounts.get_user(session, user).id):
+                table.add_row(str(key.id), key.name, key.prefix + "…", key.created_at.isoformat(timespec="seconds"),
+                              key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "-",
+                              "yes" if key.revoked_at else "")
+    except AudiomillError as exc:
+        raise _fail(exc.message) from None
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: int) -> None:
+    """Revoke an API key by its id."""
+    from audiomill.accounts import service as accounts
+
+    try:
+        with _db_session() as session:
+            accounts.revoke_api_key(session, None, key_id)
+        console.print(f"revoked key {key_id}")
+    except AudiomillError as exc:
+        raise _fail(exc.message) from None
+
+
+@app.command()
+def cleanup() -> None:
+    """Delete expired jobs (AUDIOMILL_JOB_TTL_SECONDS) and every file no longer referenced."""
+    from audiomill.jobs.cleanup import cleanup_expired
+    from audiomill.runtime import build_runtime
+
+    report = cleanup_expired(build_runtime(get_settings()))
+    console.print(f"deleted {report.jobs_deleted} jobs, {report.assets_deleted} files, "
+                  f"{report.blobs_deleted} blobs, {report.sessions_deleted} expired sessions")
 
 
 def _run_engine_with_progress(kind: str, params: object, inputs: dict[str, Path], output_dir: Path, label: str) -> dict[str, Path]:

@@ -99,7 +99,7 @@ def _stage_upload(runtime: Runtime, upload: Upload, kind: str) -> tuple[StagedFi
         if info.duration_seconds > limit:
             raise DurationTooLong(
                 f"{safe_filename(upload.filename)} lasts {info.duration_seconds:.0f} s; "
-                f"{kind} jobs take at most {limit:.0f} s of audio"
+                f"{kind} jobs take at most {limit:g} s of audio"
             )
     except BaseException:
         runtime.blobs.discard(staged)
