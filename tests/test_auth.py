@@ -120,7 +120,12 @@ def test_access_matrix_other_users_get_404_everywhere(authed_client: TestClient,
     while wait_for_a()["status"] != "completed" and time.monotonic() < deadline:
         time.sleep(0.05)
     a_keys = authed_client.get("/api/v1/auth/keys", headers=bearer(key_a)).json()["data"]
-    a_values = {"job_id": job["id"], "name": "copy", "key_id": str(a_keys[0]["id"])}
+    runtime = authed_client.app.state.runtime
+    with runtime.db.session() as session:
+        input_uuid = session.scalar(select(Asset.uuid).where(Asset.filename == "tone.wav"))
+    a_values = {"job_id": job["id"], "name": "copy", "key_id": str(a_keys[0]["id"]), "file_id": str(job["number"]),
+                "path": f"uploads/original/{input_uuid}/tone.wav"}
+    assert authed_client.get(f"/media/{a_values['path']}", headers=bearer(key_a)).status_code == 200
 
     checked = 0
     # every documented route with an id in its path, so routes added later are covered too

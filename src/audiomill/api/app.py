@@ -10,10 +10,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from audiomill import __version__
-from audiomill.api.compat import demucs_api
+from audiomill.api.compat import audio_services, demucs_api
 from audiomill.api.errors import BodySizeLimit, install_error_handlers
 from audiomill.api.guard import LocalModeGuard
-from audiomill.api.routes import auth, health, jobs
+from audiomill.api.routes import auth, health, jobs, media
 from audiomill.config import Settings, get_settings
 from audiomill.errors import AudiomillError
 from audiomill.jobs.cleanup import CleanupScheduler
@@ -84,5 +84,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(jobs.router)
+    app.include_router(media.router)
     app.include_router(demucs_api.router)
+    app.include_router(audio_services.router)
     return app

@@ -15,8 +15,9 @@ from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
+from audiomill.config import Settings
 from audiomill.errors import InvalidInput, JobCancelled
-from audiomill.params import SeparateParams
+from audiomill.params import SeparateParams, VocalSplitParams
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
 
@@ -67,6 +68,8 @@ class LocalContext(Generic[ParamsT]):
     is_cancelled: Callable[[], bool] | None = None
     outputs: dict[str, tuple[Path, str]] = field(default_factory=dict)
     result: dict[str, Any] = field(default_factory=dict)
+    # Where engines find models etc.; None: the process-wide get_settings().
+    settings: Settings | None = None
 
     def input_path(self, name: str) -> Path:
         try:
@@ -113,6 +116,7 @@ class KindSpec:
 
 KINDS: dict[str, KindSpec] = {
     "separate": KindSpec(SeparateParams, ("audio",), "audiomill.engines.separate"),
+    "vocals": KindSpec(VocalSplitParams, ("audio",), "audiomill.engines.separate"),
 }
 
 

@@ -104,7 +104,7 @@ def run_job(runtime: Runtime, job_id: int) -> JobStatus | None:
     shutil.rmtree(work_dir, ignore_errors=True)
     ctx = RunnerContext(
         runtime, job, params=params, inputs=inputs, output_dir=work_dir / "outputs",
-        device=select_device(runtime.settings),
+        device=select_device(runtime.settings), settings=runtime.settings,
     )
     try:
         _ensure_setup(job.kind)

@@ -4,6 +4,6 @@ Kept apart from the engines so the API validates a request without importing tor
 """
 
 from audiomill.params.common import EncodeOptions, OutputFormat
-from audiomill.params.separate import SeparateParams
+from audiomill.params.separate import SeparateParams, VocalSplitParams
 
-__all__ = ["EncodeOptions", "OutputFormat", "SeparateParams"]
+__all__ = ["EncodeOptions", "OutputFormat", "SeparateParams", "VocalSplitParams"]

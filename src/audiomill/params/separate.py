@@ -53,3 +53,11 @@ class SeparateParams(EncodeOptions):
         description="add what the model left out to 'other' (or the complement) so the "
         "stems sum back to the mix",
     )
+
+
+class VocalSplitParams(SeparateParams):
+    """Vocal split (kind ``vocals``): the separation engine with two stems, vocals and
+    instrumental."""
+
+    two_stems: Literal["vocals"] = "vocals"  # type: ignore[assignment]
+    complement_name: Literal["instrumental"] = "instrumental"  # type: ignore[assignment]

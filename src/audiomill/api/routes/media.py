@@ -1,0 +1,45 @@
+"""/media/…: stored files by URL, for the seeds that hand out file URLs.
+
+A media URL ends in ``/<asset uuid>/<file name>``; what comes before is descriptive
+(``/media/uploads/denoised/…``). Only the uuid is looked up, and only among the caller's
+own files: the path never reaches the file system.
+"""
+
+from __future__ import annotations
+
+import uuid as uuid_module
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+from sqlalchemy import select
+
+from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep
+from audiomill.api.files import file_response
+from audiomill.errors import NotFound
+from audiomill.store.tables import Asset
+
+router = APIRouter(tags=["media"])
+
+
+def media_url(category: str, asset: Asset, filename: str | None = None) -> str:
+    return f"/media/uploads/{category}/{asset.uuid}/{filename or asset.filename}"
+
+
+def asset_for_media_path(session, owner_id: int, path: str) -> Asset:  # type: ignore[no-untyped-def]
+    """Resolve a media URL path we handed out to the caller's asset, or NotFound."""
+    parts = [p for p in path.split("/") if p]
+    if len(parts) < 2:
+        raise NotFound("file not found")
+    try:
+        asset_uuid = str(uuid_module.UUID(parts[-2]))
+    except ValueError:
+        raise NotFound("file not found") from None
+    asset = session.scalar(select(Asset).where(Asset.uuid == asset_uuid, Asset.owner_id == owner_id))
+    if asset is None:
+        raise NotFound("file not found")
+    return asset
+
+
+@router.get("/media/{path:path}", response_class=FileResponse, responses={404: {"description": "no such file (or not yours)"}})
+def media(path: str, runtime: RuntimeDep, session: SessionDep, user: CurrentUser) -> FileResponse:
+    return file_response(runtime, asset_for_media_path(session, user.id, path))
