@@ -12,7 +12,7 @@ from typing import Protocol
 from audiomill.config import Settings
 from audiomill.jobs.events import LocalEventBus
 from audiomill.limits import RateLimiter
-from audiomill.store.blobs import LocalBlobStore
+from audiomill.store.blobs import BlobStore, LocalBlobStore
 from audiomill.store.db import Database
 
 
@@ -28,7 +28,7 @@ class Executor(Protocol):
 class Runtime:
     settings: Settings
     db: Database
-    blobs: LocalBlobStore
+    blobs: BlobStore
     events: LocalEventBus = field(default_factory=LocalEventBus)
     executor: Executor | None = None
     rate_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))

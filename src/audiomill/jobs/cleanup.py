@@ -72,7 +72,7 @@ def _delete_orphan_blobs(runtime: Runtime, session) -> int:  # type: ignore[no-u
     for digest in list(runtime.blobs.all_digests()):
         if digest in known:
             continue
-        if time.time() - runtime.blobs.path(digest).stat().st_mtime < ORPHAN_GRACE_SECONDS:
+        if time.time() - runtime.blobs.modified_at(digest) < ORPHAN_GRACE_SECONDS:
             continue
         runtime.blobs.delete(digest)
         deleted += 1
