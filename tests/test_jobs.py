@@ -177,10 +177,12 @@ def test_state_machine_allows_only_its_transitions(settings: Settings) -> None:
         session.add(job)
         session.flush()
         assert not states.complete(session, job.id, {})  # pending cannot complete
-        assert states.claim(session, job.id)
-        assert not states.claim(session, job.id)  # a second worker loses the race
-        assert states.report_progress(session, job.id, 50.0, "half")
-        assert states.complete(session, job.id, {"ok": True})
+        assert states.claim(session, job.id, "worker-a/1")
+        assert not states.claim(session, job.id, "worker-b/1")  # a second worker loses the race
+        assert states.report_progress(session, job.id, 50.0, "half", "worker-a/1")
+        assert not states.report_progress(session, job.id, 60.0, "not mine", "worker-b/1")
+        assert not states.complete(session, job.id, {"ok": False}, "worker-b/1")  # only the holder ends it
+        assert states.complete(session, job.id, {"ok": True}, "worker-a/1")
         for transition in (states.cancel, lambda s, i: states.fail(s, i, "x"), lambda s, i: states.requeue(s, i, "x")):
             assert not transition(session, job.id)  # completed is terminal
         assert not states.report_progress(session, job.id, 10.0, "late")
@@ -196,7 +198,7 @@ def test_jobs_left_processing_by_a_crash_are_rerun_at_start(settings: Settings, 
     with tone_wav.open("rb") as handle:
         job = service.create_job(runtime, _local_user_id(runtime), "test_copy", {}, [service.Upload(handle, "tone.wav")])
     with runtime.db.session() as session:
-        assert states.claim(session, job.id)
+        assert states.claim(session, job.id, "crashed-worker/1")
     runtime.db.dispose()
 
     with TestClient(create_app(settings), base_url=BASE_URL) as client:
@@ -266,3 +268,53 @@ def test_job_rows_are_the_truth(settings: Settings, client: TestClient, tone_wav
     with runtime.db.session() as session:
         row = session.scalar(select(Job).where(Job.uuid == job["id"]))
         assert row.status == "completed" and row.finished_at is not None
+
+
+def test_a_silent_attempt_is_requeued_and_cannot_finish_after_its_replacement(settings: Settings, fixture_kinds: None, tone_wav: Path) -> None:
+    from datetime import timedelta
+
+    from audiomill.jobs.reaper import reap
+    from audiomill.store.tables import utc_now
+
+    runtime = build_runtime(settings.model_copy(update={"worker_silence_seconds": 60}))
+    with tone_wav.open("rb") as handle:
+        job = service.create_job(runtime, _local_user_id(runtime), "test_copy", {}, [service.Upload(handle, "tone.wav")])
+    with runtime.db.session() as session:
+        assert states.claim(session, job.id, "dead-worker/1")
+    assert reap(runtime) == []  # it heartbeat just now: alive
+    with runtime.db.session() as session:
+        session.get(Job, job.id).heartbeat_at = utc_now() - timedelta(seconds=120)
+    assert reap(runtime) == [job.id]  # silent for 2 minutes: back to pending, submitted again
+    with runtime.db.session() as session:
+        row = session.get(Job, job.id)
+        assert row.status == "pending" and row.attempt_token is None and row.enqueued_at is None
+        assert states.claim(session, job.id, "new-worker/2")
+        # the old attempt wakes up: it can neither report nor finish
+        assert not states.heartbeat(session, job.id, "dead-worker/1")
+        assert not states.fail(session, job.id, "zombie", "dead-worker/1")
+        assert states.complete(session, job.id, {}, "new-worker/2")
+
+
+def test_a_job_never_handed_to_the_executor_is_submitted_by_the_reaper(settings: Settings, fixture_kinds: None, tone_wav: Path) -> None:
+    from datetime import timedelta
+
+    from audiomill.jobs.reaper import reap
+    from audiomill.store.tables import utc_now
+
+    runtime = build_runtime(settings)  # no executor: the row is written, nothing enqueued
+    with tone_wav.open("rb") as handle:
+        job = service.create_job(runtime, _local_user_id(runtime), "test_copy", {}, [service.Upload(handle, "tone.wav")])
+    with runtime.db.session() as session:
+        session.get(Job, job.id).updated_at = utc_now() - timedelta(seconds=30)
+
+    submitted: list[tuple[int, str]] = []
+
+    class Recorder:
+        def start(self) -> None: ...
+        def stop(self) -> None: ...
+        def submit(self, job_id: int, kind: str) -> None:
+            submitted.append((job_id, kind))
+
+    runtime.executor = Recorder()
+    assert reap(runtime) == [job.id] and submitted == [(job.id, "test_copy")]
+    assert reap(runtime) == []  # enqueued now: not submitted twice

@@ -53,8 +53,34 @@ class Settings(BaseSettings):
     device: str | None = None  # "cpu", "cuda", "cuda:1"; None picks CUDA when present
     torch_threads: int | None = None  # None: matched to the cores each worker may use
 
-    executor: Literal["local"] = "local"
+    # "local": worker threads in the service process; "celery": separate `audiomill worker`
+    # processes (any number of machines) fed through a Redis or RabbitMQ broker.
+    executor: Literal["local", "celery"] = "local"
     worker_concurrency: int = Field(default=1, ge=1, le=64)
+    broker_url: str | None = None  # redis://host:6379/0 or amqp://user:pass@host:5672//
+    # Where progress events cross processes (Redis pub/sub); default: the broker when it
+    # is Redis. Without it, WebSocket clients fall back to reading the database.
+    events_url: str | None = None
+    # Job kind -> queue; kinds not listed go to default_queue. Heavy models go to "gpu".
+    queue_by_kind: dict[str, str] = Field(default_factory=lambda: {"separate": "gpu", "vocals": "gpu"})
+    default_queue: str = "cpu"
+    # A running attempt heartbeats this often; one silent for worker_silence_seconds is
+    # presumed dead (kill -9, lost machine) and its job is re-queued, whatever the broker.
+    heartbeat_interval_seconds: float = Field(default=10.0, gt=0)
+    worker_silence_seconds: float = Field(default=60.0, gt=0)
+    # Redis redelivers an unacknowledged task after this; longer than the longest job.
+    broker_visibility_timeout_seconds: int = Field(default=12 * 3600, ge=60)
+    # Extra job kinds from other packages: kind -> module with Params, input_names, setup, run.
+    extra_kinds: dict[str, str] = Field(default_factory=dict)
+
+    # Where blob bytes live: "local" (data_dir/blobs) or "s3" (a bucket shared by all
+    # machines; each keeps a read cache in work_dir/blob-cache). Credentials come from
+    # boto3's usual chain (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, a role).
+    blob_store: Literal["local", "s3"] = "local"
+    s3_bucket: str | None = None  # required with blob_store "s3"
+    s3_prefix: str = "audiomill/"
+    s3_endpoint_url: str | None = None  # MinIO, Ceph, R2...; None: AWS
+    s3_region: str | None = None
 
     max_upload_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)  # 1 GiB
     upload_chunk_bytes: int = 1024 * 1024
@@ -88,6 +114,17 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
+
+    def queue_for(self, kind: str) -> str:
+        return self.queue_by_kind.get(kind, self.default_queue)
+
+    @property
+    def resolved_events_url(self) -> str | None:
+        if self.events_url:
+            return self.events_url
+        if self.broker_url and self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return None
 
     def max_duration_for(self, kind: str) -> float:
         return self.max_duration_seconds_by_kind.get(kind, self.max_duration_seconds)

@@ -19,7 +19,7 @@ from audiomill.store.db import Database
 class Executor(Protocol):
     def start(self) -> None: ...
 
-    def submit(self, job_id: int) -> None: ...
+    def submit(self, job_id: int, kind: str) -> None: ...
 
     def stop(self) -> None: ...
 
@@ -33,9 +33,15 @@ class Runtime:
     executor: Executor | None = None
     rate_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
 
-    def submit(self, job_id: int) -> None:
-        if self.executor is not None:
-            self.executor.submit(job_id)
+    def submit(self, job_id: int, kind: str) -> None:
+        """Hand a job to the executor and record that it has it (see jobs.reaper)."""
+        if self.executor is None:
+            return
+        self.executor.submit(job_id, kind)
+        from audiomill.jobs import states  # the state machine imports nothing of ours
+
+        with self.db.session() as session:
+            states.mark_enqueued(session, job_id)
 
 
 def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
@@ -43,5 +49,14 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
     db = Database(settings.resolved_database_url)
     if migrate:
         db.migrate()
-    blobs = LocalBlobStore(settings.blobs_dir, settings.work_dir / "uploads")
+    blobs = build_blob_store(settings)
     return Runtime(settings=settings, db=db, blobs=blobs, rate_limiter=RateLimiter(settings.rate_limit_per_minute))
+
+
+def build_blob_store(settings: Settings) -> BlobStore:
+    scratch_dir = settings.work_dir / "uploads"
+    if settings.blob_store == "s3":
+        from audiomill.store.blobs_s3 import S3BlobStore  # boto3 only where S3 is used
+
+        return S3BlobStore.from_settings(settings, settings.work_dir / "blob-cache", scratch_dir)
+    return LocalBlobStore(settings.blobs_dir, scratch_dir)

@@ -17,7 +17,8 @@ from audiomill.api.routes import auth, health, jobs, media
 from audiomill.config import Settings, get_settings
 from audiomill.errors import AudiomillError
 from audiomill.jobs.cleanup import CleanupScheduler
-from audiomill.jobs.executors.local import LocalExecutor
+from audiomill.jobs.executors import make_executor
+from audiomill.jobs.reaper import Reaper
 from audiomill.runtime import Runtime, build_runtime
 
 log = logging.getLogger(__name__)
@@ -57,15 +58,17 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or build_runtime(settings)
         if rt.executor is None:
-            rt.executor = LocalExecutor(rt, settings.worker_concurrency)
+            rt.executor = make_executor(rt)
         app.state.runtime = rt
         rt.executor.start()
-        cleanup = CleanupScheduler(rt)
-        cleanup.start()
+        background = [CleanupScheduler(rt), Reaper(rt)]
+        for task in background:
+            task.start()
         try:
             yield
         finally:
-            cleanup.stop()
+            for task in background:
+                task.stop()
             rt.executor.stop()
             if runtime is None:
                 rt.db.dispose()

@@ -7,9 +7,14 @@ Celery workers) carry nothing but a job id and call :func:`run_job`.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import socket
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,14 +46,22 @@ def _ensure_setup(kind: str) -> None:
             _set_up_kinds.add(kind)
 
 
+WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def new_attempt_token() -> str:
+    return f"{WORKER_NAME}/{uuid.uuid4().hex[:12]}"
+
+
 class RunnerContext(LocalContext[Any]):
     """A LocalContext whose progress and cancellation go through the job's DB row."""
 
-    def __init__(self, runtime: Runtime, job: Job, **kwargs: Any) -> None:
+    def __init__(self, runtime: Runtime, job: Job, attempt_token: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._runtime = runtime
         self._job_id = job.id
         self._job_uuid = job.uuid
+        self._attempt_token = attempt_token
         self._last_write = 0.0
         self._last_stage = ""
         self._last_cancel_check = 0.0
@@ -62,7 +75,7 @@ class RunnerContext(LocalContext[Any]):
         self._last_write, self._last_stage = now, stage
         percent = round(fraction * 100.0, 2)
         with self._runtime.db.session() as session:
-            still_running = states.report_progress(session, self._job_id, percent, stage)
+            still_running = states.report_progress(session, self._job_id, percent, stage, self._attempt_token)
         if not still_running:
             self._cancelled = True
         self._runtime.events.publish(
@@ -77,20 +90,55 @@ class RunnerContext(LocalContext[Any]):
             self._last_cancel_check = now
             with self._runtime.db.session() as session:
                 row = session.execute(
-                    select(Job.status, Job.cancel_requested).where(Job.id == self._job_id)
+                    select(Job.status, Job.cancel_requested, Job.attempt_token).where(Job.id == self._job_id)
                 ).first()
-            self._cancelled = row is None or row.cancel_requested or row.status != JobStatus.processing
+            self._cancelled = (
+                row is None or row.cancel_requested or row.status != JobStatus.processing
+                or row.attempt_token != self._attempt_token  # replaced by another attempt
+            )
         return self._cancelled
 
+    def stop(self) -> None:
+        """Make the engine stop at its next check (the attempt lost the job)."""
+        self._cancelled = True
 
-def _work_dir(runtime: Runtime, job: Job) -> Path:
-    return runtime.settings.work_dir / "jobs" / job.uuid
+
+@contextmanager
+def heartbeat(runtime: Runtime, ctx: RunnerContext, job_id: int, attempt_token: str) -> Iterator[None]:
+    """Beat into the job's row while the engine works, even through long silent stretches
+    (model loading), so only a dead worker ever looks silent."""
+    done = threading.Event()
+
+    def beat() -> None:
+        while not done.wait(runtime.settings.heartbeat_interval_seconds):
+            try:
+                with runtime.db.session() as session:
+                    alive = states.heartbeat(session, job_id, attempt_token)
+            except Exception:  # the database is briefly away: try again next beat
+                log.warning("heartbeat for job %s failed", job_id, exc_info=True)
+                continue
+            if not alive:
+                ctx.stop()
+                return
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{job_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+
+
+def _work_dir(runtime: Runtime, job: Job, attempt_token: str) -> Path:
+    # One folder per attempt: an attempt presumed dead can never write into its successor's.
+    return runtime.settings.work_dir / "jobs" / f"{job.uuid}-{attempt_token.rsplit('/', 1)[-1]}"
 
 
 def run_job(runtime: Runtime, job_id: int) -> JobStatus | None:
     """Run a job to its end; returns its final status, or None if it was not ours to run."""
+    attempt_token = new_attempt_token()
     with runtime.db.session() as session:
-        if not states.claim(session, job_id):
+        if not states.claim(session, job_id, attempt_token):
             return None
         session.commit()
         job = session.get(Job, job_id)
@@ -100,45 +148,46 @@ def run_job(runtime: Runtime, job_id: int) -> JobStatus | None:
     runtime.events.publish(job.uuid, service.job_event(job))
 
     # A redelivered job starts from a clean folder: partial outputs are never mixed in.
-    work_dir = _work_dir(runtime, job)
+    work_dir = _work_dir(runtime, job, attempt_token)
     shutil.rmtree(work_dir, ignore_errors=True)
     ctx = RunnerContext(
-        runtime, job, params=params, inputs=inputs, output_dir=work_dir / "outputs",
+        runtime, job, attempt_token, params=params, inputs=inputs, output_dir=work_dir / "outputs",
         device=select_device(runtime.settings), settings=runtime.settings,
     )
     try:
-        _ensure_setup(job.kind)
-        engine_for(job.kind).run(ctx)
-        if ctx.cancelled():
-            raise JobCancelled()
-        final = _finish(runtime, job, ctx)
+        with heartbeat(runtime, ctx, job_id, attempt_token):
+            _ensure_setup(job.kind)
+            engine_for(job.kind).run(ctx)
+            if ctx.cancelled():
+                raise JobCancelled()
+            final = _finish(runtime, job, ctx, attempt_token)
     except JobCancelled:
         with runtime.db.session() as session:
-            states.cancel(session, job_id)
+            states.cancel(session, job_id)  # a no-op when the job was replaced or deleted
         final = JobStatus.cancelled
     except AudiomillError as exc:
-        final = _record_failure(runtime, job_id, exc.message)
+        final = _record_failure(runtime, job_id, exc.message, attempt_token)
     except Exception as exc:  # an engine bug must end the job, not the worker
         log.exception("job %s (%s) crashed", job.uuid, job.kind)
-        final = _record_failure(runtime, job_id, f"internal error: {type(exc).__name__}: {exc}")
+        final = _record_failure(runtime, job_id, f"internal error: {type(exc).__name__}: {exc}", attempt_token)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     _publish_final(runtime, job_id)
     return final
 
 
-def _record_failure(runtime: Runtime, job_id: int, message: str) -> JobStatus:
+def _record_failure(runtime: Runtime, job_id: int, message: str, attempt_token: str) -> JobStatus:
     with runtime.db.session() as session:
-        states.fail(session, job_id, message)
+        states.fail(session, job_id, message, attempt_token)
     return JobStatus.failed
 
 
-def _finish(runtime: Runtime, job: Job, ctx: RunnerContext) -> JobStatus:
+def _finish(runtime: Runtime, job: Job, ctx: RunnerContext, attempt_token: str) -> JobStatus:
     """Store the outputs and complete the job in one transaction, or store nothing."""
     staged = {name: (runtime.blobs.stage_file(path), filename) for name, (path, filename) in ctx.outputs.items()}
     old_assets: list[int] = []
     with runtime.db.session() as session:
-        if not states.complete(session, job.id, ctx.result):
+        if not states.complete(session, job.id, ctx.result, attempt_token):
             session.rollback()  # cancelled or deleted meanwhile: nothing is kept
             return JobStatus.cancelled
         for link in session.scalars(select(JobFile).where(JobFile.job_id == job.id, JobFile.role == "output")):

@@ -167,7 +167,7 @@ def create_job(
         with runtime.db.session() as session:
             delete_unreferenced_blobs(runtime, session, committed)
         raise
-    runtime.submit(job.id)
+    runtime.submit(job.id, kind)
     return job
 
 
@@ -315,17 +315,18 @@ def job_event(job: Job) -> dict[str, Any]:
     }
 
 
-def recover_interrupted(runtime: Runtime) -> list[int]:
-    """At start-up: jobs a crash left processing go back to pending; return all pending ids."""
+def recover_interrupted(runtime: Runtime) -> list[tuple[int, str]]:
+    """At start-up of the in-process executor (the only one running this database's jobs):
+    jobs a crash left processing go back to pending; return every pending (id, kind)."""
     with runtime.db.session() as session:
         stuck = session.scalars(select(Job.id).where(Job.status == JobStatus.processing.value)).all()
         for job_id in stuck:
             states.requeue(session, job_id, "service restarted")
         session.commit()
-        pending = session.scalars(
-            select(Job.id).where(Job.status == JobStatus.pending.value).order_by(Job.created_at, Job.id)
+        pending = session.execute(
+            select(Job.id, Job.kind).where(Job.status == JobStatus.pending.value).order_by(Job.created_at, Job.id)
         ).all()
-    return list(pending)
+    return [(row.id, row.kind) for row in pending]
 
 
 __all__ = [

@@ -9,14 +9,17 @@
 
 Every transition is one conditional UPDATE (``WHERE status IN allowed``), so two workers
 or an API process and a worker can race and exactly one wins; the loser learns it from
-the row count and backs off.
+the row count and backs off. A claim hands out an attempt token; ending a processing job
+(complete, fail, progress, heartbeat) needs that token, so an attempt that was presumed
+dead and replaced can never end the job its replacement is running.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from audiomill.store.tables import Job, utc_now
@@ -45,40 +48,59 @@ ALLOWED_FROM: dict[JobStatus, frozenset[JobStatus]] = {
 }
 
 
-def _transition(session: Session, job_id: int, to: JobStatus, **values: object) -> bool:
+def _transition(
+    session: Session, job_id: int, to: JobStatus, *conditions: object, **values: object
+) -> bool:
     statement = (
         update(Job)
-        .where(Job.id == job_id, Job.status.in_([s.value for s in ALLOWED_FROM[to]]))
+        .where(Job.id == job_id, Job.status.in_([s.value for s in ALLOWED_FROM[to]]), *conditions)
         .values(status=to.value, updated_at=utc_now(), **values)
         .execution_options(synchronize_session=False)
     )
     return session.execute(statement).rowcount == 1
 
 
-def claim(session: Session, job_id: int) -> bool:
-    """pending → processing for one worker; False if someone else has it or it ended."""
+def _held_by(attempt_token: str | None) -> tuple[object, ...]:
+    """A processing job may be ended only by its attempt (pending ones by anyone)."""
+    if attempt_token is None:
+        return ()
+    return (or_(Job.status != JobStatus.processing.value, Job.attempt_token == attempt_token),)
+
+
+def claim(session: Session, job_id: int, attempt_token: str) -> bool:
+    """pending → processing for one attempt; False if someone else has it or it ended."""
+    now = utc_now()
     return _transition(
         session, job_id, JobStatus.processing,
-        started_at=utc_now(), finished_at=None, attempts=Job.attempts + 1,
-        progress=0.0, stage="starting", error=None,
+        started_at=now, heartbeat_at=now, finished_at=None, attempts=Job.attempts + 1,
+        attempt_token=attempt_token, progress=0.0, stage="starting", error=None,
     )
 
 
-def requeue(session: Session, job_id: int, reason: str) -> bool:
-    """processing → pending, after the worker running it died or the service restarted."""
-    return _transition(session, job_id, JobStatus.pending, progress=0.0, stage=f"requeued: {reason}")
+def requeue(session: Session, job_id: int, reason: str, silent_since: datetime | None = None) -> bool:
+    """processing → pending, after the worker running it died or the service restarted.
 
-
-def complete(session: Session, job_id: int, result: dict[str, object]) -> bool:
+    With ``silent_since``, only if the attempt has not heartbeat since then."""
+    conditions = () if silent_since is None else (
+        or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < silent_since),
+    )
     return _transition(
-        session, job_id, JobStatus.completed,
+        session, job_id, JobStatus.pending, *conditions,
+        progress=0.0, stage=f"requeued: {reason}", attempt_token=None, heartbeat_at=None, enqueued_at=None,
+    )
+
+
+def complete(session: Session, job_id: int, result: dict[str, object], attempt_token: str | None = None) -> bool:
+    return _transition(
+        session, job_id, JobStatus.completed, *_held_by(attempt_token),
         result=result, progress=100.0, stage="done", finished_at=utc_now(), error=None,
     )
 
 
-def fail(session: Session, job_id: int, error: str) -> bool:
+def fail(session: Session, job_id: int, error: str, attempt_token: str | None = None) -> bool:
     return _transition(
-        session, job_id, JobStatus.failed, error=error, stage="failed", finished_at=utc_now()
+        session, job_id, JobStatus.failed, *_held_by(attempt_token),
+        error=error, stage="failed", finished_at=utc_now(),
     )
 
 
@@ -89,12 +111,33 @@ def cancel(session: Session, job_id: int) -> bool:
     )
 
 
-def report_progress(session: Session, job_id: int, progress_percent: float, stage: str) -> bool:
-    """Progress only moves while processing; returns False once the job left that state."""
-    statement = (
-        update(Job)
-        .where(Job.id == job_id, Job.status == JobStatus.processing.value)
-        .values(progress=progress_percent, stage=stage[:200], updated_at=utc_now())
-        .execution_options(synchronize_session=False)
-    )
+def _update_running(session: Session, job_id: int, attempt_token: str | None, **values: object) -> bool:
+    conditions = [Job.id == job_id, Job.status == JobStatus.processing.value]
+    if attempt_token is not None:
+        conditions.append(Job.attempt_token == attempt_token)
+    statement = update(Job).where(*conditions).values(**values).execution_options(synchronize_session=False)
     return session.execute(statement).rowcount == 1
+
+
+def report_progress(
+    session: Session, job_id: int, progress_percent: float, stage: str, attempt_token: str | None = None
+) -> bool:
+    """Progress only moves while this attempt runs; False once the job left it."""
+    now = utc_now()
+    return _update_running(
+        session, job_id, attempt_token,
+        progress=progress_percent, stage=stage[:200], updated_at=now, heartbeat_at=now,
+    )
+
+
+def heartbeat(session: Session, job_id: int, attempt_token: str) -> bool:
+    """The attempt is alive; False once the job left it (cancelled, deleted, replaced)."""
+    return _update_running(session, job_id, attempt_token, heartbeat_at=utc_now())
+
+
+def mark_enqueued(session: Session, job_id: int) -> None:
+    """Record that the executor has the job id (not a status change)."""
+    session.execute(
+        update(Job).where(Job.id == job_id, Job.status == JobStatus.pending.value)
+        .values(enqueued_at=utc_now()).execution_options(synchronize_session=False)
+    )

@@ -107,6 +107,12 @@ class Job(Base):
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The attempt running the job ("<worker>/<random>"): only that attempt may end it, so a
+    # worker presumed dead that wakes up cannot overwrite the attempt that replaced it.
+    attempt_token: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    # When the job id was handed to the executor; None means it must (again) be.
+    enqueued_at: Mapped[datetime | None] = mapped_column(nullable=True)
     created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -115,6 +121,20 @@ class Job(Base):
     files: Mapped[list[JobFile]] = relationship(
         back_populates="job", cascade="all, delete-orphan", order_by="JobFile.id"
     )
+
+
+class Worker(Base):
+    """A worker process, for monitoring: it heartbeats while alive."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hostname: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    queues: Mapped[str] = mapped_column(String(255))
+    concurrency: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(default=utc_now)
+    heartbeat_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
 
 
 class JobFile(Base):

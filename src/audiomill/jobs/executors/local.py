@@ -32,10 +32,10 @@ class LocalExecutor:
             thread = threading.Thread(target=self._work, name=f"audiomill-worker-{index}", daemon=True)
             thread.start()
             self._threads.append(thread)
-        for job_id in service.recover_interrupted(self._runtime):
-            self.submit(job_id)
+        for job_id, kind in service.recover_interrupted(self._runtime):
+            self._runtime.submit(job_id, kind)
 
-    def submit(self, job_id: int) -> None:
+    def submit(self, job_id: int, kind: str) -> None:
         self._queue.put(job_id)
 
     def stop(self, timeout_seconds: float = 5.0) -> None:
