@@ -61,6 +61,23 @@ def serve(
     uvicorn.run(application, host=settings.host, port=settings.port)
 
 
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="comma-separated queues to take jobs from")] = "gpu,cpu",
+    concurrency: Annotated[Optional[int], typer.Option(help="jobs run at once in this process")] = None,
+) -> None:
+    """Run a Celery worker (AUDIOMILL_EXECUTOR=celery, AUDIOMILL_BROKER_URL)."""
+    from audiomill.jobs.executors.celery_worker import run_worker
+
+    _set_env(worker_concurrency=concurrency)
+    settings = get_settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        run_worker(settings, [q.strip() for q in queues.split(",") if q.strip()], settings.worker_concurrency)
+    except AudiomillError as exc:
+        raise _fail(exc.message) from None
+
+
 def _db_session():  # type: ignore[no-untyped-def]
     from audiomill.runtime import build_runtime
 

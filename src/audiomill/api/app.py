@@ -15,6 +15,7 @@ from audiomill.api.errors import BodySizeLimit, install_error_handlers
 from audiomill.api.guard import LocalModeGuard
 from audiomill.api.routes import auth, health, jobs, media
 from audiomill.config import Settings, get_settings
+from audiomill.engines.base import check_extra_kinds
 from audiomill.errors import AudiomillError
 from audiomill.jobs.cleanup import CleanupScheduler
 from audiomill.jobs.executors import make_executor
@@ -53,6 +54,7 @@ def check_binding(settings: Settings) -> None:
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or get_settings()
     check_binding(settings)
+    check_extra_kinds()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

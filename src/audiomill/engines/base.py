@@ -15,7 +15,7 @@ from typing import Any, Callable, Generic, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from audiomill.config import Settings
+from audiomill.config import Settings, get_settings
 from audiomill.errors import InvalidInput, JobCancelled
 from audiomill.params import SeparateParams, VocalSplitParams
 
@@ -121,13 +121,25 @@ KINDS: dict[str, KindSpec] = {
 
 
 def kind_spec(kind: str) -> KindSpec:
-    try:
-        return KINDS[kind]
-    except KeyError:
-        raise InvalidInput(
-            f"unknown job kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}"
-        ) from None
+    spec = KINDS.get(kind)
+    if spec is not None:
+        return spec
+    module_path = get_settings().extra_kinds.get(kind)
+    if module_path is None:
+        raise InvalidInput(f"unknown job kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
+    # A kind from another package (AUDIOMILL_EXTRA_KINDS): its module carries its Params.
+    module = importlib.import_module(module_path)
+    return KindSpec(module.Params, tuple(module.input_names), module_path)
 
 
 def engine_for(kind: str) -> Engine:
     return importlib.import_module(kind_spec(kind).module)  # type: ignore[return-value]
+
+
+def check_extra_kinds() -> None:
+    """Import every configured extra kind now, so a typo fails the start, not a request."""
+    for kind in get_settings().extra_kinds:
+        try:
+            kind_spec(kind)
+        except (ImportError, AttributeError) as exc:
+            raise InvalidInput(f"AUDIOMILL_EXTRA_KINDS: kind {kind!r} cannot be loaded: {exc}") from None

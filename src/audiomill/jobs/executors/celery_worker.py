@@ -1,0 +1,89 @@
+"""`audiomill worker`: a Celery worker process that runs jobs from its queues.
+
+Jobs run in threads inside one process (Celery's thread pool), so a model loaded once stays
+warm for every later job and torch computes without the GIL. The process registers itself
+in the workers table and heartbeats there; its reaper re-queues jobs of dead workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+
+from sqlalchemy import delete, select
+
+from audiomill.config import Settings
+from audiomill.engines.base import check_extra_kinds
+from audiomill.jobs.executors.celery_executor import TASK_NAME, CeleryExecutor, make_celery_app
+from audiomill.jobs.reaper import Reaper
+from audiomill.jobs.runner import run_job
+from audiomill.runtime import build_runtime
+from audiomill.store.tables import Worker, utc_now
+
+log = logging.getLogger(__name__)
+
+
+class WorkerRegistration:
+    """The workers-table row of this process, kept fresh while it lives."""
+
+    def __init__(self, runtime, queues: list[str], concurrency: int) -> None:  # type: ignore[no-untyped-def]
+        self._runtime = runtime
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._queues = ",".join(queues)
+        self._concurrency = concurrency
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="audiomill-worker-heartbeat", daemon=True)
+
+    def start(self) -> None:
+        self._beat()
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._runtime.db.session() as session:
+            session.execute(delete(Worker).where(Worker.id == self.worker_id))
+
+    def _beat(self) -> None:
+        with self._runtime.db.session() as session:
+            row = session.scalar(select(Worker).where(Worker.id == self.worker_id))
+            if row is None:
+                session.add(Worker(id=self.worker_id, hostname=socket.gethostname(), pid=os.getpid(),
+                                   queues=self._queues, concurrency=self._concurrency))
+            else:
+                row.heartbeat_at = utc_now()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._runtime.settings.heartbeat_interval_seconds):
+            try:
+                self._beat()
+            except Exception:
+                log.warning("worker heartbeat failed", exc_info=True)
+
+
+def run_worker(settings: Settings, queues: list[str], concurrency: int) -> None:
+    check_extra_kinds()
+    runtime = build_runtime(settings)
+    runtime.executor = CeleryExecutor(settings)  # the reaper re-submits through the broker
+    app = make_celery_app(settings)
+
+    @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
+    def run_job_task(self, job_id: int) -> str | None:  # type: ignore[no-untyped-def]
+        status = run_job(runtime, job_id)
+        return status.value if status else None
+
+    registration = WorkerRegistration(runtime, queues, concurrency)
+    reaper = Reaper(runtime)
+    registration.start()
+    reaper.start()
+    try:
+        app.worker_main([
+            "worker", "--pool=threads", f"--concurrency={concurrency}", f"--queues={','.join(queues)}",
+            "--loglevel=INFO", "--without-gossip", "--without-mingle",
+            f"--hostname=audiomill@{registration.worker_id}",
+        ])
+    finally:
+        reaper.stop()
+        registration.stop()
