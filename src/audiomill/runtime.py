@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from audiomill.config import Settings
-from audiomill.jobs.events import LocalEventBus
+from audiomill.jobs.events import LocalEventBus, make_event_bus
 from audiomill.limits import RateLimiter
 from audiomill.store.blobs import BlobStore, LocalBlobStore
 from audiomill.store.db import Database
@@ -50,7 +50,10 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
     if migrate:
         db.migrate()
     blobs = build_blob_store(settings)
-    return Runtime(settings=settings, db=db, blobs=blobs, rate_limiter=RateLimiter(settings.rate_limit_per_minute))
+    return Runtime(
+        settings=settings, db=db, blobs=blobs, events=make_event_bus(settings.resolved_events_url),
+        rate_limiter=RateLimiter(settings.rate_limit_per_minute),
+    )
 
 
 def build_blob_store(settings: Settings) -> BlobStore:

@@ -13,7 +13,7 @@ from audiomill import __version__
 from audiomill.api.compat import audio_services, demucs_api
 from audiomill.api.errors import BodySizeLimit, install_error_handlers
 from audiomill.api.guard import LocalModeGuard
-from audiomill.api.routes import auth, health, jobs, media
+from audiomill.api.routes import auth, health, jobs, media, metrics
 from audiomill.config import Settings, get_settings
 from audiomill.engines.base import check_extra_kinds
 from audiomill.errors import AudiomillError
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_upload_bytes + MULTIPART_SLACK_BYTES)
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(auth.router)
     app.include_router(jobs.router)
     app.include_router(media.router)

@@ -8,11 +8,14 @@ the database now and then, so a job run by another process still reaches them.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import threading
 from collections import defaultdict
 from typing import Any
 
 JobEvent = dict[str, Any]
+log = logging.getLogger(__name__)
 
 
 class _Listener:
@@ -59,3 +62,60 @@ class LocalEventBus:
                 listeners.discard(listener)
                 if not listeners:
                     del self._listeners[job_uuid]
+
+
+class RedisEventBus(LocalEventBus):
+    """Events cross processes through Redis pub/sub: a worker on another machine publishes,
+    and a listener thread in each API process hands the event to its WebSocket clients.
+
+    If Redis is briefly unreachable, events are delivered locally only; WebSocket clients
+    then still see progress through their periodic database reads.
+    """
+
+    CHANNEL_PREFIX = "audiomill:job-events:"
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        super().__init__()
+        self._redis = redis.Redis.from_url(url)
+        self._listener_started = threading.Event()
+        self._stopping = threading.Event()
+
+    def publish(self, job_uuid: str, event: JobEvent) -> None:
+        import redis
+
+        try:
+            self._redis.publish(self.CHANNEL_PREFIX + job_uuid, json.dumps(event))
+        except redis.RedisError:
+            log.warning("redis unreachable: event for %s delivered locally only", job_uuid)
+            super().publish(job_uuid, event)
+
+    def subscribe(self, job_uuid: str) -> _Listener:
+        if not self._listener_started.is_set():
+            self._listener_started.set()
+            threading.Thread(target=self._listen, name="audiomill-events", daemon=True).start()
+        return super().subscribe(job_uuid)
+
+    def close(self) -> None:
+        self._stopping.set()
+
+    def _listen(self) -> None:
+        import redis
+
+        while not self._stopping.is_set():
+            try:
+                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                pubsub.psubscribe(self.CHANNEL_PREFIX + "*")
+                while not self._stopping.is_set():
+                    message = pubsub.get_message(timeout=1.0)
+                    if message and message["type"] == "pmessage":
+                        channel = message["channel"].decode()
+                        LocalEventBus.publish(self, channel[len(self.CHANNEL_PREFIX):], json.loads(message["data"]))
+            except redis.RedisError:
+                log.warning("event listener lost redis; reconnecting", exc_info=True)
+                self._stopping.wait(1.0)
+
+
+def make_event_bus(events_url: str | None) -> LocalEventBus:
+    return RedisEventBus(events_url) if events_url else LocalEventBus()
