@@ -11,7 +11,8 @@
     ├── RateLimited        (429)   too many requests or active jobs; carries retry_after_seconds
     ├── QuotaExceeded      (413)   the user's storage quota would be exceeded
     ├── Conflict           (409)   the thing is in the wrong state for the request
-    ├── ModelUnavailable           weights are missing and cannot be fetched
+    ├── ModelUnavailable   (503)   weights are missing and cannot be fetched
+    ├── StorageUnavailable (503)   the blob store (e.g. an S3 bucket) cannot be reached or used
     └── JobCancelled               raised inside an engine when the job was cancelled
 
 Engines raise these; the API maps ``http_status`` onto responses, the CLI onto messages.
@@ -73,6 +74,10 @@ class Conflict(AudiomillError):
 
 
 class ModelUnavailable(AudiomillError):
+    http_status = 503
+
+
+class StorageUnavailable(AudiomillError):
     http_status = 503
 
 

@@ -9,7 +9,6 @@ partial file, and concurrent first readers in one process share a single downloa
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -66,9 +65,7 @@ def _storage_errors(action: str) -> Iterator[None]:
         yield
     except NoCredentialsError as exc:
         raise StorageUnavailable(f"{action}: {_NO_CREDENTIALS}") from exc
-    except ClientError as exc:
-        raise StorageUnavailable(f"{action}: {exc}") from exc
-    except BotoCoreError as exc:
+    except (ClientError, BotoCoreError) as exc:
         raise StorageUnavailable(f"{action}: {exc}") from exc
 
 
@@ -101,11 +98,11 @@ class S3BlobStore:
             raise StorageUnavailable("blob_store is s3 but no bucket is set: set AUDIOMILL_S3_BUCKET")
         client = s3_client(settings.s3_endpoint_url, settings.s3_region)
         store = cls(client, settings.s3_bucket, settings.s3_prefix, cache_dir, scratch_dir)
-        store.check_bucket(settings.s3_endpoint_url)
+        store.check_bucket()
         return store
 
-    def check_bucket(self, endpoint_url: str | None = None) -> None:
-        where = f"S3 bucket {self.bucket!r}" + (f" at {endpoint_url}" if endpoint_url else "")
+    def check_bucket(self) -> None:
+        where = f"S3 bucket {self.bucket!r} at {self._client.meta.endpoint_url}"
         try:
             self._client.head_bucket(Bucket=self.bucket)
         except ClientError as exc:
