@@ -42,7 +42,18 @@ def models_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, models_dir: Path) -> Settings:
+def backend(request: pytest.FixtureRequest) -> str:
+    """Where jobs run: "local" (SQLite + in-process workers) unless a test module
+    parametrizes it with "celery" (PostgreSQL + Redis + two `audiomill worker` processes)."""
+    return getattr(request, "param", "local")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, models_dir: Path, backend: str, request: pytest.FixtureRequest) -> Settings:
+    if backend == "celery":
+        cluster = request.getfixturevalue("celery_cluster")
+        cluster.reset()
+        return cluster.settings
     return Settings(
         data_dir=tmp_path / "data",
         models_dir=models_dir,
@@ -52,7 +63,18 @@ def settings(tmp_path: Path, models_dir: Path) -> Settings:
         max_upload_bytes=5 * 1024 * 1024,
         device="cpu",
         torch_threads=1,
+        rate_limit_per_minute=0,  # tests poll fast; the rate-limit test sets its own
     )
+
+
+@pytest.fixture(scope="session")
+def celery_cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """One PostgreSQL database, a Redis broker and two worker processes for a session."""
+    from tests.scaleout import CeleryCluster
+
+    cluster = CeleryCluster.start(tmp_path_factory.mktemp("celery-cluster"), FIXTURE_KINDS)
+    yield cluster
+    cluster.stop()
 
 
 @pytest.fixture

@@ -91,6 +91,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def private_queues() -> dict[str, object]:
+    """Queue names of this test only: a stray worker of another run can never take its jobs."""
+    tag = uuid.uuid4().hex[:8]
+    return {"queue_by_kind": {"separate": f"gpu-{tag}", "vocals": f"gpu-{tag}"}, "default_queue": f"cpu-{tag}"}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -112,7 +118,8 @@ class Processes:
         return child
 
     def worker(self, env: dict[str, str], name: str = "worker", concurrency: int = 1) -> subprocess.Popen[bytes]:
-        return self.start(name, ["worker", "--concurrency", str(concurrency)], env)
+        queues = ",".join(sorted(set(json.loads(env["AUDIOMILL_QUEUE_BY_KIND"]).values()) | {env["AUDIOMILL_DEFAULT_QUEUE"]}))
+        return self.start(name, ["worker", "--concurrency", str(concurrency), "--queues", queues], env)
 
     def server(self, env: dict[str, str], port: int, name: str = "server") -> subprocess.Popen[bytes]:
         child = self.start(name, ["serve", "--port", str(port)], env)
@@ -187,3 +194,58 @@ def job_rows(settings: Settings) -> list[dict[str, Any]]:
             ]
     finally:
         db.dispose()
+
+
+class CeleryCluster:
+    """A session-wide PostgreSQL database + Redis broker + two worker processes; reset()
+    empties the database and the data folder between tests (the workers stay up)."""
+
+    def __init__(self, settings: Settings, database_url: str, processes: Processes) -> None:
+        self.settings = settings
+        self.database_url = database_url
+        self.processes = processes
+
+    @classmethod
+    def start(cls, folder: Path, extra_kinds: dict[str, str]) -> "CeleryCluster":
+        require_services("postgres", "redis")
+        url = create_database()
+        from audiomill.store.db import migrate
+
+        migrate(url)
+        settings = Settings(
+            data_dir=folder / "data", models_dir=folder / "models", models_cache_dir=folder / "model-cache",
+            models_download=False, database_url=url, executor="celery", broker_url=REDIS_URL, events_url=REDIS_URL,
+            heartbeat_interval_seconds=0.5, worker_silence_seconds=4.0, extra_kinds=extra_kinds,
+            max_upload_bytes=5 * 1024 * 1024, device="cpu", torch_threads=1, worker_concurrency=1,
+            rate_limit_per_minute=0, **private_queues(),
+        )
+        (folder / "models").mkdir()
+        processes = Processes(folder)
+        env = settings_env(settings)
+        try:
+            processes.worker(env, "worker-1")
+            processes.worker(env, "worker-2")
+            wait_for_workers(settings, 2)
+        except BaseException:
+            processes.stop_all()
+            drop_database(url)
+            raise
+        return cls(settings, url, processes)
+
+    def reset(self) -> None:
+        import shutil
+
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.database_url)
+        with engine.begin() as connection:
+            connection.execute(text(
+                "TRUNCATE job_files, jobs, assets, api_keys, auth_sessions, users RESTART IDENTITY CASCADE"
+            ))
+        engine.dispose()
+        for child in ("blobs", "work"):
+            shutil.rmtree(self.settings.data_dir / child, ignore_errors=True)
+
+    def stop(self) -> None:
+        self.processes.stop_all()
+        drop_database(self.database_url)

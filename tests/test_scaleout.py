@@ -23,6 +23,7 @@ from tests.scaleout import (
     flush_redis,
     free_port,
     job_rows,
+    private_queues,
     require_services,
     settings_env,
     wait_for_workers,
@@ -49,7 +50,7 @@ def cluster_settings(tmp_path: Path, broker: str, request: pytest.FixtureRequest
         data_dir=tmp_path / "shared-data", database_url=url, executor="celery", broker_url=BROKERS[broker],
         events_url=REDIS_URL, heartbeat_interval_seconds=0.5, worker_silence_seconds=4.0,
         extra_kinds=FIXTURE_KINDS, models_download=False, device="cpu", torch_threads=1,
-        rate_limit_per_minute=0, max_active_jobs_per_user=0, worker_concurrency=1,
+        rate_limit_per_minute=0, max_active_jobs_per_user=0, worker_concurrency=1, **private_queues(),
     )
 
 
@@ -58,10 +59,10 @@ def _purge_rabbitmq_queues() -> None:
 
     with Connection(RABBITMQ_URL) as connection:
         channel = connection.channel()
-        for queue in ("gpu", "cpu"):
+        for queue in ("gpu", "cpu"):  # left by runs before queues were private to a test
             try:
                 channel.queue_purge(queue)
-            except Exception:  # not declared yet
+            except Exception:  # not declared
                 channel = connection.channel()
 
 

@@ -143,19 +143,22 @@ def run_job(runtime: Runtime, job_id: int) -> JobStatus | None:
         session.commit()
         job = session.get(Job, job_id)
         assert job is not None
-        inputs = {name: runtime.blobs.path(asset.sha256) for name, asset in service.input_files(job).items()}
-        params = kind_spec(job.kind).params.model_validate(job.params)
+        input_digests = {name: asset.sha256 for name, asset in service.input_files(job).items()}
     runtime.events.publish(job.uuid, service.job_event(job))
 
     # A redelivered job starts from a clean folder: partial outputs are never mixed in.
     work_dir = _work_dir(runtime, job, attempt_token)
     shutil.rmtree(work_dir, ignore_errors=True)
     ctx = RunnerContext(
-        runtime, job, attempt_token, params=params, inputs=inputs, output_dir=work_dir / "outputs",
+        runtime, job, attempt_token, params=None, inputs={}, output_dir=work_dir / "outputs",
         device=select_device(runtime.settings), settings=runtime.settings,
     )
     try:
         with heartbeat(runtime, ctx, job_id, attempt_token):
+            # Inside the try: a store that cannot deliver an input (S3 down) fails the job
+            # with its message instead of leaving it processing.
+            ctx.params = kind_spec(job.kind).params.model_validate(job.params)
+            ctx.inputs = {name: runtime.blobs.path(digest) for name, digest in input_digests.items()}
             _ensure_setup(job.kind)
             engine_for(job.kind).run(ctx)
             if ctx.cancelled():
