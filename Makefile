@@ -24,6 +24,7 @@ run: $(STAMP)
 	$(BIN)/audiomill serve
 
 test: $(STAMP)
+	@scripts/ensure-system-packages.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
