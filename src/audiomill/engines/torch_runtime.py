@@ -1,0 +1,79 @@
+"""Which device a torch engine runs on, and how many CPU threads it may use.
+
+Torch's default is one intra-op thread per visible core *per process*: with several
+worker processes (or a pool of job threads) on one machine they oversubscribe the cores
+and every job slows down. So each worker takes its share: the cores this process may run
+on (its CPU affinity, which containers and ``taskset`` narrow) divided by the number of
+jobs it runs at once.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+
+import torch
+
+from audiomill.config import Settings
+from audiomill.errors import InvalidInput
+
+_configure_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class TorchRuntime:
+    device: str
+    threads: int
+
+
+def available_cores() -> int:
+    """Cores this process may run on (affinity), not the machine's total."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS/Windows have no affinity API
+        return os.cpu_count() or 1
+
+
+def select_device(settings: Settings) -> str:
+    """``settings.device`` when given (checked), else CUDA when present, else CPU."""
+    if settings.device:
+        return check_device(settings.device)
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_device(device: str) -> str:
+    """Refuse a device this process cannot use, with a message instead of a CUDA trace."""
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise InvalidInput(f"unknown torch device {device!r} (use cpu, cuda or cuda:N)") from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InvalidInput(f"device {device!r} was asked for but CUDA is not available")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise InvalidInput(
+                f"device {device!r} does not exist ({torch.cuda.device_count()} CUDA devices)"
+            )
+    elif parsed.type != "cpu":
+        raise InvalidInput(f"unsupported torch device {device!r} (use cpu, cuda or cuda:N)")
+    return str(parsed)
+
+
+def select_threads(settings: Settings) -> int:
+    if settings.torch_threads is not None:
+        return max(1, settings.torch_threads)
+    return max(1, available_cores() // max(1, settings.worker_concurrency))
+
+
+def configure_torch(settings: Settings) -> TorchRuntime:
+    """Apply the thread count to this process and return the device to use.
+
+    Idempotent and cheap: engines call it from ``setup()``; ``set_num_threads`` is
+    process-wide, so the lock only keeps concurrent setups from interleaving.
+    """
+    threads = select_threads(settings)
+    with _configure_lock:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+    return TorchRuntime(device=select_device(settings), threads=threads)
