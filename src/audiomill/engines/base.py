@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from audiomill.config import Settings, get_settings
 from audiomill.errors import InvalidInput, JobCancelled
-from audiomill.params import SeparateParams, VocalSplitParams
+from audiomill.params import BoostParams, DenoiseParams, SeparateParams, SpeakerExtractParams, VocalSplitParams
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
 
@@ -117,6 +117,9 @@ class KindSpec:
 KINDS: dict[str, KindSpec] = {
     "separate": KindSpec(SeparateParams, ("audio",), "audiomill.engines.separate"),
     "vocals": KindSpec(VocalSplitParams, ("audio",), "audiomill.engines.separate"),
+    "denoise": KindSpec(DenoiseParams, ("audio",), "audiomill.engines.denoise"),
+    "boost": KindSpec(BoostParams, ("audio",), "audiomill.engines.boost"),
+    "extract_speaker": KindSpec(SpeakerExtractParams, ("conversation", "target"), "audiomill.engines.extract_speaker"),
 }
 
 

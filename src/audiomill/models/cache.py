@@ -14,7 +14,7 @@ from typing import Any, Callable, Hashable, TypeVar
 
 T = TypeVar("T")
 
-DEFAULT_MAX_ENTRIES = 3
+DEFAULT_MAX_ENTRIES = 6  # a separation model plus the small speech models (VAD, encoders, denoisers)
 
 
 class ModelCache:

@@ -3,7 +3,18 @@
 Kept apart from the engines so the API validates a request without importing torch.
 """
 
+from audiomill.params.boost import BoostParams
 from audiomill.params.common import EncodeOptions, OutputFormat
+from audiomill.params.denoise import DenoiseParams
 from audiomill.params.separate import SeparateParams, VocalSplitParams
+from audiomill.params.speaker import SpeakerExtractParams
 
-__all__ = ["EncodeOptions", "OutputFormat", "SeparateParams", "VocalSplitParams"]
+__all__ = [
+    "BoostParams",
+    "DenoiseParams",
+    "EncodeOptions",
+    "OutputFormat",
+    "SeparateParams",
+    "SpeakerExtractParams",
+    "VocalSplitParams",
+]

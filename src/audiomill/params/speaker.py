@@ -2,26 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from pydantic import Field, model_validator
 
-from pydantic import Field
-
-from audiomill.params.common import EncodeOptions
-
-# The seed's boost levels: a loudness target reached through a true-peak limiter, not a
-# plain gain (see engines/boost.py).
-SpeakerBoostLevel = Literal["none", "2x", "3x", "4x", "5x"]
+from audiomill.params.boost import BoostLevel, LoudnessFields
 
 
-class SpeakerExtractParams(EncodeOptions):
+class SpeakerExtractParams(LoudnessFields):
     """Keep one speaker's speech from a conversation, given a sample of their voice.
 
-    Only ``boost_level`` and the output options matter to most callers; the rest are
-    tuning knobs with defaults measured on recorded voices (see bench/bench_speaker.py).
+    Only ``boost_level`` (or ``target_lufs``) and the output options matter to most
+    callers; the rest are tuning knobs with defaults measured on recorded voices (see
+    bench/bench_speaker.py).
     """
 
-    boost_level: SpeakerBoostLevel = Field(
-        default="none", description="loudness boost applied after extraction"
+    boost_level: BoostLevel = Field(
+        default="none",
+        description="after extraction, raise loudness: '2x' (+6 dB), '3x' (+9.5), '4x' "
+        "(+12), '5x' (+14), true-peak limited",
     )
     attenuation_db: float = Field(
         default=60.0,
@@ -49,9 +46,14 @@ class SpeakerExtractParams(EncodeOptions):
         description="speech probability above which silero-vad calls audio speech",
     )
     window_hop_seconds: float = Field(
-        default=0.2,
+        default=0.25,
         ge=0.1,
         le=0.8,
         description="step between speaker-embedding windows: smaller finds speaker changes "
         "more precisely and costs proportionally more time",
     )
+
+    @model_validator(mode="after")
+    def _one_goal(self) -> SpeakerExtractParams:
+        self._check_one_goal()
+        return self
