@@ -199,6 +199,7 @@ def cleanup() -> None:
 
 
 def _run_engine_with_progress(kind: str, params: object, inputs: dict[str, Path], output_dir: Path, label: str) -> dict[str, Path]:
+    """Run one engine in this process with a Rich progress bar; print its result."""
     from audiomill.engines.base import LocalContext, engine_for
     from audiomill.engines.torch_runtime import select_device
 
@@ -215,40 +216,139 @@ def _run_engine_with_progress(kind: str, params: object, inputs: dict[str, Path]
         engine.setup()
         engine.run(ctx)
         bar.update(task, completed=100, stage="done")
+    if ctx.result:
+        summary = {k: v for k, v in ctx.result.items() if not isinstance(v, (list, dict))}
+        console.print("  " + ", ".join(f"{k}={v}" for k, v in summary.items()))
     return {name: path for name, (path, _) in ctx.outputs.items()}
+
+
+def _encode_options(output_format: str, bitrate: int, bit_depth: int) -> dict[str, object]:
+    return {"output_format": output_format, "bitrate_kbps": bitrate, "wav_bit_depth": bit_depth}
+
+
+def _run_each(kind: str, raw_params: dict[str, object], files: list[Path], out: Path, folder: str) -> None:
+    """Validate once, then run the kind's engine on each file into OUT/FOLDER/TRACK/."""
+    from audiomill.jobs.service import validate_params
+
+    try:
+        params = validate_params(kind, raw_params)
+        for path in files:
+            outputs = _run_engine_with_progress(kind, params, {"audio": path}, out / folder / path.stem, path.name)
+            for name, output_path in outputs.items():
+                console.print(f"  {name}: {output_path}")
+    except AudiomillError as exc:
+        raise _fail(exc.message) from None
+
+
+FilesArg = Annotated[list[Path], typer.Argument(help="audio files (any format PyAV decodes)", exists=True, dir_okay=False)]
+FormatOpt = Annotated[str, typer.Option("--format", help="wav, flac, mp3 or m4a")]
+BitrateOpt = Annotated[int, typer.Option(help="mp3/m4a bitrate in kbps")]
+BitDepthOpt = Annotated[int, typer.Option(help="wav: 16, 24, or 32 (float)")]
+BoostLevelOpt = Annotated[Optional[str], typer.Option(help="then raise loudness: 2x, 3x, 4x or 5x")]
+TargetLufsOpt = Annotated[Optional[float], typer.Option(help="then normalize loudness to this LUFS (e.g. -16)")]
+CeilingOpt = Annotated[float, typer.Option(help="true-peak ceiling in dBTP")]
 
 
 @app.command()
 def separate(
-    files: Annotated[list[Path], typer.Argument(help="audio files (any format PyAV decodes)", exists=True, dir_okay=False)],
+    files: FilesArg,
     out: Annotated[Path, typer.Option("-o", "--out", help="output folder; stems go to OUT/MODEL/TRACK/")] = Path("separated"),
     model: Annotated[str, typer.Option("-n", "--model", help="htdemucs, htdemucs_ft, htdemucs_6s, mdx_extra, …")] = "htdemucs",
     two_stems: Annotated[Optional[str], typer.Option(help="only STEM and its complement, e.g. vocals")] = None,
     shifts: Annotated[int, typer.Option(help="random-shift passes averaged (slower, a bit better)")] = 1,
     overlap: Annotated[float, typer.Option(help="overlap between model segments")] = 0.25,
     segment: Annotated[Optional[float], typer.Option(help="segment length in seconds (default: the model's)")] = None,
-    output_format: Annotated[str, typer.Option("--format", help="wav, flac, mp3 or m4a")] = "wav",
-    bitrate: Annotated[int, typer.Option(help="mp3/m4a bitrate in kbps")] = 320,
-    bit_depth: Annotated[int, typer.Option(help="wav: 16, 24, or 32 (float)")] = 16,
+    output_format: FormatOpt = "wav",
+    bitrate: BitrateOpt = 320,
+    bit_depth: BitDepthOpt = 16,
     clip_mode: Annotated[str, typer.Option(help="rescale, clamp or none")] = "rescale",
     residual: Annotated[bool, typer.Option(help="make the stems sum back to the mix")] = False,
 ) -> None:
     """Separate FILES into stems with a Demucs model, locally."""
+    _run_each("separate", {
+        "model": model, "two_stems": two_stems, "shifts": shifts, "overlap": overlap, "segment_seconds": segment,
+        "clip_mode": clip_mode, "residual": residual, **_encode_options(output_format, bitrate, bit_depth),
+    }, files, out, model)
+
+
+@app.command()
+def vocals(
+    files: FilesArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="output folder; OUT/vocals/TRACK/")] = Path("separated"),
+    model: Annotated[str, typer.Option("-n", "--model")] = "htdemucs",
+    output_format: FormatOpt = "wav",
+    bitrate: BitrateOpt = 320,
+    bit_depth: BitDepthOpt = 16,
+) -> None:
+    """Split FILES into vocals and instrumental."""
+    _run_each("vocals", {"model": model, **_encode_options(output_format, bitrate, bit_depth)}, files, out, "vocals")
+
+
+@app.command()
+def denoise(
+    files: FilesArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="output folder; OUT/denoised/TRACK/")] = Path("processed"),
+    model: Annotated[str, typer.Option(help="deepfilternet3 or rnnoise")] = "deepfilternet3",
+    attenuation_limit_db: Annotated[Optional[float], typer.Option(help="remove at most this much noise, in dB")] = None,
+    boost_level: BoostLevelOpt = None,
+    target_lufs: TargetLufsOpt = None,
+    ceiling_dbtp: CeilingOpt = -1.0,
+    output_format: FormatOpt = "wav",
+    bitrate: BitrateOpt = 320,
+    bit_depth: BitDepthOpt = 16,
+) -> None:
+    """Remove background noise from speech (not other voices), optionally boost after."""
+    _run_each("denoise", {
+        "model": model, "attenuation_limit_db": attenuation_limit_db, "boost_level": boost_level or "none",
+        "target_lufs": target_lufs, "ceiling_dbtp": ceiling_dbtp, **_encode_options(output_format, bitrate, bit_depth),
+    }, files, out, "denoised")
+
+
+@app.command()
+def boost(
+    files: FilesArg,
+    out: Annotated[Path, typer.Option("-o", "--out", help="output folder; OUT/boosted/TRACK/")] = Path("processed"),
+    level: Annotated[Optional[str], typer.Option(help="2x (+6 dB), 3x (+9.5), 4x (+12), 5x (+14) of loudness")] = None,
+    target_lufs: TargetLufsOpt = None,
+    ceiling_dbtp: CeilingOpt = -1.0,
+    output_format: FormatOpt = "wav",
+    bitrate: BitrateOpt = 320,
+    bit_depth: BitDepthOpt = 16,
+) -> None:
+    """Make FILES louder (or hit a loudness target) through a true-peak limiter."""
+    _run_each("boost", {
+        "boost_level": level, "target_lufs": target_lufs, "ceiling_dbtp": ceiling_dbtp,
+        **_encode_options(output_format, bitrate, bit_depth),
+    }, files, out, "boosted")
+
+
+@app.command("extract-speaker")
+def extract_speaker(
+    conversation: Annotated[Path, typer.Argument(help="the recording with several voices", exists=True, dir_okay=False)],
+    target: Annotated[Path, typer.Argument(help="a sample of the voice to keep", exists=True, dir_okay=False)],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output folder; OUT/extracted/CONVERSATION/")] = Path("processed"),
+    boost_level: BoostLevelOpt = None,
+    target_lufs: TargetLufsOpt = None,
+    output_format: FormatOpt = "wav",
+    bitrate: BitrateOpt = 320,
+    bit_depth: BitDepthOpt = 16,
+) -> None:
+    """Keep only the TARGET speaker's voice from CONVERSATION; prints the similarity score."""
     from audiomill.jobs.service import validate_params
 
     try:
-        params = validate_params("separate", {
-            "model": model, "two_stems": two_stems, "shifts": shifts, "overlap": overlap,
-            "segment_seconds": segment, "output_format": output_format, "bitrate_kbps": bitrate,
-            "wav_bit_depth": bit_depth, "clip_mode": clip_mode, "residual": residual,
+        params = validate_params("extract_speaker", {
+            "boost_level": boost_level or "none", "target_lufs": target_lufs,
+            **_encode_options(output_format, bitrate, bit_depth),
         })
-        for path in files:
-            track_dir = out / model / path.stem
-            outputs = _run_engine_with_progress("separate", params, {"audio": path}, track_dir, path.name)
-            for name, stem_path in outputs.items():
-                console.print(f"  {name}: {stem_path}")
+        outputs = _run_engine_with_progress(
+            "extract_speaker", params, {"conversation": conversation, "target": target},
+            out / "extracted" / conversation.stem, conversation.name,
+        )
     except AudiomillError as exc:
         raise _fail(exc.message) from None
+    for name, output_path in outputs.items():
+        console.print(f"  {name}: {output_path}")
 
 
 @app.command()
