@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from audiomill.accounts import service as accounts
 from audiomill.api.deps import CSRF_COOKIE, SESSION_COOKIE, CallerDep, CurrentUser, RuntimeDep, SessionDep
@@ -36,6 +36,15 @@ class UserPublic(BaseModel):
 class KeyCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100)
+
+    @field_validator("name")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        # The service strips the name; refusing a blank one here keeps the 422 in the
+        # documented validation-error shape instead of the service's plain message.
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
 
 
 class KeyPublic(BaseModel):

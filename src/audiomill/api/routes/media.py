@@ -8,6 +8,7 @@ own files: the path never reaches the file system.
 from __future__ import annotations
 
 import uuid as uuid_module
+from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
@@ -22,7 +23,9 @@ router = APIRouter(tags=["media"])
 
 
 def media_url(category: str, asset: Asset, filename: str | None = None) -> str:
-    return f"/media/uploads/{category}/{asset.uuid}/{filename or asset.filename}"
+    # Percent-encoded: a display name may hold "%2F", "?", "#" or non-ASCII, and the URL must
+    # still decode to the uuid followed by exactly one last segment.
+    return f"/media/uploads/{category}/{asset.uuid}/{quote(filename or asset.filename, safe='')}"
 
 
 def asset_for_media_path(session, owner_id: int, path: str) -> Asset:  # type: ignore[no-untyped-def]
