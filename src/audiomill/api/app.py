@@ -17,9 +17,9 @@ from audiomill.api.routes import auth, health, jobs, media, metrics
 from audiomill.config import Settings, get_settings
 from audiomill.engines.base import check_extra_kinds
 from audiomill.errors import AudiomillError
-from audiomill.jobs.cleanup import CleanupScheduler
+from audiomill.jobs.cleanup import cleanup_scheduler
 from audiomill.jobs.executors import make_executor
-from audiomill.jobs.reaper import Reaper
+from audiomill.jobs.reaper import reaper
 from audiomill.runtime import Runtime, build_runtime
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             rt.executor = make_executor(rt)
         app.state.runtime = rt
         rt.executor.start()
-        background = [CleanupScheduler(rt), Reaper(rt)]
+        background = [cleanup_scheduler(rt), reaper(rt)]
         for task in background:
             task.start()
         try:

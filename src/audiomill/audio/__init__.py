@@ -8,11 +8,13 @@ never by name; anything that is not decodable audio raises UnsupportedMedia (HTT
     iter_decode(path, ..., block_frames)           the same, in constant memory
     AudioWriter(path, sample_rate, channels, ...)  streaming encoder (context manager)
     encode(path, audio, sample_rate, ...)          whole array -> file
+    run_stage(stage, blocks)                       drive a process/flush step over a stream
     resample(audio, from_rate, to_rate)            soxr HQ
     StreamResampler(from_rate, to_rate, channels)  the same, block by block (process/flush)
     media_type_for(filename), extension_for(fmt)
 """
 
+from audiomill.audio._blocks import BlockStage, run_stage
 from audiomill.audio._decode import decode, iter_decode
 from audiomill.audio._encode import AudioWriter, encode
 from audiomill.audio._media_types import extension_for, media_type_for
@@ -22,6 +24,7 @@ from audiomill.audio._resample import StreamResampler, resample
 __all__ = [
     "AudioInfo",
     "AudioWriter",
+    "BlockStage",
     "StreamResampler",
     "decode",
     "encode",
@@ -30,4 +33,5 @@ __all__ = [
     "media_type_for",
     "probe",
     "resample",
+    "run_stage",
 ]

@@ -6,7 +6,8 @@ want exactly their codec frame size (mp3 1152, AAC 1024). Same job, one class.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Protocol
 
 import numpy as np
 
@@ -38,3 +39,22 @@ class BlockBuffer:
         remainder = self._block[:, : self._filled].copy()
         self._filled = 0
         return remainder
+
+
+class BlockStage(Protocol):
+    """A streaming step that may hold frames back (a look-ahead, a model delay)."""
+
+    def process(self, block: np.ndarray) -> np.ndarray: ...
+
+    def flush(self) -> np.ndarray: ...
+
+
+def run_stage(stage: BlockStage, blocks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    """Feed every block through the stage, then flush it; yield the non-empty outputs."""
+    for block in blocks:
+        out = stage.process(block)
+        if out.shape[1]:
+            yield out
+    out = stage.flush()
+    if out.shape[1]:
+        yield out

@@ -54,6 +54,7 @@ from scipy.ndimage import minimum_filter1d
 from scipy.signal import oaconvolve, sosfilt
 from scipy.signal.windows import kaiser
 
+from audiomill.audio._blocks import run_stage
 from audiomill.errors import InvalidInput
 
 FloatArray = NDArray[np.floating]
@@ -704,13 +705,7 @@ def limit_stream(
 ) -> Iterator[NDArray[np.float32]]:
     """Apply gain_db and the true-peak limiter to a stream; yields aligned output blocks."""
     limiter = TruePeakLimiter(sample_rate, channels, gain_db, ceiling_dbtp, settings)
-    for block in blocks:
-        out = limiter.process(block)
-        if out.shape[1]:
-            yield out
-    out = limiter.flush()
-    if out.shape[1]:
-        yield out
+    yield from run_stage(limiter, blocks)
 
 
 # =====================================================================================

@@ -117,7 +117,7 @@ def write_boosted(
     decoded = audio.iter_decode(source, block_frames=DECODE_BLOCK_FRAMES)
     blocks = counted_blocks(ctx, decoded, total_frames, on_progress)
     with audio.AudioWriter(destination, sample_rate, channels, params) as writer:
-        for block in _limited(blocks, limiter):
+        for block in audio.run_stage(limiter, blocks):
             writer.write(block)
             after_meter.add(block)
     return boost_result(before, after_meter.finish(), plan, limiter, params)
@@ -132,15 +132,6 @@ def _plan(meter: LoudnessMeter, before: LoudnessReport, params: LoudnessFields) 
         target_lufs = before.integrated_lufs + (boost_db or 0.0)
     return plan_gain(meter.stats, target_lufs, params.ceiling_dbtp)
 
-
-def _limited(blocks: Iterable[np.ndarray], limiter: TruePeakLimiter) -> Iterator[np.ndarray]:
-    for block in blocks:
-        out = limiter.process(block)
-        if out.shape[1]:
-            yield out
-    out = limiter.flush()
-    if out.shape[1]:
-        yield out
 
 
 def boost_result(

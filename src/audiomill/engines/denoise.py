@@ -163,14 +163,7 @@ def denoise_blocks(
 ) -> Iterator[np.ndarray]:
     """Denoise a stream of (channels, n) blocks at ``sample_rate``; output aligned with
     the input and exactly as long."""
-    stream = DenoiseStream(session, delay_frames, sample_rate)
-    for block in blocks:
-        out = stream.process(block)
-        if out.shape[1]:
-            yield out
-    out = stream.flush()
-    if out.shape[1]:
-        yield out
+    yield from audio.run_stage(DenoiseStream(session, delay_frames, sample_rate), blocks)
 
 
 class DenoiseStream:

@@ -8,15 +8,15 @@ upload whose row is still being written.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from audiomill.accounts.service import purge_expired_sessions
 from audiomill.jobs import service
+from audiomill.jobs.periodic import Periodic
 from audiomill.jobs.states import TERMINAL
 from audiomill.runtime import Runtime
 from audiomill.store.tables import Asset, Job, JobFile, utc_now
@@ -88,26 +88,9 @@ def _delete_old_scratch(runtime: Runtime) -> None:
                 path.unlink(missing_ok=True)
 
 
-class CleanupScheduler:
-    """Runs cleanup_expired every cleanup_interval_seconds in a daemon thread."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="audiomill-cleanup", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._runtime.settings.cleanup_interval_seconds):
-            try:
-                cleanup_expired(self._runtime)
-            except Exception:
-                log.exception("cleanup failed; will try again")
+def cleanup_scheduler(runtime: Runtime) -> Periodic:
+    """Runs cleanup_expired every cleanup_interval_seconds."""
+    return Periodic("cleanup", lambda: runtime.settings.cleanup_interval_seconds, lambda: cleanup_expired(runtime))
 
 
-__all__ = ["CleanupReport", "CleanupScheduler", "cleanup_expired", "datetime", "timezone"]
+__all__ = ["CleanupReport", "cleanup_expired", "cleanup_scheduler"]

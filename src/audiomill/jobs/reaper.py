@@ -12,12 +12,12 @@ Every process may run a reaper; the conditional updates let exactly one win each
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from audiomill.jobs import states
+from audiomill.jobs.periodic import Periodic
 from audiomill.jobs.states import JobStatus
 from audiomill.runtime import Runtime
 from audiomill.store.tables import Job, utc_now
@@ -55,23 +55,6 @@ def reap(runtime: Runtime) -> list[int]:
     return [job_id for job_id, _ in resubmit]
 
 
-class Reaper:
-    """Runs reap() every heartbeat interval in a daemon thread."""
-
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="audiomill-reaper", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._runtime.settings.heartbeat_interval_seconds):
-            try:
-                reap(self._runtime)
-            except Exception:
-                log.exception("reaper pass failed; will try again")
+def reaper(runtime: Runtime) -> Periodic:
+    """Runs reap() every heartbeat interval."""
+    return Periodic("reaper", lambda: runtime.settings.heartbeat_interval_seconds, lambda: reap(runtime))

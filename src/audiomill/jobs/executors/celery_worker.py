@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import threading
 import uuid
 
 from sqlalchemy import delete, select
@@ -18,7 +17,8 @@ from sqlalchemy import delete, select
 from audiomill.config import Settings
 from audiomill.engines.base import check_extra_kinds
 from audiomill.jobs.executors.celery_executor import TASK_NAME, CeleryExecutor, make_celery_app
-from audiomill.jobs.reaper import Reaper
+from audiomill.jobs.periodic import Periodic
+from audiomill.jobs.reaper import reaper as make_reaper
 from audiomill.jobs.runner import run_job
 from audiomill.runtime import build_runtime
 from audiomill.store.tables import Worker, utc_now
@@ -34,15 +34,14 @@ class WorkerRegistration:
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._queues = ",".join(queues)
         self._concurrency = concurrency
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="audiomill-worker-heartbeat", daemon=True)
+        self._beating = Periodic("worker-heartbeat", lambda: runtime.settings.heartbeat_interval_seconds, self._beat)
 
     def start(self) -> None:
         self._beat()
-        self._thread.start()
+        self._beating.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._beating.stop()
         with self._runtime.db.session() as session:
             session.execute(delete(Worker).where(Worker.id == self.worker_id))
 
@@ -54,13 +53,6 @@ class WorkerRegistration:
                                    queues=self._queues, concurrency=self._concurrency))
             else:
                 row.heartbeat_at = utc_now()
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self._runtime.settings.heartbeat_interval_seconds):
-            try:
-                self._beat()
-            except Exception:
-                log.warning("worker heartbeat failed", exc_info=True)
 
 
 def run_worker(settings: Settings, queues: list[str], concurrency: int) -> None:
@@ -75,7 +67,7 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int) -> None:
         return status.value if status else None
 
     registration = WorkerRegistration(runtime, queues, concurrency)
-    reaper = Reaper(runtime)
+    reaper = make_reaper(runtime)
     registration.start()
     reaper.start()
     try:
