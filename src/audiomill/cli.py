@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -23,6 +25,15 @@ console = Console(stderr=True)
 def _fail(message: str) -> typer.Exit:
     console.print(f"[bold red]error:[/] {message}")
     return typer.Exit(code=1)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """An AudiomillError is the user's to fix: print its message, exit 1, no traceback."""
+    try:
+        yield
+    except AudiomillError as exc:
+        raise _fail(exc.message) from None
 
 
 users_app = typer.Typer(help="Manage user accounts (works with or without the server running).", no_args_is_help=True)
@@ -54,10 +65,8 @@ def serve(
     _set_env(host=host, port=port, worker_concurrency=workers, insecure_no_auth=insecure_no_auth or None)
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
+    with _user_errors():
         application = create_app(settings)
-    except AudiomillError as exc:
-        raise _fail(exc.message) from None
     uvicorn.run(application, host=settings.host, port=settings.port)
 
 
@@ -72,10 +81,8 @@ def worker(
     _set_env(worker_concurrency=concurrency)
     settings = get_settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    try:
+    with _user_errors():
         run_worker(settings, [q.strip() for q in queues.split(",") if q.strip()], settings.worker_concurrency)
-    except AudiomillError as exc:
-        raise _fail(exc.message) from None
 
 
 def _db_session():  # type: ignore[no-untyped-def]
@@ -93,12 +100,10 @@ def users_create(
     """Create a user who can log in with a password."""
     from audiomill.accounts import service as accounts
 
-    try:
+    with _user_errors():
         with _db_session() as session:
             user = accounts.create_user(session, name, password, is_admin=admin)
             console.print(f"created user {user.username} (id {user.id}{', admin' if admin else ''})")
-    except AudiomillError as exc:
-        raise _fail(exc.message) from None
 
 
 @users_app.command("list")
@@ -119,12 +124,10 @@ def users_disable(name: str) -> None:
     """Disable a user: their sessions end and their keys stop working."""
     from audiomill.accounts import service as accounts
 
-    try:
+    with _user_errors():
         with _db_session() as session:
             accounts.set_active(session, name, False)
         console.print(f"disabled {name}")
-    except AudiomillError as exc:
-        raise _fail(exc.message) from None
 
 
 @users_app.command("enable")
@@ -132,12 +135,10 @@ def users_enable(name: str) -> None:
     """Enable a disabled user again."""
     from audiomill.accounts import service as accounts
 
-    try:
+    with _user_errors():
         with _db_session() as session:
             accounts.set_active(session, name, True)
         console.print(f"enabled {name}")
-    except AudiomillError as exc:
-        raise _fail(exc.message) from None
 
 
 @keys_app.command("create")
@@ -148,13 +149,11 @@ def keys_create(
     """Create an API key; it is printed once (on stdout), store it safely."""
     from audiomill.accounts import service as accounts
 
-    try:
+    with _user_errors():
         with _db_session() as session:
             created = accounts.create_api_key(session, accounts.get_user(session, user), name)
             console.print(f"key {created.key.id} ({created.key.name}) for {user}:")
             print(created.secret)
-    except AudiomillError as exc:
-        raise _fail(exc.message) from None
 
 
 @keys_app.command("list")
@@ -163,14 +162,12 @@ def keys_list(user: str) -> None:
     from audiomill.accounts import service as accounts
 
     table = Table("id", "name", "prefix", "created", "last used", "revoked")
-    try:
+    with _user_errors():
         with _db_session() as session:
             for key in accounts.list_api_keys(session, accounts.get_user(session, user).id):
                 table.add_row(str(key.id), key.name, key.prefix + "…", key.created_at.isoformat(timespec="seconds"),
                               key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "-",
                               "yes" if key.revoked_at else "")
-    except AudiomillError as exc:
-        raise _fail(exc.message) from None
     Console().print(table)
 
 
@@ -179,12 +176,10 @@ def keys_revoke(key_id: int) -> None:
     """Revoke an API key by its id."""
     from audiomill.accounts import service as accounts
 
-    try:
+    with _user_errors():
         with _db_session() as session:
             accounts.revoke_api_key(session, None, key_id)
         console.print(f"revoked key {key_id}")
-    except AudiomillError as exc:
-        raise _fail(exc.message) from None
 
 
 @app.command()
@@ -230,14 +225,12 @@ def _run_each(kind: str, raw_params: dict[str, object], files: list[Path], out: 
     """Validate once, then run the kind's engine on each file into OUT/FOLDER/TRACK/."""
     from audiomill.jobs.service import validate_params
 
-    try:
+    with _user_errors():
         params = validate_params(kind, raw_params)
         for path in files:
             outputs = _run_engine_with_progress(kind, params, {"audio": path}, out / folder / path.stem, path.name)
             for name, output_path in outputs.items():
                 console.print(f"  {name}: {output_path}")
-    except AudiomillError as exc:
-        raise _fail(exc.message) from None
 
 
 FilesArg = Annotated[list[Path], typer.Argument(help="audio files (any format PyAV decodes)", exists=True, dir_okay=False)]
@@ -280,8 +273,9 @@ def vocals(
     bitrate: BitrateOpt = 320,
     bit_depth: BitDepthOpt = 16,
 ) -> None:
-    """Split FILES into vocals and instrumental."""
-    _run_each("vocals", {"model": model, **_encode_options(output_format, bitrate, bit_depth)}, files, out, "vocals")
+    """Split FILES into vocals and instrumental (the mix minus the vocals: they add back up to it)."""
+    _run_each("vocals", {"model": model, "residual": True, **_encode_options(output_format, bitrate, bit_depth)},
+              files, out, "vocals")
 
 
 @app.command()
@@ -336,7 +330,7 @@ def extract_speaker(
     """Keep only the TARGET speaker's voice from CONVERSATION; prints the similarity score."""
     from audiomill.jobs.service import validate_params
 
-    try:
+    with _user_errors():
         params = validate_params("extract_speaker", {
             "boost_level": boost_level or "none", "target_lufs": target_lufs,
             **_encode_options(output_format, bitrate, bit_depth),
@@ -345,8 +339,6 @@ def extract_speaker(
             "extract_speaker", params, {"conversation": conversation, "target": target},
             out / "extracted" / conversation.stem, conversation.name,
         )
-    except AudiomillError as exc:
-        raise _fail(exc.message) from None
     for name, output_path in outputs.items():
         console.print(f"  {name}: {output_path}")
 
