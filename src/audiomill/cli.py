@@ -274,7 +274,7 @@ def vocals(
     bit_depth: BitDepthOpt = 16,
 ) -> None:
     """Split FILES into vocals and instrumental (the mix minus the vocals: they add back up to it)."""
-    _run_each("vocals", {"model": model, "residual": True, **_encode_options(output_format, bitrate, bit_depth)},
+    _run_each("vocals", {"model": model, **_encode_options(output_format, bitrate, bit_depth)},
               files, out, "vocals")
 
 

@@ -61,3 +61,5 @@ class VocalSplitParams(SeparateParams):
 
     two_stems: Literal["vocals"] = "vocals"  # type: ignore[assignment]
     complement_name: Literal["instrumental"] = "instrumental"  # type: ignore[assignment]
+    # The instrumental is the mix minus the vocals, so the two add back up to the upload.
+    residual: bool = True

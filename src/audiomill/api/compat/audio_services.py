@@ -27,6 +27,7 @@ from audiomill.store.tables import Asset, Job
 
 router = APIRouter(tags=["seed 001: audio processing services"])
 FileId = Annotated[int, Path(ge=1, le=2**62, description="the file's integer id")]
+FILE_ID = "file_id"  # the path parameter's name, as validation errors spell it
 
 UNSUPPORTED_MESSAGE = "Unsupported file type. Please upload MP3, WAV, M4A, or FLAC files."
 PREFIXES = ("/api/denoise/", "/api/vocal/", "/api/boost/", "/api/speaker/")
@@ -39,6 +40,10 @@ def _seed_error(status: int, message: str) -> tuple[int, dict[str, Any]]:
         message = UNSUPPORTED_MESSAGE
     elif status == 404:
         message = "File not found"
+    elif status == 422 and message.startswith(f"invalid request: {FILE_ID}:"):
+        # a file id that cannot exist (0, -1, "abc", past 2**62) names no file, as an
+        # unknown one does (Django's <int:file_id> URL pattern would not match it either)
+        return 404, {"status": "error", "message": "File not found"}
     elif status == 422:  # the seed's clients expect 400 for invalid parameters
         status = 400
     return status, {"status": "error", "message": message}
@@ -57,8 +62,8 @@ class Service:
 
 DENOISE = Service("denoise", "denoised", "failed")
 VOCAL = Service("vocals", "vocal_separation", "error")
-BOOST = Service("boost", "audio_boost", "failed")
-SPEAKER = Service("extract_speaker", "speaker_extraction", "failed")
+BOOST = Service("boost", "audio_boost/boosted", "failed")
+SPEAKER = Service("extract_speaker", "speaker_extraction/extracted", "failed")
 
 
 def _timestamp(moment: datetime | None) -> str | None:
