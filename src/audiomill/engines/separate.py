@@ -38,11 +38,12 @@ from audiomill.params import EncodeOptions, OutputFormat, SeparateParams
 Params = SeparateParams
 input_names = ("audio",)
 
-# Segments per forward pass. On CPU batching did not pay (the convolutions and attention
-# already use every core, and the batch only adds memory); GPUs are underused by one
-# segment. See the measurements in the report / bench.
+# Segments per forward pass. Measured on 2 CPU cores with full-size random-weight
+# htdemucs on 30 s: batches of 2 and 4 cost 3-16 % more CPU time and 0.5-1 GB more peak
+# RSS than one segment at a time, so CPU runs one. Not measured on a GPU (none here):
+# demucs' own one-at-a-time is kept there too until someone measures a bigger batch.
 BATCH_SEGMENTS_CPU = 1
-BATCH_SEGMENTS_CUDA = 4
+BATCH_SEGMENTS_CUDA = 1
 
 DECODE_BLOCK_FRAMES = 65536
 CLAMP_LIMIT = 0.99  # demucs' prevent_clip(mode="clamp")
