@@ -20,6 +20,7 @@ from audiomill.errors import AudiomillError
 
 app = typer.Typer(help="audiomill: self-hosted audio AI (stem separation and more).", no_args_is_help=True)
 console = Console(stderr=True)
+KEEP_ALIVE_SECONDS = 75
 
 
 def _fail(message: str) -> typer.Exit:
@@ -67,7 +68,9 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     with _user_errors():
         application = create_app(settings)
-    uvicorn.run(application, host=settings.host, port=settings.port)
+    # Clients that poll every few seconds on one keep-alive connection (the seeds' examples
+    # poll every 5 s) must not race uvicorn's default 5 s idle close: keep idle ones longer.
+    uvicorn.run(application, host=settings.host, port=settings.port, timeout_keep_alive=KEEP_ALIVE_SECONDS)
 
 
 @app.command()
