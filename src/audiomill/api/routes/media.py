@@ -8,7 +8,7 @@ own files: the path never reaches the file system.
 from __future__ import annotations
 
 import uuid as uuid_module
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
@@ -41,6 +41,22 @@ def asset_for_media_path(session, owner_id: int, path: str) -> Asset:  # type: i
     if asset is None:
         raise NotFound("file not found")
     return asset
+
+
+# Where a seed takes a server-side ``file_path`` (seed 003's separate-stems and
+# analyze-audio), only URLs this service handed out are accepted: these prefixes.
+HANDED_OUT_PREFIXES = ("/media/", "/static/audio/")
+
+
+def asset_for_client_path(session, owner_id: int, client_path: str) -> Asset:  # type: ignore[no-untyped-def]
+    """Resolve a path a client sent back to us (e.g. ``/media/uploads/x/<uuid>/song.mp3``)
+    to the caller's asset. Anything else — a file-system path, ``../``, someone else's
+    file — is NotFound; the string never reaches the file system."""
+    decoded = unquote(client_path.strip())
+    prefix = next((p for p in HANDED_OUT_PREFIXES if decoded.startswith(p)), None)
+    if prefix is None or "\0" in decoded:
+        raise NotFound("file not found")
+    return asset_for_media_path(session, owner_id, decoded[len(prefix):])
 
 
 @router.get("/media/{path:path}", response_class=FileResponse, responses={404: {"description": "no such file (or not yours)"}})
