@@ -57,6 +57,9 @@ def _measure(folder: Path, workers: int, jobs: int, job_seconds: float) -> float
         queue_by_kind={KIND: queue}, default_queue=queue,
     )
     env = settings_env(settings)
+    # One core per job, like torch_threads=1: numpy's BLAS would otherwise use every core
+    # from a single worker and hide the scaling being measured.
+    env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     processes = Processes(folder)
     try:
         for index in range(workers):
