@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -250,7 +251,7 @@ def header(title: str) -> None:
 @dataclass
 class Measured:
     seconds: float
-    peak_rss_mb: float  # the child's own high-water mark (ru_maxrss from wait4)
+    peak_rss_mb: float  # the child's own high-water mark (VmHWM), MiB
     cpu_seconds: float
     returncode: int
     log: Path
@@ -264,6 +265,27 @@ def base_env(**extra: str) -> dict[str, str]:
     return env
 
 
+class _HwmSampler(threading.Thread):
+    """Polls a child's VmHWM (its own mm's high-water mark) until it exits.
+
+    Not ru_maxrss from wait4: Linux carries the RSS a child had *before* exec (a fork of
+    this process, which may hold a model and a track) into its maxrss, so a small child
+    forked from a big bench process reports the bench's size.
+    """
+
+    def __init__(self, pid: int, interval_seconds: float = 0.05) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.interval, self.peak_mb, self.done = pid, interval_seconds, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            try:
+                self.peak_mb = max(self.peak_mb, _proc_status_mb(self.pid, "VmHWM"))
+            except (OSError, ValueError):
+                pass  # exited (or a zombie without an mm)
+            self.done.wait(self.interval)
+
+
 def run_measured(cmd: Sequence[str], env: dict[str, str], log: Path, check: bool = True) -> Measured:
     """Run ``cmd`` to completion; wall time, peak RSS and CPU time of that process.
 
@@ -274,10 +296,14 @@ def run_measured(cmd: Sequence[str], env: dict[str, str], log: Path, check: bool
     with open(log, "wb") as sink:
         start = time.perf_counter()
         proc = subprocess.Popen(list(cmd), env=env, cwd=REPO_DIR, stdout=sink, stderr=subprocess.STDOUT)
+        sampler = _HwmSampler(proc.pid)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
+        sampler.done.set()
+        sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    measured = Measured(seconds, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, proc.returncode, log)
+    measured = Measured(seconds, sampler.peak_mb, usage.ru_utime + usage.ru_stime, proc.returncode, log)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{cmd[:4]}... exited {proc.returncode}; see {log}:\n{tail(log)}")
     return measured
