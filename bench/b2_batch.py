@@ -6,7 +6,9 @@ the whole burst, while the CLI pays that per file. Peers run one after another:
   API c=N      a fresh ``audiomill serve`` with AUDIOMILL_WORKER_CONCURRENCY=N (torch
                threads per job = cores / N), every clip POSTed at once, each archive
                downloaded as soon as its job is seen completed. Timed from the first
-               POST to the last archive received, cold model load included.
+               POST to the last archive received, cold model load included. Once per
+               ``precision`` job parameter: float32 is demucs' own arithmetic (the CLI's),
+               bfloat16 is the opt-in faster one, reported apart.
 Goal: the best API setting is >= 2x faster than the CLI loop.
 """
 
@@ -20,6 +22,7 @@ from bench.common import JobRun, Server, print_table, verdict
 
 GOAL_SPEEDUP = 2.0
 PARAMS = {"output_format": "wav"}
+PRECISIONS = ("float32", "bfloat16")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-size", choices=["full", "small"], default="full")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2],
                         help="AUDIOMILL_WORKER_CONCURRENCY values to try (default: 1 2)")
+    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=list(PRECISIONS),
+                        help="separate's precision parameter values to try (default: both)")
     parser.add_argument("--poll", type=float, default=0.2, help="API poll interval in seconds")
 
 
@@ -45,42 +50,49 @@ def run(args: argparse.Namespace) -> None:
     cli_seconds = sum(m.seconds for m in cli_runs)
     cli_cpu = sum(m.cpu_seconds for m in cli_runs)
 
-    # concurrency -> (seconds, server CPU s, jobs, server CPU ms per status GET)
-    api: dict[int, tuple[float, float, list[JobRun], float]] = {}
-    throttled: dict[int, int] = {}  # 429 answers the client waited out
-    for concurrency in args.concurrency:
-        loads[f"API c={concurrency}"] = common.wait_for_quiet()
-        with Server(models_dir, scratch / f"api-data-c{concurrency}", concurrency=concurrency) as server:
-            cpu0 = server.cpu_seconds()
-            client = common.Client(server.base)
-            jobs = common.run_jobs(client, clips, PARAMS, args.poll, poll_list=True)
-            cpu = server.cpu_seconds() - cpu0
-            get_ms = common.poll_cost_ms(server, "/api/v1/jobs?kind=separate&limit=500")
-            throttled[concurrency] = client.throttled
-        total = max(j.t_downloaded for j in jobs) - min(j.t_submit for j in jobs)
-        api[concurrency] = (total, cpu, jobs, get_ms)
+    # (concurrency, precision) -> (seconds, server CPU s, jobs, server CPU ms per status GET)
+    api: dict[tuple[int, str], tuple[float, float, list[JobRun], float]] = {}
+    throttled: dict[tuple[int, str], int] = {}  # 429 answers the client waited out
+    for precision in args.precision:
+        for concurrency in args.concurrency:
+            key = (concurrency, precision)
+            loads[f"API c={concurrency} {precision}"] = common.wait_for_quiet()
+            data_dir = scratch / f"api-data-c{concurrency}-{precision}"
+            with Server(models_dir, data_dir, concurrency=concurrency) as server:
+                cpu0 = server.cpu_seconds()
+                client = common.Client(server.base)
+                params = {**PARAMS, "precision": precision}
+                jobs = common.run_jobs(client, clips, params, args.poll, poll_list=True)
+                cpu = server.cpu_seconds() - cpu0
+                get_ms = common.poll_cost_ms(server, "/api/v1/jobs?kind=separate&limit=500")
+                throttled[key] = client.throttled
+            total = max(j.t_downloaded for j in jobs) - min(j.t_submit for j in jobs)
+            api[key] = (total, cpu, jobs, get_ms)
 
     print("load averages before each peer: " + ", ".join(f"{k} {v:.2f}" for k, v in loads.items()))
     rows: list[list[object]] = [[
         f"demucs CLI x{len(clips)} sequential", cli_seconds, cli_cpu, common.torch_threads(),
         f"{cli_seconds / len(clips):.2f}", "1.00",
     ]]
-    for concurrency, (total, cpu, jobs, _) in api.items():
+    for (concurrency, precision), (total, cpu, jobs, _) in api.items():
         rows.append([
-            f"API, worker concurrency {concurrency}", total, cpu, common.service_threads(concurrency),
-            f"{total / len(clips):.2f}", f"{cli_seconds / total:.2f}",
+            f"API, worker concurrency {concurrency}, {precision}", total, cpu,
+            common.service_threads(concurrency), f"{total / len(clips):.2f}", f"{cli_seconds / total:.2f}",
         ])
     print_table(["peer", "total s", "CPU s", "torch threads/job", "s per clip", "speed-up vs CLI"], rows)
 
-    best = min(api, key=lambda c: api[c][0])
-    speedup = cli_seconds / api[best][0]
-    print(f"\nbest: concurrency {best}, speed-up {speedup:.2f}x  goal >= {GOAL_SPEEDUP:.1f}x  "
-          f"{verdict(speedup >= GOAL_SPEEDUP)}")
+    for precision in args.precision:
+        runs = {key: value for key, value in api.items() if key[1] == precision}
+        best = min(runs, key=lambda key: runs[key][0])
+        speedup = cli_seconds / runs[best][0]
+        note = " (the CLI's arithmetic)" if precision == "float32" else " (opt-in)"
+        print(f"\nbest {precision}{note}: concurrency {best[0]}, speed-up {speedup:.2f}x  "
+              f"goal >= {GOAL_SPEEDUP:.1f}x  {verdict(speedup >= GOAL_SPEEDUP)}")
     one = cli_runs[0]
     print(f"demucs CLI per clip: {cli_seconds / len(clips):.2f} s wall "
           f"(first clip {one.seconds:.2f} s, {one.cpu_seconds:.2f} CPU s)")
     details: list[list[object]] = []
-    for concurrency, (total, _, jobs, get_ms) in api.items():
+    for (concurrency, precision), (total, _, jobs, get_ms) in api.items():
         processing = [j.phases()["processing (server)"] for j in jobs]
         uploads = max(j.t_created for j in jobs) - min(j.t_submit for j in jobs)
         tail_ = [j.phases()["poll notice delay"] + j.phases()["archive download"] for j in jobs]
@@ -88,8 +100,8 @@ def run(args: argparse.Namespace) -> None:
         # takes longer than the sleep alone).
         gets = (max(j.t_seen_done for j in jobs) - min(j.t_created for j in jobs)) / args.poll
         details.append([
-            f"API c={concurrency}", uploads, f"{min(processing):.2f} / {sum(processing) / len(jobs):.2f} / {max(processing):.2f}",
-            sum(tail_) / len(jobs), get_ms, f"<= {gets * get_ms / 1000:.1f}", throttled[concurrency],
+            f"API c={concurrency} {precision}", uploads, f"{min(processing):.2f} / {sum(processing) / len(jobs):.2f} / {max(processing):.2f}",
+            sum(tail_) / len(jobs), get_ms, f"<= {gets * get_ms / 1000:.1f}", throttled[(concurrency, precision)],
         ])
     print("\nwhere the API time went (processing = server-side run time of one job):")
     print_table(["peer", "all POSTs answered s", "processing min/mean/max s", "notice+download s/job",

@@ -264,6 +264,8 @@ def test_threads_follow_settings_and_affinity(tmp_path: Path) -> None:
         runtime = torch_runtime.configure_torch(make_settings(tmp_path, torch_threads=1, device="cpu"))
         assert runtime == torch_runtime.TorchRuntime(device="cpu", threads=1)
         assert torch.get_num_threads() == 1
+        # On CPU attention goes through scaled_dot_product_attention (faster there).
+        assert not torch.backends.mha.get_fastpath_enabled()
     finally:
         torch.set_num_threads(before)
 

@@ -170,6 +170,30 @@ def test_engine_output_equals_demucs_on_whole_clip(engine_settings: Settings, cl
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]  # scratch removed
 
 
+@pytest.mark.usefixtures("tiny")
+def test_bfloat16_precision_is_close_to_demucs_but_its_own_arithmetic(
+    engine_settings: Settings, clip: Path, tmp_path: Path
+) -> None:
+    ctx = run_engine(
+        engine_settings, clip, tmp_path / "out", shifts=0, clip_mode="none", wav_bit_depth=32, precision="bfloat16"
+    )
+    reference, _ = demucs_reference(engine_settings, clip, shifts=0, overlap=0.25)
+    stems = read_stems(ctx)
+    for index, name in enumerate(FOUR):
+        expected = reference[index].numpy()
+        error_db = error_to_mix_db(stems[name] - expected, expected)
+        # Autocast really ran (float32 agrees to about -120 dB) and stayed close to it.
+        assert -90 < error_db < -25, (name, error_db)
+
+
+def test_float16_precision_needs_cuda(engine_settings: Settings, tiny: Path, clip: Path, tmp_path: Path) -> None:
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: float16 is allowed here")
+    with pytest.raises(InvalidInput, match="float16 needs a CUDA device"):
+        run_engine(engine_settings, clip, tmp_path / "out", precision="float16")
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
 # ---------------------------------------------------------------- stems, residual, formats
 
 

@@ -259,11 +259,13 @@ def separate(
     bit_depth: BitDepthOpt = 16,
     clip_mode: Annotated[str, typer.Option(help="rescale, clamp or none")] = "rescale",
     residual: Annotated[bool, typer.Option(help="make the stems sum back to the mix")] = False,
+    precision: Annotated[str, typer.Option(help="float32 (demucs' own result), bfloat16 (faster on recent CPUs and GPUs) or float16 (CUDA)")] = "float32",
 ) -> None:
     """Separate FILES into stems with a Demucs model, locally."""
     _run_each("separate", {
         "model": model, "two_stems": two_stems, "shifts": shifts, "overlap": overlap, "segment_seconds": segment,
-        "clip_mode": clip_mode, "residual": residual, **_encode_options(output_format, bitrate, bit_depth),
+        "clip_mode": clip_mode, "residual": residual, "precision": precision,
+        **_encode_options(output_format, bitrate, bit_depth),
     }, files, out, model)
 
 

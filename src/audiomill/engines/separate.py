@@ -138,9 +138,23 @@ def _prepare(ctx: EngineContext[SeparateParams]) -> tuple[DemucsStream, StemPlan
         segment_seconds=params.segment_seconds,
         batch_segments=BATCH_SEGMENTS_CUDA if device.startswith("cuda") else BATCH_SEGMENTS_CPU,
         device=device,
+        compute_dtype=compute_dtype_for(params.precision, device),
     )
     raise_if_cancelled(ctx)
     return stream, plan
+
+
+def compute_dtype_for(precision: str, device: str) -> torch.dtype:
+    """The autocast dtype for ``precision`` on ``device``, refused where it cannot run."""
+    if precision == "float32":
+        return torch.float32
+    if precision == "float16":
+        if not device.startswith("cuda"):
+            raise InvalidInput("precision float16 needs a CUDA device; on CPU use bfloat16")
+        return torch.float16
+    if device.startswith("cuda") and not torch.cuda.is_bf16_supported():
+        raise InvalidInput("this GPU has no bfloat16 support; use float16 or float32")
+    return torch.bfloat16
 
 
 # ---------------------------------------------------------------- input

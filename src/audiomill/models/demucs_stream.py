@@ -24,10 +24,13 @@ It keeps demucs' chunking semantics exactly:
 - bags of models: per-source weights averaged as ``BagOfModels`` does.
 
 Several segments with the same shape go through one forward pass as a batch.
+``compute_dtype`` runs the forward passes under autocast (bfloat16/float16): not demucs'
+own arithmetic any more, so it is an explicit choice of the caller.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import random
 from dataclasses import dataclass, field
@@ -138,6 +141,7 @@ class DemucsStream:
         transition_power: float = 1.0,
         batch_segments: int = 1,
         device: str | torch.device = "cpu",
+        compute_dtype: torch.dtype = torch.float32,
     ) -> None:
         if not 0 <= overlap < 1:
             raise InvalidInput("overlap must be in [0, 1)")
@@ -148,6 +152,7 @@ class DemucsStream:
         self.segment_override = segment_seconds_for(model, segment_seconds)
         self.batch_segments = max(1, batch_segments)
         self.device = torch.device(device)
+        self.compute_dtype = compute_dtype
         self.sources: list[str] = list(model.sources)
         self.channels: int = model.audio_channels
         self.sample_rate: int = model.samplerate
@@ -302,7 +307,7 @@ class DemucsStream:
         # A TensorChunk over windows that hold exactly the context demucs would read:
         # apply_model pads, runs and trims it with demucs' own code.
         chunk = TensorChunk(windows, first.left, first.frames)
-        with torch.inference_mode():
+        with torch.inference_mode(), self._autocast():
             out = apply_model(
                 first.lane.model,
                 chunk,
@@ -315,6 +320,13 @@ class DemucsStream:
         for job, estimate in sorted(zip(jobs, out), key=lambda pair: pair[0].index):
             self._accumulate(job, estimate)
             job.lane.next_segment = job.index + 1
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        if self.compute_dtype == torch.float32:
+            return contextlib.nullcontext()
+        # Convolutions and matmuls run in compute_dtype; torch keeps the STFT, norms and
+        # softmax in float32 under autocast.
+        return torch.autocast(self.device.type, dtype=self.compute_dtype)
 
     def _accumulate(self, job: _Job, estimate: torch.Tensor) -> None:
         lane = job.lane
