@@ -243,6 +243,12 @@ def service_threads(concurrency: int) -> int:
 def header(title: str) -> None:
     print(f"\n=== {title} ===")
     print(f"load average (1 min) at start: {load_average():.2f}; cores: {len(os.sched_getaffinity(0))}")
+    import torch
+
+    if torch.cuda.is_available():  # the service and demucs' CLI both pick it by default
+        print(f"device: {torch.cuda.get_device_name(0)} (torch {torch.__version__})")
+    else:
+        print(f"device: CPU (torch {torch.__version__})")
 
 
 # ---------------------------------------------------------------- measured subprocesses
@@ -592,8 +598,11 @@ def model_time(models_dir: Path, track: Path) -> ModelTime:
     from demucs.apply import apply_model
     from demucs.pretrained import get_model
 
+    # The device the service and demucs' CLI pick by themselves: CUDA when present.
+    device = "cuda" if torch.cuda.is_available() else "cpu"
     t0 = time.perf_counter()
     model = get_model(MODEL_NAME, repo=models_dir)
+    model.to(device)
     load_seconds = time.perf_counter() - t0
     data, _ = sf.read(track, dtype="float32", always_2d=True)
     wav = torch.from_numpy(data.T.copy())
@@ -601,8 +610,9 @@ def model_time(models_dir: Path, track: Path) -> ModelTime:
     t0 = time.perf_counter()
     ref = wav.mean(0)
     mean, std = ref.mean(), ref.std() + 1e-8
-    out = apply_model(model, ((wav - mean) / std)[None], split=True, overlap=0.25, shifts=1, progress=False)
-    out = out * std + mean
+    out = apply_model(model, ((wav - mean) / std)[None], split=True, overlap=0.25, shifts=1, progress=False,
+                      device=device)
+    out = out.cpu() * std + mean
     apply_seconds = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (cpu1.ru_utime + cpu1.ru_stime) - (cpu0.ru_utime + cpu0.ru_stime)
