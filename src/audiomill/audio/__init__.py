@@ -9,6 +9,7 @@ never by name; anything that is not decodable audio raises UnsupportedMedia (HTT
     AudioWriter(path, sample_rate, channels, ...)  streaming encoder (context manager)
     encode(path, audio, sample_rate, ...)          whole array -> file
     run_stage(stage, blocks)                       drive a process/flush step over a stream
+    ScratchAudio(path, channels)                   float32 parked on disk between two passes
     resample(audio, from_rate, to_rate)            soxr HQ
     StreamResampler(from_rate, to_rate, channels)  the same, block by block (process/flush)
     media_type_for(filename), extension_for(fmt)
@@ -20,11 +21,13 @@ from audiomill.audio._encode import AudioWriter, encode
 from audiomill.audio._media_types import extension_for, media_type_for
 from audiomill.audio._probe import AudioInfo, probe
 from audiomill.audio._resample import StreamResampler, resample
+from audiomill.audio._scratch import ScratchAudio
 
 __all__ = [
     "AudioInfo",
     "AudioWriter",
     "BlockStage",
+    "ScratchAudio",
     "StreamResampler",
     "decode",
     "encode",

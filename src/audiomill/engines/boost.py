@@ -77,7 +77,7 @@ def run(ctx: EngineContext[BoostParams]) -> None:
     destination = ctx.output_path("audio", f"boosted.{extension}")
     result = write_boosted(
         ctx,
-        source,
+        audio.iter_decode(source, block_frames=DECODE_BLOCK_FRAMES),  # pass 2 decodes again
         destination,
         meter,
         params,
@@ -98,15 +98,14 @@ def measure_stream(blocks: Iterable[np.ndarray], sample_rate: int, channels: int
 
 def write_boosted(
     ctx: EngineContext[Any],
-    source: Path,
+    source: Iterable[np.ndarray],
     destination: Path,
     meter: LoudnessMeter,
     params: LoudnessFields,
     on_progress: ProgressFn,
 ) -> dict[str, object]:
-    """Pass 2: decode ``source`` again, gain + limit it into ``destination``.
-
-    ``meter`` measured the same audio in pass 1. Returns the job's result values.
+    """Pass 2: gain + limit ``source`` (the audio ``meter`` measured in pass 1, again)
+    into ``destination``. Returns the job's result values.
     """
     before = meter.finish()
     plan = _plan(meter, before, params)
@@ -114,8 +113,7 @@ def write_boosted(
     limiter = TruePeakLimiter(sample_rate, channels, plan.gain_db, params.ceiling_dbtp)
     after_meter = LoudnessMeter(sample_rate, channels)
     total_frames = max(1, round(before.duration_seconds * sample_rate))
-    decoded = audio.iter_decode(source, block_frames=DECODE_BLOCK_FRAMES)
-    blocks = counted_blocks(ctx, decoded, total_frames, on_progress)
+    blocks = counted_blocks(ctx, source, total_frames, on_progress)
     with audio.AudioWriter(destination, sample_rate, channels, params) as writer:
         for block in audio.run_stage(limiter, blocks):
             writer.write(block)

@@ -19,10 +19,9 @@ state per channel -> drop the model's delay (1440 samples for DeepFilterNet3, 96
 RNNoise) so output lines up with input -> soxr back -> exactly as many frames as the
 input. Any sample rate and channel count in, the same out.
 
-With boost_level or target_lufs, the denoised audio goes to a float32 scratch wav while
-it is measured, then engines/boost.py's second pass (gain + true-peak limiter) writes the
-output: the same boost as the boost kind. (The scratch is a plain RIFF wav: 4 GB, about
-3 hours of 48 kHz stereo float32, is the longest input a boosted denoise can take.)
+With boost_level or target_lufs, the denoised audio goes to a float32 scratch
+(audio.ScratchAudio) while it is measured, then engines/boost.py's second pass (gain +
+true-peak limiter) writes the output: the same boost as the boost kind.
 """
 
 from __future__ import annotations
@@ -41,7 +40,7 @@ from audiomill.engines.base import EngineContext
 from audiomill.engines.boost import counted_blocks, write_boosted
 from audiomill.errors import InvalidInput, ModelUnavailable
 from audiomill.models import deepfilter, rnnoise
-from audiomill.params import EncodeOptions, OutputFormat
+from audiomill.params import EncodeOptions
 from audiomill.params.denoise import DenoiseParams
 
 Params = DenoiseParams
@@ -50,7 +49,6 @@ input_names = ("audio",)
 DECODE_BLOCK_FRAMES = 48000  # 1 s at 48 kHz: progress and cancellation every ~0.1 s of work
 MODEL_SAMPLE_RATE = 48000  # both models
 FRAME_LENGTH = 480  # both models
-_FLOAT_WAV = EncodeOptions(output_format=OutputFormat.wav, wav_bit_depth=32)
 _DENOISE_END_WITH_BOOST = 0.8  # progress split when a boost follows
 
 
@@ -98,22 +96,24 @@ def run(ctx: EngineContext[DenoiseParams]) -> None:
     if not params.wants_boost():
         with session_context as session:
             denoised = denoise_blocks(blocks, session, delay_frames, sample_rate)
-            frames = _write(destination, denoised, sample_rate, channels, params, None)
+            frames = _write(destination, denoised, sample_rate, channels, params)
         result["duration_seconds"] = frames / sample_rate
         ctx.progress(1.0, "done")
         ctx.set_result(**result)
         return
 
-    with tempfile.TemporaryDirectory(prefix=".denoise-", dir=destination.parent) as scratch:
-        denoised_path = Path(scratch) / "denoised.f32.wav"
+    with (
+        tempfile.TemporaryDirectory(prefix=".denoise-", dir=destination.parent) as scratch,
+        audio.ScratchAudio(Path(scratch) / "denoised.f32", channels) as parked,
+    ):
         meter = LoudnessMeter(sample_rate, channels)
         with session_context as session:  # model states are freed before boosting
             denoised = denoise_blocks(blocks, session, delay_frames, sample_rate)
-            frames = _write(denoised_path, denoised, sample_rate, channels, _FLOAT_WAV, meter)
+            frames = _park(denoised, parked, meter)
         result.update(
             write_boosted(
                 ctx,
-                denoised_path,
+                parked.blocks(DECODE_BLOCK_FRAMES),
                 destination,
                 meter,
                 params,
@@ -144,18 +144,25 @@ def _write(
     sample_rate: int,
     channels: int,
     options: EncodeOptions,
-    meter: LoudnessMeter | None,
 ) -> int:
     frames = 0
     with audio.AudioWriter(path, sample_rate, channels, options) as writer:
         for block in blocks:
             writer.write(block)
-            if meter is not None:
-                meter.add(block)
             frames += block.shape[1]
         if frames == 0:
             raise InvalidInput("the input holds no audio samples")
     return frames
+
+
+def _park(blocks: Iterable[np.ndarray], parked: audio.ScratchAudio, meter: LoudnessMeter) -> int:
+    """The denoised audio into the scratch, measured on the way (boost's pass 1)."""
+    for block in blocks:
+        parked.write(block)
+        meter.add(block)
+    if parked.frames == 0:
+        raise InvalidInput("the input holds no audio samples")
+    return parked.frames
 
 
 def denoise_blocks(

@@ -1,9 +1,14 @@
 """Stem separation with a Demucs model (job kind ``separate``), streaming.
 
-Memory does not grow with the track: the input is read twice as a stream (once for
-demucs' mean/std normalisation, once to separate), stems are written block by block to
-float32 temp wavs while their peaks are tracked, and a last pass encodes each stem to
-the requested format with the clip policy applied.
+Memory does not grow with the track. Three passes over disk, each a stream:
+  1. decode the input once at the model's rate, accumulating demucs' mean/std
+     normalisation and parking the samples in a float32 scratch;
+  2. separate from that scratch, writing each stem to its own float32 scratch while
+     its peak is tracked;
+  3. encode each stem to the requested format with the clip policy applied (it needs
+     the peak, known only after pass 2).
+The scratches are raw float32 (audio.ScratchAudio): no second decode of the upload and
+no container to parse on the way back.
 
 Clip policy (``clip_mode``), as demucs' ``prevent_clip`` but per stem:
   rescale  divide the stem by ``max(1.01 * peak, 1)``;
@@ -17,9 +22,10 @@ stem is clipped; ``none`` with float wav keeps it exactly.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,22 +39,22 @@ from audiomill.engines.torch_runtime import check_device, configure_torch
 from audiomill.errors import InvalidInput
 from audiomill.models import demucs_repo
 from audiomill.models.demucs_stream import DemucsStream, MixStatistics, mix_statistics
-from audiomill.params import EncodeOptions, OutputFormat, SeparateParams
+from audiomill.params import SeparateParams
 
 Params = SeparateParams
 input_names = ("audio",)
 
-# Segments per forward pass. Measured on 2 CPU cores with full-size random-weight
-# htdemucs on 30 s: batches of 2 and 4 cost 3-16 % more CPU time and 0.5-1 GB more peak
-# RSS than one segment at a time, so CPU runs one. Not measured on a GPU (none here):
-# demucs' own one-at-a-time is kept there too until someone measures a bigger batch.
+# Segments per forward pass (bench/forward.py measures them). 2 CPU cores, full-size
+# random-weight htdemucs: batches of 2 and 4 cost 3-16 % more CPU time per segment and
+# 0.5-1 GB more peak RSS than one at a time, so CPU runs one. H100: one segment 0.035 s,
+# four 0.07 s (0.018 s each), eight 0.12 s; four takes most of the gain and leaves room on
+# smaller GPUs.
 BATCH_SEGMENTS_CPU = 1
-BATCH_SEGMENTS_CUDA = 1
+BATCH_SEGMENTS_CUDA = 4
 
 DECODE_BLOCK_FRAMES = 65536
 CLAMP_LIMIT = 0.99  # demucs' prevent_clip(mode="clamp")
 RESCALE_HEADROOM = 1.01  # demucs' prevent_clip(mode="rescale")
-_FLOAT_WAV = EncodeOptions(output_format=OutputFormat.wav, wav_bit_depth=32)
 
 # Progress split across the stages (fractions of the whole job).
 _LOAD_END, _ANALYSE_END, _SEPARATE_END = 0.05, 0.1, 0.9
@@ -92,24 +98,32 @@ def run(ctx: EngineContext[SeparateParams]) -> None:
     stream, plan = _prepare(ctx)
     sample_rate, channels = stream.sample_rate, stream.channels
 
-    ctx.progress(_LOAD_END, "analysing")
-    stats = mix_statistics(_mix_blocks(ctx, input_path, info.channels, sample_rate, channels))
-    if stats.frames == 0:
-        raise InvalidInput("the input holds no audio samples")
-
     extension = audio.extension_for(params.output_format)
     outputs = {stem: ctx.output_path(stem, f"{stem}.{extension}") for stem in plan.names}
     # Scratch beside the outputs: same disk, and removed with the job's folder.
     scratch_parent = next(iter(outputs.values())).parent
-    with tempfile.TemporaryDirectory(prefix=".separate-", dir=scratch_parent) as scratch:
-        raw = {stem: Path(scratch) / f"{stem}.f32.wav" for stem in plan.names}
+    with (
+        tempfile.TemporaryDirectory(prefix=".separate-", dir=scratch_parent) as scratch,
+        contextlib.ExitStack() as open_files,  # closed before the folder is removed
+    ):
+        folder = Path(scratch)
+        ctx.progress(_LOAD_END, "analysing")
+        mix = open_files.enter_context(audio.ScratchAudio(folder / "mix.f32", channels))
+        decoded = _mix_blocks(ctx, input_path, info.channels, sample_rate, channels)
+        stats = mix_statistics(_parked(decoded, mix))
+        if stats.frames == 0:
+            raise InvalidInput("the input holds no audio samples")
+        stems = {
+            stem: open_files.enter_context(audio.ScratchAudio(folder / f"{stem}.f32", channels))
+            for stem in plan.names
+        }
         ctx.progress(_ANALYSE_END, "separating")
-        peaks = _separate_to_float_wavs(ctx, stream, plan, stats, input_path, info.channels, raw)
+        peaks = _separate_to_scratch(ctx, stream, plan, stats, mix, stems)
         gains = _clip_gains(peaks, params.clip_mode, params.residual)
         for index, stem in enumerate(plan.names):
             raise_if_cancelled(ctx)
             ctx.progress(_SEPARATE_END + (1 - _SEPARATE_END) * index / len(plan.names), "encoding")
-            _encode_stem(ctx, raw[stem], outputs[stem], sample_rate, channels, gains[stem], params)
+            _encode_stem(ctx, stems[stem], outputs[stem], sample_rate, gains[stem], params)
     ctx.progress(1.0, "done")
     result: dict[str, object] = {
         "model": params.model,
@@ -176,6 +190,13 @@ def _mix_blocks(
         yield torch.from_numpy(np.ascontiguousarray(block[:channels]))
 
 
+def _parked(blocks: Iterable[torch.Tensor], scratch: audio.ScratchAudio) -> Iterator[torch.Tensor]:
+    """Pass the blocks through, keeping a copy in ``scratch`` for the next pass."""
+    for block in blocks:
+        scratch.write(block.numpy())
+        yield block
+
+
 # ---------------------------------------------------------------- separation
 
 
@@ -202,21 +223,23 @@ class _FrameFifo:
         return torch.cat(parts, -1)
 
 
-def _separate_to_float_wavs(
+def _separate_to_scratch(
     ctx: EngineContext[SeparateParams],
     stream: DemucsStream,
     plan: StemPlan,
     stats: MixStatistics,
-    input_path: Path,
-    native_channels: int,
-    raw: dict[str, Path],
+    mix: audio.ScratchAudio,
+    stems_out: dict[str, audio.ScratchAudio],
 ) -> dict[str, float]:
+    """Pass 2: the model over the parked mix; each stem to its scratch. Returns peaks."""
     mean, std = stats.mean, stats.std + 1e-8  # demucs' separate_tensor, to the letter
     fifo = _FrameFifo()
     need_mix = plan.residual_into is not None
 
     def normalised() -> Iterator[torch.Tensor]:
-        for block in _mix_blocks(ctx, input_path, native_channels, stream.sample_rate, stream.channels):
+        for samples in mix.blocks(DECODE_BLOCK_FRAMES):
+            raise_if_cancelled(ctx)
+            block = torch.from_numpy(samples)
             if need_mix:
                 fifo.push(block)
             yield (block - mean) / std
@@ -228,25 +251,17 @@ def _separate_to_float_wavs(
 
     source_index = {name: i for i, name in enumerate(stream.sources)}
     peaks = dict.fromkeys(plan.names, 0.0)
-    writers = {
-        stem: audio.AudioWriter(raw[stem], stream.sample_rate, stream.channels, _FLOAT_WAV)
-        for stem in plan.names
-    }
-    try:
-        with torch.inference_mode():
-            for estimates in stream.separate(normalised(), on_segments):
-                estimates = estimates * std + mean
-                stems = _stems_from_sources(estimates, plan, source_index)
-                if plan.residual_into is not None:
-                    mix = fifo.pop(estimates.shape[-1])
-                    stems[plan.residual_into] = stems[plan.residual_into] + (mix - estimates.sum(0))
-                for stem, samples in stems.items():
-                    block = samples.numpy()
-                    peaks[stem] = max(peaks[stem], float(np.abs(block).max(initial=0.0)))
-                    writers[stem].write(block)
-    finally:
-        for writer in writers.values():
-            writer.close()
+    with torch.inference_mode():
+        for estimates in stream.separate(normalised(), on_segments):
+            estimates = estimates * std + mean
+            stems = _stems_from_sources(estimates, plan, source_index)
+            if plan.residual_into is not None:
+                original = fifo.pop(estimates.shape[-1])
+                stems[plan.residual_into] = stems[plan.residual_into] + (original - estimates.sum(0))
+            for stem, samples in stems.items():
+                block = samples.numpy()
+                peaks[stem] = max(peaks[stem], float(np.abs(block).max(initial=0.0)))
+                stems_out[stem].write(block)
     return peaks
 
 
@@ -276,15 +291,15 @@ def _clip_gains(peaks: dict[str, float], clip_mode: str, residual: bool) -> dict
 
 def _encode_stem(
     ctx: EngineContext[SeparateParams],
-    raw_path: Path,
+    stem: audio.ScratchAudio,
     out_path: Path,
     sample_rate: int,
-    channels: int,
     gain: float,
     params: SeparateParams,
 ) -> None:
-    with audio.AudioWriter(out_path, sample_rate, channels, params) as writer:
-        for block in audio.iter_decode(raw_path, block_frames=DECODE_BLOCK_FRAMES):
+    """Pass 3: one stem from its scratch to the output format, clip policy applied."""
+    with audio.AudioWriter(out_path, sample_rate, stem.channels, params) as writer:
+        for block in stem.blocks(DECODE_BLOCK_FRAMES):
             raise_if_cancelled(ctx)
             if gain != 1.0:
                 block = block * np.float32(gain)

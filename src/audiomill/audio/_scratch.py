@@ -1,0 +1,70 @@
+"""Float32 audio parked on disk between two passes of an engine.
+
+Engines that must see the whole signal before writing (a peak for clip protection, a
+loudness for a boost) stream their intermediate result here instead of holding it in
+memory. Raw interleaved float32 with no header: writing is one ``tofile`` per block,
+reading is a memory map sliced into blocks, and there is no container size limit (a
+RIFF wav stops at 4 GB, about 3 h of 48 kHz stereo float). Nothing else reads these
+files: they live in the job's scratch folder and go with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+
+_SAMPLE = np.dtype("<f4")
+
+
+class ScratchAudio:
+    """``write`` (channels, frames) blocks, then read them back with ``blocks``."""
+
+    def __init__(self, path: Path, channels: int) -> None:
+        if channels < 1:
+            raise ValueError(f"channels must be >= 1, got {channels}")
+        self.path = path
+        self.channels = channels
+        self.frames = 0
+        self._file = open(path, "wb")  # noqa: SIM115 (closed in finish())
+
+    def write(self, block: np.ndarray) -> None:
+        if block.ndim != 2 or block.shape[0] != self.channels:
+            raise ValueError(f"expected ({self.channels}, frames) blocks, got {block.shape}")
+        if self._file.closed:
+            raise ValueError("this scratch is finished: it can only be read now")
+        np.ascontiguousarray(block.T, dtype=_SAMPLE).tofile(self._file)
+        self.frames += block.shape[1]
+
+    def finish(self) -> None:
+        """Done writing (idempotent); ``blocks`` calls it."""
+        if not self._file.closed:
+            self._file.close()
+
+    def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
+        """The samples written, as float32 (channels, block_frames) blocks; the last may be
+        shorter. Each block is a copy: callers may modify it."""
+        if block_frames <= 0:
+            raise ValueError(f"block_frames must be positive, got {block_frames}")
+        self.finish()
+        if self.frames == 0:
+            return
+        samples = np.memmap(self.path, dtype=_SAMPLE, mode="r", shape=(self.frames, self.channels))
+        try:
+            for start in range(0, self.frames, block_frames):
+                yield np.ascontiguousarray(samples[start : start + block_frames].T, dtype=np.float32)
+        finally:
+            del samples  # drops the mapping (the file is deleted with the scratch folder)
+
+    def __enter__(self) -> ScratchAudio:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.finish()
