@@ -29,6 +29,14 @@ def test_blocks_give_back_exactly_what_was_written(tmp_path: Path) -> None:
     np.testing.assert_array_equal(again, written[0][:, :10])
 
 
+def test_mono_blocks_are_writable_copies(tmp_path: Path) -> None:
+    with audio.ScratchAudio(tmp_path / "mono.f32", 1) as scratch:
+        scratch.write(np.arange(10, dtype=np.float32)[None])
+    block = next(scratch.blocks(4))
+    assert block.flags.writeable and block.flags.c_contiguous and block.shape == (1, 4)
+    block += 1  # torch.from_numpy on it must not warn about read-only memory
+
+
 def test_empty_scratch_has_no_blocks_and_bad_use_is_refused(tmp_path: Path) -> None:
     scratch = audio.ScratchAudio(tmp_path / "empty.f32", 1)
     assert list(scratch.blocks(100)) == []

@@ -3,7 +3,9 @@
 Engines that must see the whole signal before writing (a peak for clip protection, a
 loudness for a boost) stream their intermediate result here instead of holding it in
 memory. Raw interleaved float32 with no header: writing is one ``tofile`` per block,
-reading is a memory map sliced into blocks, and there is no container size limit (a
+reading one ``fromfile`` per block (not a memory map: the pages of a map that has been
+read stay in the process's resident set, which would grow with the track), and there
+is no container size limit (a
 RIFF wav stops at 4 GB, about 3 h of 48 kHz stereo float). Nothing else reads these
 files: they live in the job's scratch folder and go with it.
 """
@@ -49,14 +51,13 @@ class ScratchAudio:
         if block_frames <= 0:
             raise ValueError(f"block_frames must be positive, got {block_frames}")
         self.finish()
-        if self.frames == 0:
-            return
-        samples = np.memmap(self.path, dtype=_SAMPLE, mode="r", shape=(self.frames, self.channels))
-        try:
+        with open(self.path, "rb") as file:
             for start in range(0, self.frames, block_frames):
-                yield np.ascontiguousarray(samples[start : start + block_frames].T, dtype=np.float32)
-        finally:
-            del samples  # drops the mapping (the file is deleted with the scratch folder)
+                frames = min(block_frames, self.frames - start)
+                interleaved = np.fromfile(file, dtype=_SAMPLE, count=frames * self.channels)
+                if interleaved.size != frames * self.channels:
+                    raise OSError(f"scratch file {self.path} is shorter than what was written")
+                yield np.array(interleaved.reshape(frames, self.channels).T, dtype=np.float32, order="C")
 
     def __enter__(self) -> ScratchAudio:
         return self
