@@ -330,10 +330,11 @@ def demucs_cli(track: Path | Sequence[Path], models_dir: Path, out: Path, log: P
     return run_measured(cmd, base_env(), log)
 
 
-def audiomill_cli(track: Path, models_dir: Path, out: Path, log: Path, data_dir: Path) -> Measured:
-    """``python -m audiomill.cli separate TRACK -o OUT -n htdemucs --format wav``."""
+def audiomill_cli(track: Path, models_dir: Path, out: Path, log: Path, data_dir: Path,
+                  precision: str = "float32") -> Measured:
+    """``python -m audiomill.cli separate TRACK -o OUT -n htdemucs --format wav --precision P``."""
     cmd = [PYTHON, "-m", "audiomill.cli", "separate", str(track), "-o", str(out), "-n", MODEL_NAME,
-           "--format", "wav"]
+           "--format", "wav", "--precision", precision]
     env = base_env(AUDIOMILL_MODELS_DIR=str(models_dir), AUDIOMILL_MODELS_DOWNLOAD="false",
                    AUDIOMILL_DATA_DIR=str(data_dir), COLUMNS="100")
     return run_measured(cmd, env, log)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import time
+from typing import Any
 
 from bench import common
 from bench.common import print_table
@@ -74,3 +75,36 @@ def run(args: argparse.Namespace) -> None:
     print(f"threads: {torch.get_num_threads()}, segment: {frames} frames, {repeats} timed forwards each")
     print_table(["MHA fast path", "batch", "precision", "s per forward", "s per segment",
                  "dB from float32"], rows)
+    _against_cpu_float32(model, frames, precisions, device)
+
+
+def _against_cpu_float32(model: Any, frames: int, precisions: list[str], device: str) -> None:
+    """How far each setting lands from true float32 on CPU, for one segment.
+
+    On CUDA, "float32" convolutions run in TF32 by default (cuDNN), for demucs' CLI too:
+    this puts the reduced precisions next to the deviation demucs' own GPU run has.
+    """
+    import torch
+
+    segment = torch.randn(1, model.audio_channels, frames, generator=torch.Generator().manual_seed(1))
+    settings = [("cpu", "float32"), ("cpu", "bfloat16")]
+    if device == "cuda":
+        settings += [("cuda", precision) for precision in precisions]
+    outputs: dict[tuple[str, str], torch.Tensor] = {}
+    for where, precision in settings:
+        model.to(where)
+        dtype = getattr(torch, precision)
+        cast = torch.autocast(where, dtype=dtype) if precision != "float32" else contextlib.nullcontext()
+        with torch.inference_mode(), cast:
+            outputs[(where, precision)] = model(segment.to(where)).float().cpu()
+    model.to(device)
+    reference = outputs[("cpu", "float32")]
+    rows: list[list[object]] = []
+    for (where, precision), out in outputs.items():
+        if (where, precision) == ("cpu", "float32"):
+            continue
+        error = (out - reference).norm() / reference.norm()
+        note = " (TF32 convolutions, torch's CUDA default)" if (where, precision) == ("cuda", "float32") else ""
+        rows.append([f"{where} {precision}{note}", f"{20 * torch.log10(error.clamp_min(1e-12)).item():.1f}"])
+    print("\nfrom true float32 on CPU, one segment:")
+    print_table(["setting", "dB from CPU float32"], rows)
