@@ -270,6 +270,14 @@ def test_threads_follow_settings_and_affinity(tmp_path: Path) -> None:
         torch.set_num_threads(before)
 
 
+def test_bfloat16_capability_matches_the_cpu_flags() -> None:
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.is_file():
+        pytest.skip("no /proc/cpuinfo on this system")
+    flags = set(cpuinfo.read_text().split())
+    assert torch_runtime.cpu_computes_bfloat16() == bool(flags & {"avx512_bf16", "amx_bf16"})
+
+
 def test_device_selection(tmp_path: Path) -> None:
     expected = "cuda" if torch.cuda.is_available() else "cpu"
     assert torch_runtime.select_device(make_settings(tmp_path, device=None)) == expected

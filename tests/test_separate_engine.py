@@ -25,6 +25,7 @@ from demucs.apply import apply_model
 from audiomill import audio
 from audiomill.config import Settings
 from audiomill.engines import separate
+from audiomill.engines import torch_runtime
 from audiomill.engines.base import LocalContext
 from audiomill.errors import AudiomillError, InvalidInput, JobCancelled, UnsupportedMedia
 from audiomill.models import cache, demucs_repo
@@ -162,9 +163,13 @@ def test_mix_statistics_match_torch() -> None:
 
 @pytest.mark.usefixtures("tiny")
 def test_engine_output_equals_demucs_on_whole_clip(engine_settings: Settings, clip: Path, tmp_path: Path) -> None:
-    ctx = run_engine(engine_settings, clip, tmp_path / "out", shifts=0, clip_mode="none", wav_bit_depth=32)
+    ctx = run_engine(
+        engine_settings, clip, tmp_path / "out", shifts=0, clip_mode="none", wav_bit_depth=32, precision="float32"
+    )
     assert list(ctx.outputs) == FOUR
-    assert ctx.result == {"model": "htdemucs", "stems": FOUR, "sample_rate": 44100, "duration_seconds": 4.5}
+    assert ctx.result == {
+        "model": "htdemucs", "stems": FOUR, "sample_rate": 44100, "duration_seconds": 4.5, "precision": "float32",
+    }
     reference, _ = demucs_reference(engine_settings, clip, shifts=0, overlap=0.25)
     stems = read_stems(ctx)
     for index, name in enumerate(FOUR):
@@ -214,6 +219,17 @@ def test_cuda_matches_demucs_on_cuda(
         assert error_db < max_error_db, (name, precision, error_db)
 
 
+@pytest.mark.usefixtures("tiny")
+def test_auto_precision_is_bfloat16_only_on_cpus_that_compute_it(
+    engine_settings: Settings, clip: Path, tmp_path: Path
+) -> None:
+    ctx = run_engine(engine_settings, clip, tmp_path / "out", shifts=0)
+    expected = "bfloat16" if torch_runtime.cpu_computes_bfloat16() else "float32"
+    assert ctx.result["precision"] == expected
+    assert separate.compute_dtype_for("auto", "cuda") == torch.float32  # GPUs keep float32
+    assert separate.compute_dtype_for("float32", "cpu") == torch.float32
+
+
 def test_float16_precision_needs_cuda(engine_settings: Settings, tiny: Path, clip: Path, tmp_path: Path) -> None:
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA: float16 is allowed here")
@@ -228,7 +244,8 @@ def test_float16_precision_needs_cuda(engine_settings: Settings, tiny: Path, cli
 @pytest.mark.usefixtures("tiny")
 def test_two_stems_complement_is_the_sum_of_the_others(engine_settings: Settings, clip: Path, tmp_path: Path) -> None:
     ctx = run_engine(
-        engine_settings, clip, tmp_path / "out", shifts=0, two_stems="vocals", clip_mode="none", wav_bit_depth=32
+        engine_settings, clip, tmp_path / "out", shifts=0, two_stems="vocals", clip_mode="none", wav_bit_depth=32,
+        precision="float32",
     )
     assert list(ctx.outputs) == ["vocals", "no_vocals"]
     assert [path.name for path, _ in ctx.outputs.values()] == ["vocals.wav", "no_vocals.wav"]

@@ -259,7 +259,7 @@ def separate(
     bit_depth: BitDepthOpt = 16,
     clip_mode: Annotated[str, typer.Option(help="rescale, clamp or none")] = "rescale",
     residual: Annotated[bool, typer.Option(help="make the stems sum back to the mix")] = False,
-    precision: Annotated[str, typer.Option(help="float32 (demucs' own result), bfloat16 (faster on recent CPUs and GPUs) or float16 (CUDA)")] = "float32",
+    precision: Annotated[str, typer.Option(help="auto (bfloat16 on CPUs that compute it natively, else float32), float32 (demucs' own result), bfloat16, or float16 (CUDA)")] = "auto",
 ) -> None:
     """Separate FILES into stems with a Demucs model, locally."""
     _run_each("separate", {

@@ -9,9 +9,11 @@ jobs it runs at once.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -58,6 +60,22 @@ def check_device(device: str) -> str:
     elif parsed.type != "cpu":
         raise InvalidInput(f"unsupported torch device {device!r} (use cpu, cuda or cuda:N)")
     return str(parsed)
+
+
+@functools.cache
+def cpu_computes_bfloat16() -> bool:
+    """Whether this CPU has bfloat16 arithmetic (AVX-512 BF16 or AMX), which oneDNN uses
+    for convolutions and matmuls under autocast. Without it bfloat16 is emulated and
+    slower than float32."""
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        check = getattr(torch.cpu, probe, None)  # torch >= 2.3; private but stable
+        if check is not None and check():
+            return True
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
 
 
 def select_threads(settings: Settings) -> int:

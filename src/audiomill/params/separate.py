@@ -18,7 +18,7 @@ SeparationModelName = Literal[
     "mdx_q",
     "mdx_extra_q",
 ]
-Precision = Literal["float32", "bfloat16", "float16"]
+Precision = Literal["auto", "float32", "bfloat16", "float16"]
 StemName = Literal["vocals", "drums", "bass", "other", "guitar", "piano"]
 
 
@@ -50,10 +50,12 @@ class SeparateParams(EncodeOptions):
         "none: write as is (float wav only keeps overs)",
     )
     precision: Precision = Field(
-        default="float32",
-        description="arithmetic of the model's forward passes. float32 gives demucs' own "
-        "result; bfloat16 (CPUs with AVX-512 BF16 or AMX, and GPUs) is about 1.5x faster on "
-        "CPU and differs from it by about -47 dB; float16 is for CUDA only",
+        default="auto",
+        description="arithmetic of the model's forward passes. float32: demucs' own CPU "
+        "result. bfloat16: about 1.5-1.8x faster on CPUs that compute it natively (AVX-512 "
+        "BF16 or AMX), -47 dB from float32 (demucs' own default GPU run, TF32, lands -44.5 "
+        "dB from it). float16: CUDA only. auto (default): bfloat16 on such CPUs, float32 "
+        "on other CPUs and on GPUs; the job's result says which ran",
     )
     residual: bool = Field(
         default=False,
