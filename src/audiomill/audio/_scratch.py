@@ -12,16 +12,16 @@ files: they live in the job's scratch folder and go with it.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 import numpy as np
 
 _SAMPLE = np.dtype("<f4")
 
 
-class ScratchAudio:
+class ScratchAudio(contextlib.AbstractContextManager["ScratchAudio"]):
     """``write`` (channels, frames) blocks, then read them back with ``blocks``."""
 
     def __init__(self, path: Path, channels: int) -> None:
@@ -59,13 +59,5 @@ class ScratchAudio:
                     raise OSError(f"scratch file {self.path} is shorter than what was written")
                 yield np.array(interleaved.reshape(frames, self.channels).T, dtype=np.float32, order="C")
 
-    def __enter__(self) -> ScratchAudio:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.finish()

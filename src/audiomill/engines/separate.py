@@ -8,7 +8,9 @@ Memory does not grow with the track. Three passes over disk, each a stream:
   3. encode each stem to the requested format with the clip policy applied (it needs
      the peak, known only after pass 2).
 The scratches are raw float32 (audio.ScratchAudio): no second decode of the upload and
-no container to parse on the way back.
+no container to parse on the way back. The forward passes run in float32 or under
+bfloat16/float16 autocast, per ``precision`` (``compute_dtype_for`` says when ``auto``
+picks which).
 
 Clip policy (``clip_mode``), as demucs' ``prevent_clip`` but per stem:
   rescale  divide the stem by ``max(1.01 * peak, 1)``;
