@@ -12,10 +12,10 @@ would pick (CUDA when present). What the engine's defaults rest on:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 from typing import Any
 
+from audiomill.models.demucs_stream import autocast
 from bench import common
 from bench.common import print_table
 
@@ -44,9 +44,7 @@ def run(args: argparse.Namespace) -> None:
     generator = torch.Generator().manual_seed(0)
 
     def timed(batch: torch.Tensor, precision: str) -> tuple[float, torch.Tensor]:
-        dtype = getattr(torch, precision)
-        cast = torch.autocast(device, dtype=dtype) if precision != "float32" else contextlib.nullcontext()
-        with torch.inference_mode(), cast:
+        with torch.inference_mode(), autocast(device, getattr(torch, precision)):
             out = model(batch)  # warm-up: cuDNN / oneDNN pick their kernels here
             if cuda:
                 torch.cuda.synchronize()
@@ -67,10 +65,9 @@ def run(args: argparse.Namespace) -> None:
                 seconds, out = timed(batch, precision)
                 if reference is None:
                     reference = out
-                error = (out - reference).norm() / reference.norm()
-                error_db = 20 * torch.log10(error.clamp_min(1e-12)).item()
                 rows.append(["on" if fastpath else "off", batch_size, precision, f"{seconds:.4f}",
-                             f"{seconds / batch_size:.4f}", f"{error_db:.0f}" if precision != "float32" else "-"])
+                             f"{seconds / batch_size:.4f}",
+                             f"{_db_from(out, reference):.0f}" if precision != "float32" else "-"])
             del batch
     print(f"threads: {torch.get_num_threads()}, segment: {frames} frames, {repeats} timed forwards each")
     print_table(["MHA fast path", "batch", "precision", "s per forward", "s per segment",
@@ -93,9 +90,7 @@ def _against_cpu_float32(model: Any, frames: int, precisions: list[str], device:
     outputs: dict[tuple[str, str], torch.Tensor] = {}
     for where, precision in settings:
         model.to(where)
-        dtype = getattr(torch, precision)
-        cast = torch.autocast(where, dtype=dtype) if precision != "float32" else contextlib.nullcontext()
-        with torch.inference_mode(), cast:
+        with torch.inference_mode(), autocast(where, getattr(torch, precision)):
             outputs[(where, precision)] = model(segment.to(where)).float().cpu()
     model.to(device)
     reference = outputs[("cpu", "float32")]
@@ -103,8 +98,15 @@ def _against_cpu_float32(model: Any, frames: int, precisions: list[str], device:
     for (where, precision), out in outputs.items():
         if (where, precision) == ("cpu", "float32"):
             continue
-        error = (out - reference).norm() / reference.norm()
         note = " (TF32 convolutions, torch's CUDA default)" if (where, precision) == ("cuda", "float32") else ""
-        rows.append([f"{where} {precision}{note}", f"{20 * torch.log10(error.clamp_min(1e-12)).item():.1f}"])
+        rows.append([f"{where} {precision}{note}", f"{_db_from(out, reference):.1f}"])
     print("\nfrom true float32 on CPU, one segment:")
     print_table(["setting", "dB from CPU float32"], rows)
+
+
+def _db_from(out: Any, reference: Any) -> float:
+    """Relative error of ``out`` against ``reference``, in dB."""
+    import torch
+
+    error = (out - reference).norm() / reference.norm()
+    return 20 * torch.log10(error.clamp_min(1e-12)).item()

@@ -5,9 +5,9 @@ loudness for a boost) stream their intermediate result here instead of holding i
 memory. Raw interleaved float32 with no header: writing is one ``tofile`` per block,
 reading one ``fromfile`` per block (not a memory map: the pages of a map that has been
 read stay in the process's resident set, which would grow with the track), and there
-is no container size limit (a
-RIFF wav stops at 4 GB, about 3 h of 48 kHz stereo float). Nothing else reads these
-files: they live in the job's scratch folder and go with it.
+is no container size limit (a RIFF wav stops at 4 GB, about 3 h of 48 kHz stereo
+float). Nothing else reads these files: they live in the job's scratch folder and go
+with it.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ class ScratchAudio(contextlib.AbstractContextManager["ScratchAudio"]):
 
     def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
         """The samples written, as float32 (channels, block_frames) blocks; the last may be
-        shorter. Each block is a copy: callers may modify it."""
+        shorter. Each block is freshly read: callers may modify it."""
         if block_frames <= 0:
             raise ValueError(f"block_frames must be positive, got {block_frames}")
         self.finish()
@@ -57,7 +57,8 @@ class ScratchAudio(contextlib.AbstractContextManager["ScratchAudio"]):
                 interleaved = np.fromfile(file, dtype=_SAMPLE, count=frames * self.channels)
                 if interleaved.size != frames * self.channels:
                     raise OSError(f"scratch file {self.path} is shorter than what was written")
-                yield np.array(interleaved.reshape(frames, self.channels).T, dtype=np.float32, order="C")
+                # fromfile's array is fresh and writable: only a transpose needs a copy
+                yield np.ascontiguousarray(interleaved.reshape(frames, self.channels).T)
 
     def __exit__(self, *exc_info: object) -> None:
         self.finish()

@@ -167,8 +167,9 @@ def compute_dtype_for(precision: str, device: str) -> torch.dtype:
     ``auto`` takes bfloat16 only where it is both faster and closer to float32 than a
     GPU's default float32 (TF32 convolutions) is: CPUs with native bfloat16 (measured
     with bench/forward.py on full-size htdemucs: -46.9 dB from CPU float32, while CUDA
-    float32 lands at -44.5 dB; 1.8x faster per segment on 2 Zen 4 cores). GPUs keep
-    float32: on an H100 bfloat16 bought 0-20 % per segment.
+    float32 lands at -44.5 dB; 1.5x faster per segment than our float32 on 2 Zen 4
+    cores). GPUs keep float32: on an H100 bfloat16 bought at most 22 % per segment and
+    nothing end to end (B2).
     """
     if precision == "auto":
         precision = "bfloat16" if not device.startswith("cuda") and cpu_computes_bfloat16() else "float32"

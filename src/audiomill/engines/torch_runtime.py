@@ -72,10 +72,10 @@ def cpu_computes_bfloat16() -> bool:
         if check is not None and check():
             return True
     try:
-        flags = Path("/proc/cpuinfo").read_text()
+        flags = set(Path("/proc/cpuinfo").read_text().split())
     except OSError:
         return False
-    return any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
+    return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
 def select_threads(settings: Settings) -> int:

@@ -80,6 +80,14 @@ def mix_statistics(blocks: Iterable[torch.Tensor]) -> MixStatistics:
     return MixStatistics(shift + mean_centred, math.sqrt(max(variance, 0.0)), frames, peak)
 
 
+def autocast(device_type: str, dtype: torch.dtype) -> contextlib.AbstractContextManager[object]:
+    """Forward passes in ``dtype``: torch's autocast (convolutions and matmuls in dtype;
+    STFT, norms and softmax stay float32), or nothing at all for float32."""
+    if dtype == torch.float32:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type, dtype=dtype)
+
+
 def segment_seconds_for(model: BagOfModels, segment_seconds: float | None) -> float | None:
     """Check a segment override like demucs' CLI does; None keeps the model's own."""
     if segment_seconds is None:
@@ -307,7 +315,7 @@ class DemucsStream:
         # A TensorChunk over windows that hold exactly the context demucs would read:
         # apply_model pads, runs and trims it with demucs' own code.
         chunk = TensorChunk(windows, first.left, first.frames)
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), autocast(self.device.type, self.compute_dtype):
             out = apply_model(
                 first.lane.model,
                 chunk,
@@ -320,13 +328,6 @@ class DemucsStream:
         for job, estimate in sorted(zip(jobs, out), key=lambda pair: pair[0].index):
             self._accumulate(job, estimate)
             job.lane.next_segment = job.index + 1
-
-    def _autocast(self) -> contextlib.AbstractContextManager[object]:
-        if self.compute_dtype == torch.float32:
-            return contextlib.nullcontext()
-        # Convolutions and matmuls run in compute_dtype; torch keeps the STFT, norms and
-        # softmax in float32 under autocast.
-        return torch.autocast(self.device.type, dtype=self.compute_dtype)
 
     def _accumulate(self, job: _Job, estimate: torch.Tensor) -> None:
         lane = job.lane
