@@ -88,7 +88,13 @@ def read_stems(ctx: LocalContext[SeparateParams]) -> dict[str, np.ndarray]:
 def demucs_reference(
     settings: Settings, path: Path, device: str = "cpu", **kwargs: Any
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sources, mix) as demucs' Separator.separate_tensor computes them on the whole clip."""
+    """(sources, mix) as demucs' Separator.separate_tensor computes them on the whole clip.
+
+    "htdemucs" is the tiny random-weight model the ``tiny`` fixture wrote into the test's
+    own models folder; with downloads off, nothing here can reach the network.
+    """
+    assert not settings.models_download and settings.models_dir is not None
+    assert (settings.models_dir / "htdemucs.yaml").is_file(), "use the tiny fixture first"
     model = demucs_repo.get_model("htdemucs", settings, device)
     wav = torch.from_numpy(audio.decode(path, model.samplerate, model.audio_channels)[0])
     ref = wav.mean(0)
