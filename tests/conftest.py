@@ -13,8 +13,7 @@ from fastapi.testclient import TestClient
 from audiomill.api.app import create_app
 from audiomill.config import Settings
 from audiomill.engines import base as engines_base
-from audiomill.engines.base import KindSpec
-from tests.fixtures.engines.params import FixtureParams
+from tests.fixtures.engines.params import fixture_spec
 
 # Local mode only answers loopback Host names (DNS-rebinding guard), so tests talk to 127.0.0.1.
 BASE_URL = "http://127.0.0.1"
@@ -80,7 +79,7 @@ def celery_cluster(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no
 @pytest.fixture
 def fixture_kinds(monkeypatch: pytest.MonkeyPatch) -> None:
     for kind, module in FIXTURE_KINDS.items():
-        monkeypatch.setitem(engines_base.KINDS, kind, KindSpec(FixtureParams, ("audio",), module))
+        monkeypatch.setitem(engines_base.KINDS, kind, fixture_spec(kind, module))
 
 
 @pytest.fixture

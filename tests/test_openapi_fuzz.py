@@ -205,7 +205,7 @@ def _seed(runtime: Runtime, ids: Accounts, scratch: Path, notes: list[str]) -> K
     done = {JobStatus.completed.value, JobStatus.failed.value}
 
     def create(owner: int, kind: str, rt: Runtime = runtime) -> str | None:
-        handles = [wav.open("rb") for _ in engines_base.kind_spec(kind).inputs]
+        handles = [wav.open("rb") for _ in engines_base.kind_spec(kind).input_names]
         try:
             uploads = [service.Upload(handle, "tone.wav") for handle in handles]
             return service.create_job(rt, owner, kind, {}, uploads).uuid

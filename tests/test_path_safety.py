@@ -35,12 +35,12 @@ from audiomill.api.app import create_app
 from audiomill.api.routes.media import media_url
 from audiomill.config import Settings
 from audiomill.engines import base as engines_base
-from audiomill.engines.base import KindSpec
+import dataclasses
 from audiomill.jobs import runner
 from audiomill.store.tables import Asset
 from tests.audio_samples import sine, write_wav
 from tests.conftest import BASE_URL, FIXTURE_KINDS, wait_for
-from tests.fixtures.engines.params import FixtureParams
+from tests.fixtures.engines.params import fixture_spec
 
 
 # ---------------------------------------------------------------------------------------
@@ -54,9 +54,9 @@ EVERY_OUTPUT_ENGINE = "tests.fixtures.engines.every_output"
 
 def stand_in_engines(patch: pytest.MonkeyPatch) -> None:
     for kind, spec in list(engines_base.KINDS.items()):
-        patch.setitem(engines_base.KINDS, kind, KindSpec(spec.params, spec.inputs, EVERY_OUTPUT_ENGINE))
+        patch.setitem(engines_base.KINDS, kind, dataclasses.replace(spec, engine=EVERY_OUTPUT_ENGINE))
     for kind, module in FIXTURE_KINDS.items():
-        patch.setitem(engines_base.KINDS, kind, KindSpec(FixtureParams, ("audio",), module))
+        patch.setitem(engines_base.KINDS, kind, fixture_spec(kind, module))
     # Set-up done under a stand-in is not the real engine's: start, and leave, with a clean slate.
     patch.setattr(runner, "_set_up_kinds", set())
 

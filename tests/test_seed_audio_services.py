@@ -7,6 +7,8 @@ the seed's "Complete Python Example" client run unchanged against `audiomill ser
 
 from __future__ import annotations
 
+import dataclasses
+
 import os
 import re
 import subprocess
@@ -272,7 +274,7 @@ def test_failures_read_failed_for_denoise_and_error_for_vocals(client: TestClien
 
     spec = engines_base.KINDS["denoise"]
     monkeypatch.setitem(engines_base.KINDS, "denoise",
-                        engines_base.KindSpec(spec.params, spec.inputs, "tests.fixtures.engines.raises_in_run"))
+                        dataclasses.replace(spec, engine="tests.fixtures.engines.raises_in_run"))
     job = client.post("/api/denoise/upload/", files={"audio_file": ("noisy.wav", noisy_wav.read_bytes())}).json()
     status, seen = wait_seed(client, f"/api/denoise/files/{job['file_id']}/status/")
     assert seen <= DENOISE_STATUSES and status["status"] == "failed", status

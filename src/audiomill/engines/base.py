@@ -17,7 +17,8 @@ from pydantic import BaseModel
 
 from audiomill.config import Settings, get_settings
 from audiomill.errors import InvalidInput, JobCancelled
-from audiomill.params import BoostParams, DenoiseParams, SeparateParams, SpeakerExtractParams, VocalSplitParams
+from audiomill import kinds
+from audiomill.kinds import KINDS, KindSpec
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
 
@@ -95,48 +96,21 @@ class LocalContext(Generic[ParamsT]):
 
 
 class Engine(Protocol):
-    """What an engine module exposes (see engines/separate.py for a real one)."""
+    """What an engine module exposes (see engines/separate.py for a real one).
 
-    Params: type[BaseModel]
-    input_names: tuple[str, ...]
+    Its params and inputs are declared once, in the kind's spec (audiomill.kinds)."""
 
     def setup(self) -> None: ...
 
     def run(self, ctx: EngineContext[Any]) -> None: ...
 
 
-@dataclass(frozen=True)
-class KindSpec:
-    """What the service knows about a job kind without importing its engine."""
-
-    params: type[BaseModel]
-    inputs: tuple[str, ...]  # input names, in the order files are sent
-    module: str  # imported lazily so the API never pays for torch to validate a request
-
-
-KINDS: dict[str, KindSpec] = {
-    "separate": KindSpec(SeparateParams, ("audio",), "audiomill.engines.separate"),
-    "vocals": KindSpec(VocalSplitParams, ("audio",), "audiomill.engines.separate"),
-    "denoise": KindSpec(DenoiseParams, ("audio",), "audiomill.engines.denoise"),
-    "boost": KindSpec(BoostParams, ("audio",), "audiomill.engines.boost"),
-    "extract_speaker": KindSpec(SpeakerExtractParams, ("conversation", "target"), "audiomill.engines.extract_speaker"),
-}
-
-
 def kind_spec(kind: str) -> KindSpec:
-    spec = KINDS.get(kind)
-    if spec is not None:
-        return spec
-    module_path = get_settings().extra_kinds.get(kind)
-    if module_path is None:
-        raise InvalidInput(f"unknown job kind {kind!r}; known kinds: {', '.join(sorted(KINDS))}")
-    # A kind from another package (AUDIOMILL_EXTRA_KINDS): its module carries its Params.
-    module = importlib.import_module(module_path)
-    return KindSpec(module.Params, tuple(module.input_names), module_path)
+    return kinds.kind_spec(kind, get_settings().extra_kinds)
 
 
 def engine_for(kind: str) -> Engine:
-    return importlib.import_module(kind_spec(kind).module)  # type: ignore[return-value]
+    return importlib.import_module(kind_spec(kind).engine)  # type: ignore[return-value]
 
 
 def check_extra_kinds() -> None:

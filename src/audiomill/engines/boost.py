@@ -40,8 +40,6 @@ from audiomill.engines.base import EngineContext, raise_if_cancelled
 from audiomill.errors import InvalidInput
 from audiomill.params.boost import BoostParams, LoudnessFields
 
-Params = BoostParams
-input_names = ("audio",)
 
 DECODE_BLOCK_FRAMES = 65536
 # how close to the target counts as reached (the acceptance tolerance of the service)

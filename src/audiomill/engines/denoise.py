@@ -43,8 +43,6 @@ from audiomill.models import deepfilter, rnnoise
 from audiomill.params import EncodeOptions
 from audiomill.params.denoise import DenoiseParams
 
-Params = DenoiseParams
-input_names = ("audio",)
 
 DECODE_BLOCK_FRAMES = 48000  # 1 s at 48 kHz: progress and cancellation every ~0.1 s of work
 MODEL_SAMPLE_RATE = 48000  # both models

@@ -59,8 +59,6 @@ from audiomill.models.speaker_encoder import (
 from audiomill.models.vad import SampleSpan, SpeechDetector, load_speech_detector
 from audiomill.params.speaker import SpeakerExtractParams
 
-Params = SpeakerExtractParams
-input_names = ("conversation", "target")
 
 ANALYSIS_RATE_HZ = 16000  # what both models take
 FRAME_SECONDS = HOP_SAMPLES / ANALYSIS_RATE_HZ

@@ -43,8 +43,6 @@ from audiomill.models import demucs_repo
 from audiomill.models.demucs_stream import DemucsStream, MixStatistics, mix_statistics
 from audiomill.params import SeparateParams
 
-Params = SeparateParams
-input_names = ("audio",)
 
 # Segments per forward pass (bench/forward.py measures them). 2 CPU cores, full-size
 # random-weight htdemucs: batches of 2 and 4 cost 3-16 % more CPU time per segment and
@@ -330,4 +328,4 @@ def _download_progress(ctx: EngineContext[SeparateParams]) -> demucs_repo.Downlo
     return report
 
 
-__all__ = ["Params", "input_names", "setup", "run", "plan_stems", "StemPlan"]
+__all__ = ["setup", "run", "plan_stems", "StemPlan"]

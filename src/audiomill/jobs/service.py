@@ -129,7 +129,7 @@ def create_job(
 ) -> Job:
     """Validate, store the inputs, write the job row, hand its id to the executor."""
     validated = validate_params(kind, params)
-    input_names = kind_spec(kind).inputs
+    input_names = kind_spec(kind).input_names
     with runtime.db.session() as session:
         _check_active_jobs(runtime, session, owner_id)
     if len(uploads) != len(input_names):
