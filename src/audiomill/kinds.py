@@ -9,7 +9,7 @@ Nothing in this module imports an engine: engines are imported by the worker tha
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel
@@ -51,7 +51,9 @@ class KindSpec:
     engine: str  # module path, imported lazily so the API never pays for torch
     queue: str = "cpu"
     cli_name: str = ""  # "" means the kind's name with "_" as "-"
-    extra: dict[str, str] = field(default_factory=dict)
+    # Jobs of this kind one worker process runs at once, in threads. 1 for most engines;
+    # more for engines that batch concurrent requests into one model call (MusicGen).
+    batch_slots: int = 1
 
     @property
     def input_names(self) -> tuple[str, ...]:
