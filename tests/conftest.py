@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,10 +34,25 @@ def _no_hub(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
+@pytest.fixture(scope="session")
+def tiny_htdemucs_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight htdemucs, written once per session, copied where needed."""
+    from tests.fixtures.tiny_demucs import write_tiny_htdemucs
+
+    folder = tmp_path_factory.mktemp("tiny-htdemucs")
+    write_tiny_htdemucs(folder)
+    return folder
+
+
 @pytest.fixture
-def models_dir(tmp_path: Path) -> Path:
+def models_dir(tmp_path: Path, request: pytest.FixtureRequest) -> Path:
+    """AUDIOMILL_MODELS_DIR of a test. Separation requests are checked for weights at
+    submission, so a tiny htdemucs is there unless the test is marked no_demucs_weights."""
     path = tmp_path / "models"
     path.mkdir()
+    if request.node.get_closest_marker("no_demucs_weights") is None:
+        for file in request.getfixturevalue("tiny_htdemucs_folder").iterdir():
+            shutil.copy2(file, path / file.name)
     return path
 
 

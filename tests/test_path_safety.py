@@ -54,7 +54,7 @@ EVERY_OUTPUT_ENGINE = "tests.fixtures.engines.every_output"
 
 def stand_in_engines(patch: pytest.MonkeyPatch) -> None:
     for kind, spec in list(engines_base.KINDS.items()):
-        patch.setitem(engines_base.KINDS, kind, dataclasses.replace(spec, engine=EVERY_OUTPUT_ENGINE))
+        patch.setitem(engines_base.KINDS, kind, dataclasses.replace(spec, engine=EVERY_OUTPUT_ENGINE, check=None))
     for kind, module in FIXTURE_KINDS.items():
         patch.setitem(engines_base.KINDS, kind, fixture_spec(kind, module))
     # Set-up done under a stand-in is not the real engine's: start, and leave, with a clean slate.

@@ -185,7 +185,9 @@ def test_denoise_upload_list_status_download_delete(client: TestClient, settings
     assert stored_files(settings) == []
 
 
-def test_refusals_have_the_seed_bodies_and_store_nothing(client: TestClient, settings: Settings, tone_wav: bytes) -> None:
+def test_refusals_have_the_seed_bodies_and_store_nothing(
+    client: TestClient, settings: Settings, tone_wav: bytes, tiny_htdemucs: Path
+) -> None:
     garbage = b"this is not audio at all\n" * 40
 
     def post(path: str, files: dict[str, Any], data: dict[str, str] | None = None) -> tuple[int, Any]:
@@ -258,11 +260,16 @@ def test_pending_jobs_have_no_outputs_yet(client: TestClient, tone_wav: bytes) -
 
 def test_failures_read_failed_for_denoise_and_error_for_vocals(client: TestClient, noisy_wav: Path,
                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    # No vocal model weights in the models folder: a real failure, reported as "error".
+    # A vocal split that fails at run time is reported as "error" (the seed's word there).
+    from audiomill.engines import base as engines_base
+
+    vocals_spec = engines_base.KINDS["vocals"]
+    monkeypatch.setitem(engines_base.KINDS, "vocals",
+                        dataclasses.replace(vocals_spec, engine="tests.fixtures.engines.raises_in_run"))
     vocal = client.post("/api/vocal/separate/", files={"audio_file": ("song.wav", noisy_wav.read_bytes())}).json()
     status, seen = wait_seed(client, f"/api/vocal/files/{vocal['file_id']}/status/")
     assert seen <= VOCAL_STATUSES and status["status"] == "error", status
-    assert "htdemucs" in status["error_message"]
+    assert status["error_message"] == "internal error: ZeroDivisionError: fixture engine divided by zero"
     assert status["vocals_url"] is None and status["instrumental_url"] is None
     (listed,) = client.get("/api/vocal/files/").json()["files"]
     assert listed["status"] == "error" and listed["error_message"] == status["error_message"]
@@ -270,8 +277,6 @@ def test_failures_read_failed_for_denoise_and_error_for_vocals(client: TestClien
 
     # A denoise run that fails is "failed" (the seed's word there), with its message: the
     # kind runs the fixture engine that crashes in run().
-    from audiomill.engines import base as engines_base
-
     spec = engines_base.KINDS["denoise"]
     monkeypatch.setitem(engines_base.KINDS, "denoise",
                         dataclasses.replace(spec, engine="tests.fixtures.engines.raises_in_run"))

@@ -103,14 +103,17 @@ def test_v1_separation_flow(client: TestClient, tiny_htdemucs: Path, song_mp3: P
         assert sorted(archive.namelist()) == ["no_vocals.flac", "vocals.flac"]
 
 
-def test_missing_weights_fail_the_job_fast_with_where_to_put_them(client: TestClient, song_mp3: Path, settings: Settings) -> None:
-    started = time.monotonic()
+@pytest.mark.no_demucs_weights
+def test_missing_weights_are_refused_at_upload_with_where_to_put_them(
+    client: TestClient, song_mp3: Path, settings: Settings
+) -> None:
+    # Downloads off and no weights: known at submission, so no job is created to fail later.
     with song_mp3.open("rb") as handle:
-        job = client.post("/upload", files={"file": ("song.mp3", handle)}).json()
-    done = wait_for(client, job["job_id"], {"completed", "failed"}, 60, path="/status/{id}")
-    assert done["status"] == "failed"
-    assert time.monotonic() - started < 15
-    assert "htdemucs" in done["error"] and str(settings.models_dir) in done["error"]
+        response = client.post("/upload", files={"file": ("song.mp3", handle)})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert "htdemucs" in detail and str(settings.models_dir) in detail and "955717e8" in detail
+    assert client.get("/api/v1/jobs").json()["count"] == 0
 
 
 def _free_port(preferred: int) -> int:
@@ -173,7 +176,9 @@ def _wait_until_serving(port: int, server: subprocess.Popen[bytes]) -> None:
     raise AssertionError("server did not start")
 
 
-def test_bad_uploads_store_nothing(client: TestClient, settings: Settings, song_mp3: Path) -> None:
+def test_bad_uploads_store_nothing(
+    client: TestClient, settings: Settings, song_mp3: Path, tiny_htdemucs: Path
+) -> None:
     cases = {
         "empty.mp3": b"",
         "text.mp3": b"this is not audio at all\n" * 20,

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel
 
+from audiomill.config import Settings
 from audiomill.errors import InvalidInput
 from audiomill.params import BoostParams, DenoiseParams, SeparateParams, SpeakerExtractParams, VocalSplitParams
 
@@ -54,6 +55,9 @@ class KindSpec:
     # Jobs of this kind one worker process runs at once, in threads. 1 for most engines;
     # more for engines that batch concurrent requests into one model call (MusicGen).
     batch_slots: int = 1
+    # Checks that need settings but no model (known model names, stems a model has,
+    # weights present): run at submission so a bad request is a 422, not a failed job.
+    check: Callable[[Any, Settings], None] | None = None
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -69,6 +73,12 @@ class KindSpec:
 
 
 AUDIO_OUT = "audio/*"
+
+
+def _check_separation(params: Any, settings: Settings) -> None:
+    from audiomill.models import demucs_repo  # torch-free: reads demucs' yaml index only
+
+    demucs_repo.check_request(params.model, params.two_stems, settings)
 
 
 def _audio_in(name: str = "audio", description: str = "the audio to process") -> InputSpec:
@@ -91,6 +101,7 @@ register(KindSpec(
     outputs=(OutputSpec("*", AUDIO_OUT, "one file per stem, named after it"),),
     engine="audiomill.engines.separate",
     queue="gpu",
+    check=_check_separation,
 ))
 register(KindSpec(
     name="vocals",
@@ -100,6 +111,7 @@ register(KindSpec(
     outputs=(OutputSpec("vocals", AUDIO_OUT), OutputSpec("instrumental", AUDIO_OUT)),
     engine="audiomill.engines.separate",
     queue="gpu",
+    check=_check_separation,
 ))
 register(KindSpec(
     name="denoise",

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from audiomill import audio
+from audiomill import images
 from audiomill.engines.base import kind_spec
 from audiomill.errors import (
     AudiomillError,
@@ -29,6 +30,7 @@ from audiomill.errors import (
     UnsupportedMedia,
 )
 from audiomill.jobs import states
+from audiomill.kinds import InputMedia, InputSpec
 from audiomill.jobs.states import JobStatus
 from audiomill.runtime import Runtime
 from audiomill.store.blobs import StagedFile
@@ -86,7 +88,12 @@ def validate_params(kind: str, params: Mapping[str, Any] | BaseModel | None) -> 
         raise InvalidInput(f"invalid parameters for {kind}: {problems}") from None
 
 
-def _stage_upload(runtime: Runtime, upload: Upload, kind: str) -> tuple[StagedFile, audio.AudioInfo]:
+def _stage_upload(
+    runtime: Runtime, upload: Upload, kind: str | None, media: InputMedia | None = "audio"
+) -> tuple[StagedFile, MediaInfo]:
+    """Store an upload in scratch space and find what it is by its content.
+
+    ``media`` None accepts audio or an image, whichever the bytes are."""
     settings = runtime.settings
     staged = runtime.blobs.stage_stream(
         upload.stream, settings.max_upload_bytes, settings.upload_chunk_bytes
@@ -94,12 +101,12 @@ def _stage_upload(runtime: Runtime, upload: Upload, kind: str) -> tuple[StagedFi
     try:
         if staged.size_bytes == 0:
             raise UnsupportedMedia("the uploaded file is empty")
-        info = audio.probe(staged.path)
-        limit = settings.max_duration_for(kind)
-        if info.duration_seconds > limit:
+        info = _probe_media(staged, upload, media)
+        limit = settings.max_duration_for(kind) if kind else settings.max_duration_seconds
+        if info.duration_seconds is not None and info.duration_seconds > limit:
             raise DurationTooLong(
                 f"{safe_filename(upload.filename)} lasts {info.duration_seconds:.0f} s; "
-                f"{kind} jobs take at most {limit:g} s of audio"
+                f"{kind or 'a'} job{'s' if kind else ''} take{'' if kind else 's'} at most {limit:g} s of audio"
             )
     except BaseException:
         runtime.blobs.discard(staged)
@@ -107,17 +114,139 @@ def _stage_upload(runtime: Runtime, upload: Upload, kind: str) -> tuple[StagedFi
     return staged, info
 
 
-def _asset_from(staged: StagedFile, info: audio.AudioInfo, owner_id: int, filename: str) -> Asset:
+@dataclass(frozen=True)
+class MediaInfo:
+    """What an upload turned out to be, from its bytes."""
+
+    media_type: str
+    duration_seconds: float | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+
+
+def _probe_media(staged: StagedFile, upload: Upload, media: InputMedia | None) -> MediaInfo:
+    name = safe_filename(upload.filename)
+    if media in ("audio", None):
+        try:
+            info = audio.probe(staged.path)
+            return MediaInfo(audio.media_type_for(name), info.duration_seconds, info.sample_rate, info.channels)
+        except UnsupportedMedia:
+            if media == "audio":
+                raise
+    image_type = images.image_media_type(staged.path)
+    if image_type is None:
+        raise UnsupportedMedia(f"{name} is neither audio nor an image we can decode")
+    return MediaInfo(image_type)
+
+
+def _asset_from(staged: StagedFile, info: MediaInfo, owner_id: int, filename: str, uploaded: bool = False) -> Asset:
     return Asset(
         owner_id=owner_id,
         sha256=staged.sha256,
         filename=filename,
-        media_type=audio.media_type_for(filename),
+        media_type=info.media_type,
         size_bytes=staged.size_bytes,
         duration_seconds=info.duration_seconds,
         sample_rate=info.sample_rate,
         channels=info.channels,
+        uploaded=uploaded,
     )
+
+
+def upload_asset(runtime: Runtime, owner_id: int, upload: Upload) -> Asset:
+    """Store a file on its own, for any number of later jobs; the same bytes uploaded again
+    by the same owner return the asset they already have."""
+    staged, info = _stage_upload(runtime, upload, None, None)
+    filename = safe_filename(upload.filename)
+    try:
+        with runtime.db.session() as session:
+            existing = session.scalar(
+                select(Asset).where(Asset.owner_id == owner_id, Asset.sha256 == staged.sha256, Asset.uploaded)
+            )
+            if existing is not None:
+                runtime.blobs.discard(staged)
+                return existing
+            _check_quota(runtime, session, owner_id, staged.size_bytes)
+            runtime.blobs.commit(staged)
+            asset = _asset_from(staged, info, owner_id, filename, uploaded=True)
+            session.add(asset)
+            session.flush()
+            session.refresh(asset)
+            return asset
+    except BaseException:
+        runtime.blobs.discard(staged)
+        raise
+
+
+def get_asset(session: Session, owner_id: int | None, asset_uuid: str) -> Asset:
+    query = select(Asset).where(Asset.uuid == asset_uuid)
+    if owner_id is not None:
+        query = query.where(Asset.owner_id == owner_id)
+    asset = session.scalar(query)
+    if asset is None:
+        raise NotFound(f"asset {asset_uuid} not found")
+    return asset
+
+
+def list_assets(session: Session, owner_id: int, limit: int = 50, offset: int = 0) -> tuple[list[Asset], int]:
+    query = select(Asset).where(Asset.owner_id == owner_id, Asset.uploaded)
+    count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(Asset.created_at.desc(), Asset.id.desc()).limit(limit).offset(offset))
+    return list(rows), count
+
+
+def delete_asset(runtime: Runtime, owner_id: int, asset_uuid: str) -> None:
+    """Forget an uploaded asset; jobs that used it keep their input until they are deleted."""
+    with runtime.db.session() as session:
+        asset = get_asset(session, owner_id, asset_uuid)
+        if not asset.uploaded:
+            raise NotFound(f"asset {asset_uuid} not found")
+        asset.uploaded = False
+        session.flush()
+        digests = release_assets(session, [asset.id])
+    with runtime.db.session() as session:
+        delete_unreferenced_blobs(runtime, session, digests)
+
+
+def _check_input_asset(asset: Asset, spec: InputSpec, kind: str) -> None:
+    is_audio = asset.duration_seconds is not None
+    if spec.media == "audio" and not is_audio:
+        raise UnsupportedMedia(f"input {spec.name!r} of {kind} must be audio; asset {asset.uuid} is {asset.media_type}")
+    if spec.media == "image" and not asset.media_type.startswith("image/"):
+        raise UnsupportedMedia(f"input {spec.name!r} of {kind} must be an image; asset {asset.uuid} is {asset.media_type}")
+
+
+def _assign_inputs(
+    kind: str, uploads: Sequence[Upload] | Mapping[str, Upload], input_assets: Mapping[str, str]
+) -> dict[str, Upload]:
+    """Which upload fills which named input: named uploads by name, a plain list in the
+    kind's input order (skipping inputs given as assets)."""
+    spec = kind_spec(kind)
+    names = spec.input_names
+    unknown = sorted(set(input_assets) - set(names))
+    if isinstance(uploads, Mapping):
+        unknown += sorted(set(uploads) - set(names))
+    if unknown:
+        accepted = ", ".join(names) if names else "none (a text-only kind)"
+        raise InvalidInput(f"{kind} has no input named {', '.join(map(repr, unknown))}; its inputs: {accepted}")
+    if isinstance(uploads, Mapping):
+        both = sorted(set(uploads) & set(input_assets))
+        if both:
+            raise InvalidInput(f"input {both[0]!r} was given both as a file and as an asset")
+        assigned = dict(uploads)
+    else:
+        free = [n for n in names if n not in input_assets]
+        if len(uploads) > len(free):
+            raise InvalidInput(
+                f"{kind} takes {len(names)} file(s) ({', '.join(names) or 'none'}), got {len(uploads) + len(input_assets)}"
+            )
+        assigned = dict(zip(free, uploads))
+    missing = [s.name for s in spec.inputs if s.required and s.name not in assigned and s.name not in input_assets]
+    if missing:
+        raise InvalidInput(
+            f"{kind} needs {len(spec.inputs)} input(s) ({', '.join(names)}); missing: {', '.join(missing)}"
+        )
+    return assigned
 
 
 def create_job(
@@ -125,26 +254,36 @@ def create_job(
     owner_id: int,
     kind: str,
     params: Mapping[str, Any] | BaseModel | None,
-    uploads: Sequence[Upload],
+    uploads: Sequence[Upload] | Mapping[str, Upload] = (),
+    input_assets: Mapping[str, str] | None = None,
 ) -> Job:
-    """Validate, store the inputs, write the job row, hand its id to the executor."""
+    """Validate, store the inputs, write the job row, hand its id to the executor.
+
+    Inputs come as uploads (a list in the kind's input order, or by name) and/or as ids of
+    assets the owner uploaded before (``input_assets``: input name -> asset uuid)."""
+    spec = kind_spec(kind)
     validated = validate_params(kind, params)
-    input_names = kind_spec(kind).input_names
+    if spec.check is not None:
+        spec.check(validated, runtime.settings)
+    input_assets = dict(input_assets or {})
+    assigned = _assign_inputs(kind, uploads, input_assets)
+    input_specs = {s.name: s for s in spec.inputs}
     with runtime.db.session() as session:
         _check_active_jobs(runtime, session, owner_id)
-    if len(uploads) != len(input_names):
-        raise InvalidInput(
-            f"{kind} takes {len(input_names)} file(s) ({', '.join(input_names)}), got {len(uploads)}"
-        )
-    staged_files: list[tuple[StagedFile, audio.AudioInfo, str]] = []
+        reused: dict[str, int] = {}
+        for name, asset_uuid in input_assets.items():
+            asset = get_asset(session, owner_id, str(asset_uuid))
+            _check_input_asset(asset, input_specs[name], kind)
+            reused[name] = asset.id
+    staged_files: list[tuple[str, StagedFile, MediaInfo, str]] = []
     try:
-        for upload in uploads:
-            staged, info = _stage_upload(runtime, upload, kind)
-            staged_files.append((staged, info, safe_filename(upload.filename)))
+        for name, upload in assigned.items():
+            staged, info = _stage_upload(runtime, upload, kind, input_specs[name].media)
+            staged_files.append((name, staged, info, safe_filename(upload.filename)))
         with runtime.db.session() as session:
-            _check_quota(runtime, session, owner_id, sum(s.size_bytes for s, _, _ in staged_files))
+            _check_quota(runtime, session, owner_id, sum(s.size_bytes for _, s, _, _ in staged_files))
     except BaseException:
-        for staged, _, _ in staged_files:
+        for _, staged, _, _ in staged_files:
             runtime.blobs.discard(staged)
         raise
 
@@ -153,16 +292,18 @@ def create_job(
         with runtime.db.session() as session:
             job = Job(kind=kind, owner_id=owner_id, params=validated.model_dump(mode="json"))
             session.add(job)
-            for name, (staged, info, filename) in zip(input_names, staged_files):
+            for name, (staged, info, filename) in ((n, (s, i, f)) for n, s, i, f in staged_files):
                 committed.append(runtime.blobs.commit(staged))
                 asset = _asset_from(staged, info, owner_id, filename)
                 session.add(asset)
                 session.flush()
                 job.files.append(JobFile(role="input", name=name, asset_id=asset.id))
+            for name, asset_id in reused.items():
+                job.files.append(JobFile(role="input", name=name, asset_id=asset_id))
             session.flush()
             session.refresh(job)
     except BaseException:
-        for staged, _, _ in staged_files:
+        for _, staged, _, _ in staged_files:
             runtime.blobs.discard(staged)
         with runtime.db.session() as session:
             delete_unreferenced_blobs(runtime, session, committed)
@@ -291,7 +432,7 @@ def release_assets(session: Session, asset_ids: Sequence[int]) -> list[str]:
         if still_used:
             continue
         asset = session.get(Asset, asset_id)
-        if asset is not None:
+        if asset is not None and not asset.uploaded:
             digests.append(asset.sha256)
             session.delete(asset)
     session.flush()
@@ -334,6 +475,10 @@ __all__ = [
     "Upload",
     "cancel_job",
     "create_job",
+    "delete_asset",
+    "get_asset",
+    "list_assets",
+    "upload_asset",
     "delete_job",
     "ensure_local_user",
     "get_job",

@@ -415,3 +415,38 @@ def _status(name: str, settings: Settings) -> ModelStatus:
     files = (f"{name}.yaml", *(_expected_filename(sig) for sig in signatures))
     # Absent models would be downloaded into the cache folder.
     return ModelStatus(name, False, settings.models_cache_dir, files, missing)
+
+
+# ---------------------------------------------------------------- submission checks
+
+# Stems of demucs' named models, from their published configs: known without loading them.
+_FOUR_STEMS = ("drums", "bass", "other", "vocals")
+NAMED_MODEL_SOURCES: dict[str, tuple[str, ...]] = {
+    "htdemucs_6s": ("drums", "bass", "other", "vocals", "guitar", "piano"),
+}
+
+
+def check_request(model: str, two_stems: str | None, settings: Settings) -> None:
+    """What can be known before a job runs: the model exists, has the stem asked for, and
+    its weights are here (or may be fetched). Raises InvalidInput / ModelUnavailable."""
+    known = known_model_names(settings)
+    if model not in known:
+        raise InvalidInput(f"unknown model {model!r}; known models: {', '.join(known)}")
+    # A model from the user's own folder may have any stems: its weights tell, at run time.
+    sources = NAMED_MODEL_SOURCES.get(model, _FOUR_STEMS) if model in _remote_bag_names() else None
+    if two_stems and sources is not None and two_stems not in sources:
+        raise InvalidInput(
+            f"model {model!r} has no stem {two_stems!r}; its stems: {', '.join(sources)}"
+        )
+    if not settings.models_download:
+        folders = _folders(settings)
+        if any(_try_folder(folder, model) is not None for folder in folders):
+            return
+        spec = _primary_spec(model, folders)
+        signatures = spec.signatures if spec is not None else (model,)
+        missing = [sig for sig in signatures if all(_find_checkpoint(f, sig) is None for f in folders)]
+        remote = _remote_checkpoints()
+        # 422, not 503: this server cannot run what was asked until someone adds the files.
+        raise InvalidInput(_missing_message(
+            model, settings, missing or list(signatures), downloadable=all(s in remote for s in signatures)
+        ))
