@@ -256,8 +256,13 @@ def test_cleanup_deletes_expired_jobs_and_unreferenced_blobs_only(client: TestCl
 def test_cli_manages_users_on_the_same_database(tmp_path: Path, settings: Settings, fixture_kinds: None) -> None:
     env = {**os.environ, "AUDIOMILL_DATA_DIR": str(settings.data_dir)}
     cli = [sys.executable, "-m", "audiomill.cli"]
-    made = subprocess.run(cli + ["users", "create", "frank", "--password", "frank-pass-1"], env=env, capture_output=True, text=True)
+    # The password never goes on the command line: read from stdin here, prompted for otherwise.
+    made = subprocess.run(cli + ["users", "create", "frank", "--password-stdin"], input="frank-pass-1\n",
+                          env=env, capture_output=True, text=True)
     assert made.returncode == 0, made.stderr
+    refused = subprocess.run(cli + ["users", "create", "gina", "--password", "gina-pass-1"], env=env,
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "--password" in refused.stderr
     key = subprocess.run(cli + ["keys", "create", "frank"], env=env, capture_output=True, text=True).stdout.strip()
     assert key.startswith("am_")
     with TestClient(create_app(settings.model_copy(update={"auth": "required"})), base_url=BASE_URL) as client:
@@ -268,5 +273,8 @@ def test_cli_manages_users_on_the_same_database(tmp_path: Path, settings: Settin
         assert client.get("/api/v1/auth/me", headers=bearer(key)).status_code == 401
     listed = subprocess.run(cli + ["users", "list"], env=env, capture_output=True, text=True)
     assert "frank" in listed.stdout
-    dup = subprocess.run(cli + ["users", "create", "frank", "--password", "frank-pass-1"], env=env, capture_output=True, text=True)
+    dup = subprocess.run(cli + ["users", "create", "frank", "--password-stdin"], input="frank-pass-1\n", env=env,
+                         capture_output=True, text=True)
+    revoke = [subprocess.run(cli + ["keys", "revoke", "1"], env=env, capture_output=True, text=True) for _ in range(2)]
+    assert "revoked key 1" in revoke[0].stderr and "already revoked" in revoke[1].stderr
     assert dup.returncode == 1 and "already exists" in dup.stderr

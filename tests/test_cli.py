@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from audiomill import audio
 from tests.audio_samples import stereo_chords, write_mp3, write_wav
@@ -46,6 +47,7 @@ def test_separate_with_residual_sums_back_to_the_mix(tmp_path: Path, tiny_htdemu
     assert 10 * np.log10(np.sum(error**2) / np.sum(original**2)) < -60
 
 
+@pytest.mark.no_demucs_weights
 def test_missing_model_is_a_clear_error(tmp_path: Path, models_dir: Path) -> None:
     song = write_mp3(tmp_path / "song.mp3", stereo_chords(1.0), 44100)
     result = run_cli(["separate", str(song)], models_dir, tmp_path)

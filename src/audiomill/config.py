@@ -15,6 +15,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from audiomill.errors import InvalidInput
+
 
 def is_loopback_host(host: str) -> bool:
     """A name or address that only reaches this machine."""
@@ -25,6 +27,14 @@ def is_loopback_host(host: str) -> bool:
         return ipaddress.ip_address(name).is_loopback
     except ValueError:
         return False
+
+
+def _default_data_dir() -> Path:
+    """One folder per user, wherever the command is run from (``./data`` used to depend on
+    the working directory, so the CLI and the server could see different databases)."""
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "audiomill"
 
 
 def _default_models_cache() -> Path:
@@ -38,7 +48,7 @@ class Settings(BaseSettings):
 
     host: str = "127.0.0.1"
     port: int = 8000
-    data_dir: Path = Path("data")
+    data_dir: Path = Field(default_factory=_default_data_dir)
     # A folder laid out like demucs' ``--repo`` (NAME.yaml + SIG.th); read before any cache.
     models_dir: Path | None = None
     # Where weights fetched on first use are kept (like torch.hub's cache).
@@ -61,9 +71,9 @@ class Settings(BaseSettings):
     # Where progress events cross processes (Redis pub/sub); default: the broker when it
     # is Redis. Without it, WebSocket clients fall back to reading the database.
     events_url: str | None = None
-    # Job kind -> queue; kinds not listed go to default_queue. Heavy models go to "gpu".
-    queue_by_kind: dict[str, str] = Field(default_factory=lambda: {"separate": "gpu", "vocals": "gpu"})
-    default_queue: str = "cpu"
+    # Job kind -> queue, overriding the queue each kind's spec names (heavy models: "gpu").
+    queue_by_kind: dict[str, str] = Field(default_factory=dict)
+    default_queue: str = "cpu"  # where Celery sends tasks that name no queue
     # A running attempt heartbeats this often; one silent for worker_silence_seconds is
     # presumed dead (kill -9, lost machine) and its job is re-queued, whatever the broker.
     heartbeat_interval_seconds: float = Field(default=10.0, gt=0)
@@ -110,13 +120,26 @@ class Settings(BaseSettings):
     job_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     cleanup_interval_seconds: int = Field(default=3600, ge=5)
 
+    @field_validator("models_dir", "database_url", "broker_url", "events_url", "device", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `AUDIOMILL_MODELS_DIR=` in a shell or an env file means "not set", not "here".
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("data_dir", "models_dir", "models_cache_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None
 
     def queue_for(self, kind: str) -> str:
-        return self.queue_by_kind.get(kind, self.default_queue)
+        if kind in self.queue_by_kind:
+            return self.queue_by_kind[kind]
+        from audiomill.kinds import kind_spec  # kinds imports this module
+
+        try:
+            return kind_spec(kind, self.extra_kinds).queue or self.default_queue
+        except (InvalidInput, ImportError, AttributeError):  # refused elsewhere; route it sanely
+            return self.default_queue
 
     @property
     def resolved_events_url(self) -> str | None:

@@ -50,8 +50,10 @@ class KindSpec:
     inputs: tuple[InputSpec, ...]
     outputs: tuple[OutputSpec, ...]
     engine: str  # module path, imported lazily so the API never pays for torch
-    queue: str = "cpu"
+    queue: str = ""  # Celery queue; "" means AUDIOMILL_DEFAULT_QUEUE ("cpu")
     cli_name: str = ""  # "" means the kind's name with "_" as "-"
+    # Params the CLI takes as positional arguments (e.g. generate's prompt), after the files.
+    cli_arguments: tuple[str, ...] = ()
     # Jobs of this kind one worker process runs at once, in threads. 1 for most engines;
     # more for engines that batch concurrent requests into one model call (MusicGen).
     batch_slots: int = 1

@@ -6,14 +6,19 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi_offline import FastAPIOffline
 from fastapi.middleware.cors import CORSMiddleware
 
 from audiomill import __version__
+from audiomill.api import job_requests
 from audiomill.api.compat import audio_services, demucs_api
 from audiomill.api.errors import BodySizeLimit, install_error_handlers
 from audiomill.api.guard import LocalModeGuard
-from audiomill.api.routes import auth, health, jobs, media, metrics
+from audiomill.api.routes import assets, auth, health, jobs, kinds, media, metrics
 from audiomill.config import Settings, get_settings
 from audiomill.engines.base import check_extra_kinds
 from audiomill.errors import AudiomillError
@@ -51,6 +56,25 @@ def check_binding(settings: Settings) -> None:
         )
 
 
+def install_job_schemas(app: FastAPI, settings: Settings) -> None:
+    """Put every kind's request shape (JobCreate, a union on ``kind``) into OpenAPI, so
+    /docs documents each kind's parameters with their defaults, ranges and choices."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            specs = job_requests.all_specs(settings.extra_kinds)
+            job_create, definitions = job_requests.openapi_components(specs)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            components.update(definitions)
+            components[job_requests.JOB_CREATE_SCHEMA] = job_create
+            components["JobCreateMultipart"] = job_requests.multipart_schema(specs)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> FastAPI:
     settings = settings or get_settings()
     check_binding(settings)
@@ -75,7 +99,10 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             if runtime is None:
                 rt.db.dispose()
 
-    app = FastAPI(title="audiomill", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    # FastAPIOffline serves Swagger UI and ReDoc from assets inside its wheel: /docs and
+    # /redoc work on a machine with no internet.
+    app = FastAPIOffline(title="audiomill", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    install_job_schemas(app, settings)
     # Outermost last: the size limit and the local-mode guard see requests before anything else.
     if settings.cors_origins:
         app.add_middleware(
@@ -89,6 +116,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(auth.router)
+    app.include_router(kinds.router)
+    app.include_router(assets.router)
     app.include_router(jobs.router)
     app.include_router(media.router)
     app.include_router(demucs_api.router)

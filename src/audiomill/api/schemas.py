@@ -14,6 +14,7 @@ from audiomill.store.tables import Asset, Job
 
 class FilePublic(BaseModel):
     name: str
+    asset_id: str  # usable as another job's input ("inputs": {"audio": asset_id})
     filename: str
     media_type: str
     size_bytes: int
@@ -73,7 +74,7 @@ def eta_seconds(job: Job) -> float | None:
 
 def _file_public(name: str, asset: Asset, url: str | None) -> FilePublic:
     return FilePublic(
-        name=name, filename=asset.filename, media_type=asset.media_type, size_bytes=asset.size_bytes,
+        name=name, asset_id=asset.uuid, filename=asset.filename, media_type=asset.media_type, size_bytes=asset.size_bytes,
         duration_seconds=asset.duration_seconds, sample_rate=asset.sample_rate, channels=asset.channels,
         url=url,
     )

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
+from starlette.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 
+from audiomill.api import job_requests
 from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep, authenticate
 from audiomill.api.files import file_response, zip_response
 from audiomill.api.schemas import JobPublic, JobsPublic, job_public
 from audiomill.api.guard import is_same_origin
-from audiomill.errors import AudiomillError, InvalidInput, NotFound
+from audiomill.errors import AudiomillError, InvalidInput, NotFound, UnsupportedMedia
 from audiomill.jobs import service
 from audiomill.jobs.states import JobStatus
+from audiomill.kinds import KindSpec
+from audiomill.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
@@ -27,30 +30,46 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _parse_params(raw: str | None) -> dict[str, Any]:
-    if raw is None or not raw.strip():
-        return {}
-    try:
-        parsed = json.loads(raw)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"params must be a JSON object: {exc.msg} at position {exc.pos}") from None
-    if not isinstance(parsed, dict):
-        raise InvalidInput("params must be a JSON object")
-    return parsed
+def _specs(runtime: Runtime) -> tuple[KindSpec, ...]:
+    return job_requests.all_specs(runtime.settings.extra_kinds)
 
 
-@router.post("", status_code=201, response_model=JobPublic, responses=ERRORS)
-def create_job(
-    runtime: RuntimeDep,
-    user: CurrentUser,
-    kind: Annotated[str, Form(description="job kind, e.g. separate")],
-    file: Annotated[list[UploadFile], File(description="input file(s), in the kind's input order")],
-    params: Annotated[str | None, Form(description='JSON object of parameters, e.g. {"two_stems": "vocals"}')] = None,
-) -> JobPublic:
-    uploads = [service.Upload(stream=f.file, filename=f.filename) for f in file]
-    job = service.create_job(runtime, user.id, kind, _parse_params(params), uploads)
-    with runtime.db.session() as session:
-        return job_public(service.get_job(session, user.id, job.uuid))
+async def _read_request(request: Request, runtime: Runtime) -> job_requests.JobRequest:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    specs = _specs(runtime)
+    if content_type == "application/json":
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            raise InvalidInput(f"the body is not valid JSON: {exc}") from None
+        return job_requests.parse_json(body, specs)
+    if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        return job_requests.parse_form(await request.form(), specs)
+    raise UnsupportedMedia(
+        "send the job as application/json ({kind, params, inputs}) or as multipart/form-data "
+        f"(kind, params, file); got {content_type or 'no content type'}"
+    )
+
+
+@router.post(
+    "", status_code=201, response_model=JobPublic, responses=ERRORS,
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{job_requests.JOB_CREATE_SCHEMA}"}},
+        "multipart/form-data": {"schema": {"$ref": "#/components/schemas/JobCreateMultipart"}},
+    }}},
+)
+async def create_job(request: Request, runtime: RuntimeDep, user: CurrentUser) -> JobPublic:
+    """Create a job. As JSON: `{"kind", "params", "inputs": {name: asset_id}}` (inputs uploaded
+    before with `POST /api/v1/assets`; none for text-only kinds). As multipart: `kind`,
+    `params` (JSON) and the file(s). Every kind's parameters are in the JobCreate schema."""
+    parsed = await _read_request(request, runtime)
+
+    def create() -> JobPublic:
+        job = service.create_job(runtime, user.id, parsed.kind, parsed.params, parsed.uploads, parsed.input_assets)
+        with runtime.db.session() as session:
+            return job_public(service.get_job(session, user.id, job.uuid))
+
+    return await run_in_threadpool(create)
 
 
 @router.get("", response_model=JobsPublic)

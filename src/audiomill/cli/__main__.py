@@ -1,0 +1,3 @@
+from audiomill.cli import main
+
+main()
