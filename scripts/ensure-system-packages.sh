@@ -7,6 +7,7 @@ needed=()
 command -v flite >/dev/null 2>&1 || needed+=(flite)
 command -v espeak-ng >/dev/null 2>&1 || needed+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || needed+=(sox)
+command -v chromium >/dev/null 2>&1 || needed+=(chromium)
 [ ${#needed[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing Debian packages for the tests: ${needed[*]}"
