@@ -63,7 +63,7 @@ def _request_model(spec: KindSpec) -> type[BaseModel]:
         f"{_camel(spec.name)}JobCreate",
         __config__=ConfigDict(extra="forbid", title=f"{spec.name} job"),
         __doc__=spec.summary,
-        kind=(Literal[spec.name], Field(description=spec.summary)),  # type: ignore[valid-type]
+        kind=(Literal[spec.name], Field(description=spec.summary)),  # type: ignore[arg-type]
         params=(spec.params, Field(default_factory=spec.params, description=f"parameters of {spec.name}")),
         inputs=inputs_field,
     )

@@ -13,6 +13,7 @@ from urllib.parse import quote, unquote
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep
 from audiomill.api.files import file_response
@@ -28,7 +29,7 @@ def media_url(category: str, asset: Asset, filename: str | None = None) -> str:
     return f"/media/uploads/{category}/{asset.uuid}/{quote(filename or asset.filename, safe='')}"
 
 
-def asset_for_media_path(session, owner_id: int, path: str) -> Asset:  # type: ignore[no-untyped-def]
+def asset_for_media_path(session: Session, owner_id: int, path: str) -> Asset:
     """Resolve a media URL path we handed out to the caller's asset, or NotFound."""
     parts = [p for p in path.split("/") if p]
     if len(parts) < 2:
@@ -48,7 +49,7 @@ def asset_for_media_path(session, owner_id: int, path: str) -> Asset:  # type: i
 HANDED_OUT_PREFIXES = ("/media/", "/static/audio/")
 
 
-def asset_for_client_path(session, owner_id: int, client_path: str) -> Asset:  # type: ignore[no-untyped-def]
+def asset_for_client_path(session: Session, owner_id: int, client_path: str) -> Asset:
     """Resolve a path a client sent back to us (e.g. ``/media/uploads/x/<uuid>/song.mp3``)
     to the caller's asset. Anything else — a file-system path, ``../``, someone else's
     file — is NotFound; the string never reaches the file system."""
