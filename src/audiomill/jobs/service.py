@@ -28,7 +28,7 @@ from audiomill.errors import (
     RateLimited,
     UnsupportedMedia,
 )
-from audiomill.jobs import states
+from audiomill.jobs import lifecycle, states
 from audiomill.jobs.states import JobStatus
 from audiomill.runtime import Runtime
 from audiomill.store.blobs import StagedFile
@@ -167,6 +167,7 @@ def create_job(
         with runtime.db.session() as session:
             delete_unreferenced_blobs(runtime, session, committed)
         raise
+    lifecycle.created(job.uuid, kind)
     runtime.submit(job.id, kind)
     return job
 
