@@ -267,6 +267,8 @@ class LocalExecutor:
 
     def _send_stop(self) -> None:
         for worker in self._workers:
+            if not worker.ready:  # still starting up: it runs nothing, no need to wait
+                worker.process.terminate()
             try:
                 worker.connection.send(("stop",))
             except OSError:
