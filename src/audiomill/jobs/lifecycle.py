@@ -23,7 +23,8 @@ _PENDING_KEY = "audiomill.lifecycle.pending"
 
 
 def _emit(level: int, what: str, job_uuid: str, kind: str, detail: str = "", **fields: Any) -> None:
-    message = f"job {job_uuid} ({kind}) {what}" + (f": {detail}" if detail else "")
+    """One line: "job <uuid> (<kind>) <what><detail>"."""
+    message = f"job {job_uuid} ({kind}) {what}{detail}"
     log.log(level, message, extra={"event": what, "job_id": job_uuid, "kind": kind, **fields})
 
 
@@ -32,27 +33,27 @@ def created(job_uuid: str, kind: str) -> None:
 
 
 def started(job_uuid: str, kind: str, attempt: int) -> None:
-    _emit(logging.INFO, "started", job_uuid, kind, f"attempt {attempt}", attempt=attempt)
+    _emit(logging.INFO, "started", job_uuid, kind, f" (attempt {attempt})", attempt=attempt)
 
 
 def stage(job_uuid: str, kind: str, stage_text: str, progress_percent: float) -> None:
-    _emit(logging.INFO, "stage", job_uuid, kind, f"{stage_text} ({progress_percent:.0f}%)",
+    _emit(logging.INFO, "stage", job_uuid, kind, f": {stage_text} ({progress_percent:.0f}%)",
           stage=stage_text, progress=progress_percent)
 
 
 def completed(job_uuid: str, kind: str, seconds: float | None) -> None:
-    detail = f"in {seconds:.2f} s" if seconds is not None else ""
+    detail = f" in {seconds:.2f} s" if seconds is not None else ""
     _emit(logging.INFO, "completed", job_uuid, kind, detail,
           seconds=round(seconds, 3) if seconds is not None else None)
 
 
 def failed(job_uuid: str, kind: str, error: str, seconds: float | None) -> None:
-    _emit(logging.WARNING, "failed", job_uuid, kind, error, error=error,
+    _emit(logging.WARNING, "failed", job_uuid, kind, f": {error}", error=error,
           seconds=round(seconds, 3) if seconds is not None else None)
 
 
 def retried(job_uuid: str, kind: str, reason: str, attempt: int) -> None:
-    _emit(logging.WARNING, "retried", job_uuid, kind, f"{reason} (after attempt {attempt})",
+    _emit(logging.WARNING, "retried", job_uuid, kind, f": {reason} (after attempt {attempt})",
           reason=reason, attempt=attempt)
 
 
