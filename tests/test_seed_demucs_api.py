@@ -104,11 +104,15 @@ def test_v1_separation_flow(client: TestClient, tiny_htdemucs: Path, song_mp3: P
 
 
 def test_missing_weights_fail_the_job_fast_with_where_to_put_them(client: TestClient, song_mp3: Path, settings: Settings) -> None:
-    started = time.monotonic()
-    with song_mp3.open("rb") as handle:
-        job = client.post("/upload", files={"file": ("song.mp3", handle)}).json()
-    done = wait_for(client, job["job_id"], {"completed", "failed"}, 60, path="/status/{id}")
-    assert done["status"] == "failed"
+    # The first job also pays for a fresh worker process importing torch and demucs (tens
+    # of seconds on a busy machine); the second, on that warm worker, must fail fast: no
+    # minutes of hub retries.
+    for attempt in ("cold worker", "warm worker"):
+        started = time.monotonic()
+        with song_mp3.open("rb") as handle:
+            job = client.post("/upload", files={"file": ("song.mp3", handle)}).json()
+        done = wait_for(client, job["job_id"], {"completed", "failed"}, 90, path="/status/{id}")
+        assert done["status"] == "failed", attempt
     assert time.monotonic() - started < 15
     assert "htdemucs" in done["error"] and str(settings.models_dir) in done["error"]
 
