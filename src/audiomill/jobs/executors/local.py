@@ -71,6 +71,7 @@ class _Worker:
     ready: bool = False
     stop_sent: bool = False
     running: dict[int, str] = field(default_factory=dict)  # job id -> kind
+    warm: set[str] = field(default_factory=set)  # kinds it has run: their engines are set up
 
     @property
     def pid(self) -> int:
@@ -242,6 +243,7 @@ class LocalExecutor:
                 continue  # the worker is dying; its sentinel comes next
             with self._lock:
                 worker.running[job_id] = kind
+            worker.warm.add(kind)
             busy.add(job_id)
             placed.append((job_id, kind))
         if placed:
@@ -261,8 +263,9 @@ class LocalExecutor:
 
     def _choose(self, kind: str, slots: int) -> _Worker | None:
         open_workers = [worker for worker in self._workers if worker.can_take(kind, slots)]
-        # A worker already running this kind first: that is where jobs batch.
-        open_workers.sort(key=lambda worker: not worker.running)
+        # A worker already running this kind first (that is where jobs batch), then one
+        # that ran it before (its model is loaded), then any idle one.
+        open_workers.sort(key=lambda worker: (not worker.running, kind not in worker.warm))
         return open_workers[0] if open_workers else None
 
     def _send_stop(self) -> None:
