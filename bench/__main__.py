@@ -1,4 +1,4 @@
-"""``python -m bench [b1|b2|b3|b4|forward] [options]``: run one benchmark, or all with defaults."""
+"""``python -m bench [b1|b2|b3|b4|forward|workers] [options]``: run one benchmark, or all with defaults."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bench import common
 BENCHMARKS: dict[str, str] = {
     "b1": "bench.b1_track", "b2": "bench.b2_batch", "b3": "bench.b3_memory",
     "b4": "bench.b4_scaleout", "forward": "bench.forward",
+    "workers": "bench.b5_workers",
 }
 
 

@@ -25,6 +25,7 @@ FIXTURE_KINDS = {
     "test_raises_in_setup": "tests.fixtures.engines.raises_in_setup",
     "test_raises_in_run": "tests.fixtures.engines.raises_in_run",
     "test_slow": "tests.fixtures.engines.slow",
+    "test_aborts": "tests.fixtures.engines.aborts",
 }
 
 

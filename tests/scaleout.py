@@ -77,7 +77,9 @@ def flush_redis(url: str = REDIS_URL) -> None:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The same settings as AUDIOMILL_* environment variables, for child processes."""
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+    # This tree's sources first: an installed (editable) audiomill elsewhere must not stand in.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)]),
+           "PYTHONUNBUFFERED": "1"}
     for name, value in settings.model_dump().items():
         if value is None:
             continue

@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     device: str | None = None  # "cpu", "cuda", "cuda:1"; None picks CUDA when present
     torch_threads: int | None = None  # None: matched to the cores each worker may use
 
-    # "local": worker threads in the service process; "celery": separate `audiomill worker`
+    # "local": spawned worker processes beside the service; "celery": separate `audiomill worker`
     # processes (any number of machines) fed through a Redis or RabbitMQ broker.
     executor: Literal["local", "celery"] = "local"
     worker_concurrency: int = Field(default=1, ge=1, le=64)
@@ -119,6 +119,10 @@ class Settings(BaseSettings):
     # Finished jobs (completed, failed, cancelled) are deleted this long after they end.
     job_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     cleanup_interval_seconds: int = Field(default=3600, ge=5)
+
+    # How `audiomill serve` / `audiomill worker` write their log: "text" for people, "json"
+    # (one object per line, with job_id, kind, event...) for log collectors.
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("models_dir", "database_url", "broker_url", "events_url", "device", mode="before")
     @classmethod

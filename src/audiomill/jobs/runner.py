@@ -1,11 +1,14 @@
 """Runs one job: claim it, feed its inputs to its engine, store its outputs, record the end.
 
-The only caller of the state machine's transitions during a run. Executors (local threads,
-Celery workers) carry nothing but a job id and call :func:`run_job`.
+The only caller of the state machine's transitions during a run. Executors (local worker
+processes, Celery workers) carry nothing but a job id and call :func:`run_job` in the
+process that runs engines: this module imports no torch itself (device selection does,
+lazily, in that process), so importing it costs the API process nothing.
 """
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import shutil
@@ -21,11 +24,12 @@ from typing import Any
 from sqlalchemy import select
 
 from audiomill import audio
-from audiomill.engines.base import LocalContext, engine_for, kind_spec
-from audiomill.engines.torch_runtime import select_device
+from audiomill.config import Settings
+from audiomill.engines.base import Engine, LocalContext, kind_spec
 from audiomill.errors import AudiomillError, JobCancelled
-from audiomill.jobs import service, states
+from audiomill.jobs import lifecycle, service, states
 from audiomill.jobs.states import JobStatus
+from audiomill.kinds import KindSpec
 from audiomill.runtime import Runtime
 from audiomill.store.tables import Asset, Job, JobFile
 
@@ -35,15 +39,33 @@ PROGRESS_WRITE_INTERVAL_SECONDS = 0.5
 CANCEL_CHECK_INTERVAL_SECONDS = 0.5
 
 _setup_lock = threading.Lock()
+# Engine modules set up in this process (two kinds may share one engine: separate, vocals).
 _set_up_kinds: set[str] = set()
 
 
-def _ensure_setup(kind: str) -> None:
+def _ensure_setup(spec: KindSpec) -> Engine:
     """Engines set up once per worker process (models stay warm between jobs)."""
+    engine: Engine = importlib.import_module(spec.engine)  # type: ignore[assignment]
     with _setup_lock:
-        if kind not in _set_up_kinds:
-            engine_for(kind).setup()
-            _set_up_kinds.add(kind)
+        if spec.engine not in _set_up_kinds:
+            engine.setup()
+            _set_up_kinds.add(spec.engine)
+    return engine
+
+
+_devices: dict[str | None, str] = {}
+
+
+def _device(settings: Settings) -> str:
+    """The torch device jobs run on, chosen once per worker process. "cpu" needs no torch
+    (kinds without torch never import it); anything else asks torch what exists."""
+    if settings.device == "cpu":
+        return "cpu"
+    if settings.device not in _devices:
+        from audiomill.engines.torch_runtime import select_device
+
+        _devices[settings.device] = select_device(settings)
+    return _devices[settings.device]
 
 
 WORKER_NAME = f"{socket.gethostname()}:{os.getpid()}"
@@ -61,6 +83,7 @@ class RunnerContext(LocalContext[Any]):
         self._runtime = runtime
         self._job_id = job.id
         self._job_uuid = job.uuid
+        self._kind = job.kind
         self._attempt_token = attempt_token
         self._last_write = 0.0
         self._last_stage = ""
@@ -72,6 +95,8 @@ class RunnerContext(LocalContext[Any]):
         fraction = min(max(fraction, 0.0), 1.0)
         if stage == self._last_stage and now - self._last_write < PROGRESS_WRITE_INTERVAL_SECONDS:
             return
+        if stage != self._last_stage:
+            lifecycle.stage(self._job_uuid, self._kind, stage, fraction * 100.0)
         self._last_write, self._last_stage = now, stage
         percent = round(fraction * 100.0, 2)
         with self._runtime.db.session() as session:
@@ -134,8 +159,12 @@ def _work_dir(runtime: Runtime, job: Job, attempt_token: str) -> Path:
     return runtime.settings.work_dir / "jobs" / f"{job.uuid}-{attempt_token.rsplit('/', 1)[-1]}"
 
 
-def run_job(runtime: Runtime, job_id: int) -> JobStatus | None:
-    """Run a job to its end; returns its final status, or None if it was not ours to run."""
+def run_job(runtime: Runtime, job_id: int, spec: KindSpec | None = None) -> JobStatus | None:
+    """Run a job to its end; returns its final status, or None if it was not ours to run.
+
+    ``spec``: the kind as the process that submitted the job knows it (the local executor
+    passes it, so a kind registered there at run time runs here the same); None: this
+    process's registry."""
     attempt_token = new_attempt_token()
     with runtime.db.session() as session:
         if not states.claim(session, job_id, attempt_token):
@@ -151,16 +180,18 @@ def run_job(runtime: Runtime, job_id: int) -> JobStatus | None:
     shutil.rmtree(work_dir, ignore_errors=True)
     ctx = RunnerContext(
         runtime, job, attempt_token, params=None, inputs={}, output_dir=work_dir / "outputs",
-        device=select_device(runtime.settings), settings=runtime.settings,
+        settings=runtime.settings,
     )
     try:
         with heartbeat(runtime, ctx, job_id, attempt_token):
             # Inside the try: a store that cannot deliver an input (S3 down) fails the job
-            # with its message instead of leaving it processing.
-            ctx.params = kind_spec(job.kind).params.model_validate(job.params)
+            # with its message instead of leaving it processing; a device that does not
+            # exist fails it the same way.
+            ctx.device = _device(runtime.settings)
+            spec = spec or kind_spec(job.kind)
+            ctx.params = spec.params.model_validate(job.params)
             ctx.inputs = {name: runtime.blobs.path(digest) for name, digest in input_digests.items()}
-            _ensure_setup(job.kind)
-            engine_for(job.kind).run(ctx)
+            _ensure_setup(spec).run(ctx)
             if ctx.cancelled():
                 raise JobCancelled()
             final = _finish(runtime, job, ctx, attempt_token)

@@ -29,7 +29,7 @@ from audiomill.errors import (
     RateLimited,
     UnsupportedMedia,
 )
-from audiomill.jobs import states
+from audiomill.jobs import lifecycle, states
 from audiomill.kinds import InputMedia, InputSpec
 from audiomill.jobs.states import JobStatus
 from audiomill.runtime import Runtime
@@ -308,6 +308,7 @@ def create_job(
         with runtime.db.session() as session:
             delete_unreferenced_blobs(runtime, session, committed)
         raise
+    lifecycle.created(job.uuid, kind)
     runtime.submit(job.id, kind)
     return job
 

@@ -12,6 +12,8 @@ or an API process and a worker can race and exactly one wins; the loser learns i
 the row count and backs off. A claim hands out an attempt token; ending a processing job
 (complete, fail, progress, heartbeat) needs that token, so an attempt that was presumed
 dead and replaced can never end the job its replacement is running.
+
+Every change is written to the log (audiomill.jobs.lifecycle) once its transaction commits.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import or_, update
+from sqlalchemy import Row, or_, update
 from sqlalchemy.orm import Session
 
+from audiomill.jobs import lifecycle
 from audiomill.store.tables import Job, utc_now
 
 
@@ -48,16 +51,23 @@ ALLOWED_FROM: dict[JobStatus, frozenset[JobStatus]] = {
 }
 
 
+# Read back from every transition for its log line.
+_Changed = Row[tuple[str, str, datetime | None, int]]
+
+
 def _transition(
     session: Session, job_id: int, to: JobStatus, *conditions: object, **values: object
-) -> bool:
+) -> _Changed | None:
+    """The one conditional UPDATE; the changed row's (uuid, kind, started_at, attempts),
+    or None when the job was not in a state it may leave for ``to``."""
     statement = (
         update(Job)
         .where(Job.id == job_id, Job.status.in_([s.value for s in ALLOWED_FROM[to]]), *conditions)
         .values(status=to.value, updated_at=utc_now(), **values)
+        .returning(Job.uuid, Job.kind, Job.started_at, Job.attempts)
         .execution_options(synchronize_session=False)
     )
-    return session.execute(statement).rowcount == 1
+    return session.execute(statement).first()
 
 
 def _held_by(attempt_token: str | None) -> tuple[object, ...]:
@@ -70,45 +80,71 @@ def _held_by(attempt_token: str | None) -> tuple[object, ...]:
 def claim(session: Session, job_id: int, attempt_token: str) -> bool:
     """pending → processing for one attempt; False if someone else has it or it ended."""
     now = utc_now()
-    return _transition(
+    row = _transition(
         session, job_id, JobStatus.processing,
         started_at=now, heartbeat_at=now, finished_at=None, attempts=Job.attempts + 1,
         attempt_token=attempt_token, progress=0.0, stage="starting", error=None,
     )
+    if row is not None:
+        lifecycle.after_commit(session, lambda: lifecycle.started(row.uuid, row.kind, row.attempts))
+    return row is not None
 
 
-def requeue(session: Session, job_id: int, reason: str, silent_since: datetime | None = None) -> bool:
+def requeue(
+    session: Session, job_id: int, reason: str, silent_since: datetime | None = None,
+    attempt_token: str | None = None,
+) -> bool:
     """processing → pending, after the worker running it died or the service restarted.
 
-    With ``silent_since``, only if the attempt has not heartbeat since then."""
-    conditions = () if silent_since is None else (
+    With ``silent_since``, only if the attempt has not heartbeat since then; with
+    ``attempt_token``, only if that attempt still holds the job."""
+    conditions: tuple[object, ...] = () if silent_since is None else (
         or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < silent_since),
     )
-    return _transition(
+    if attempt_token is not None:
+        conditions += (Job.attempt_token == attempt_token,)
+    row = _transition(
         session, job_id, JobStatus.pending, *conditions,
-        progress=0.0, stage=f"requeued: {reason}", attempt_token=None, heartbeat_at=None, enqueued_at=None,
+        progress=0.0, stage=f"requeued: {reason}"[:200], attempt_token=None, heartbeat_at=None,
+        enqueued_at=None,
     )
+    if row is not None:
+        lifecycle.after_commit(session, lambda: lifecycle.retried(row.uuid, row.kind, reason, row.attempts))
+    return row is not None
 
 
 def complete(session: Session, job_id: int, result: dict[str, object], attempt_token: str | None = None) -> bool:
-    return _transition(
+    now = utc_now()
+    row = _transition(
         session, job_id, JobStatus.completed, *_held_by(attempt_token),
-        result=result, progress=100.0, stage="done", finished_at=utc_now(), error=None,
+        result=result, progress=100.0, stage="done", finished_at=now, error=None,
     )
+    if row is not None:
+        seconds = lifecycle.seconds_since(row.started_at, now)
+        lifecycle.after_commit(session, lambda: lifecycle.completed(row.uuid, row.kind, seconds))
+    return row is not None
 
 
 def fail(session: Session, job_id: int, error: str, attempt_token: str | None = None) -> bool:
-    return _transition(
+    now = utc_now()
+    row = _transition(
         session, job_id, JobStatus.failed, *_held_by(attempt_token),
-        error=error, stage="failed", finished_at=utc_now(),
+        error=error, stage="failed", finished_at=now,
     )
+    if row is not None:
+        seconds = lifecycle.seconds_since(row.started_at, now)
+        lifecycle.after_commit(session, lambda: lifecycle.failed(row.uuid, row.kind, error, seconds))
+    return row is not None
 
 
 def cancel(session: Session, job_id: int) -> bool:
-    return _transition(
+    row = _transition(
         session, job_id, JobStatus.cancelled, stage="cancelled", finished_at=utc_now(),
         cancel_requested=True,
     )
+    if row is not None:
+        lifecycle.after_commit(session, lambda: lifecycle.cancelled(row.uuid, row.kind))
+    return row is not None
 
 
 def _update_running(session: Session, job_id: int, attempt_token: str | None, **values: object) -> bool:

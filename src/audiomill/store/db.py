@@ -6,8 +6,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,6 +40,10 @@ _MIGRATION_LOCK_ID = 7_310_524_117
 def migrate(database_url: str) -> None:
     """Bring the schema to the newest revision (idempotent; safe when several API and
     worker processes start at once against one database)."""
+    # Imported here: alembic costs ~0.5 s to import, and worker processes never migrate.
+    from alembic import command
+    from alembic.config import Config
+
     if database_url.startswith("sqlite:///"):
         Path(database_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     config = Config()

@@ -1,6 +1,6 @@
 """Executors hand job ids to workers; they never touch job state themselves.
 
-    local   worker threads in the service process (the default; no other services)
+    local   spawned worker processes beside the service (the default; no other services)
     celery  `audiomill worker` processes anywhere, fed through Redis or RabbitMQ
 """
 
