@@ -4,16 +4,20 @@ Two streamed passes, so memory does not grow with the file (beyond the meter's
 1.56 ms statistics, about 18 MB per hour, see audio/loudness.py):
 
 1. measure: integrated loudness and true peak of the input;
-2. plan the static gain (target - measured, raised where the limiter would take loudness
-   back, see ``plan_gain``), then decode again, apply the gain through the look-ahead
+2. plan the static gain (audio/loudness.py's ``plan_loudness``, the one planner boost,
+   denoise and extract_speaker share: target - measured, raised where the limiter would
+   take loudness back, held where the limiter would take more than ``max_limiting_db``
+   off the peaks), then decode again, apply the gain through the look-ahead
    true-peak limiter and encode; the output is measured on its way out.
 
 Any sample rate and channel count in, the same out, with the same number of frames.
 The "after" figures are measured on the samples handed to the encoder: a lossy output
 (mp3, m4a) can decode with true peaks a few tenths of a dB higher, which is what the
 default -1 dBTP ceiling leaves room for.
-The result says what was reached: when the ceiling makes the target impossible (a loud
-input asked for '5x') the limiter holds the ceiling and ``target_reached`` is false.
+The result says what was reached: when the target cannot be reached cleanly (a loud
+master asked for '5x') the gain stops where the limiter would take ``max_limiting_db``
+off the peaks, ``target_reached`` is false and ``note`` says why, with the loudness
+reached.
 
 Denoise ends with the same two steps (``measure_stream`` / ``write_boosted``): one way
 to boost.
@@ -21,7 +25,6 @@ to boost.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -34,12 +37,12 @@ from audiomill.audio.loudness import (
     LoudnessMeter,
     LoudnessReport,
     TruePeakLimiter,
-    plan_gain,
+    finite_or_none,
+    plan_loudness,
 )
 from audiomill.engines.base import EngineContext, raise_if_cancelled
 from audiomill.errors import InvalidInput
 from audiomill.params.boost import BoostParams, LoudnessFields
-
 
 DECODE_BLOCK_FRAMES = 65536
 # how close to the target counts as reached (the acceptance tolerance of the service)
@@ -106,7 +109,7 @@ def write_boosted(
     into ``destination``. Returns the job's result values.
     """
     before = meter.finish()
-    plan = _plan(meter, before, params)
+    plan = plan_loudness(meter.stats, params)
     sample_rate, channels = meter.sample_rate, meter.channels
     limiter = TruePeakLimiter(sample_rate, channels, plan.gain_db, params.ceiling_dbtp)
     after_meter = LoudnessMeter(sample_rate, channels)
@@ -117,17 +120,6 @@ def write_boosted(
             writer.write(block)
             after_meter.add(block)
     return boost_result(before, after_meter.finish(), plan, limiter, params)
-
-
-def _plan(meter: LoudnessMeter, before: LoudnessReport, params: LoudnessFields) -> GainPlan:
-    if not math.isfinite(before.integrated_lufs):
-        return GainPlan(gain_db=0.0, target_lufs=None, predicted_lufs=before.integrated_lufs)
-    boost_db = params.boost_gain_db()
-    target_lufs = params.target_lufs
-    if target_lufs is None:
-        target_lufs = before.integrated_lufs + (boost_db or 0.0)
-    return plan_gain(meter.stats, target_lufs, params.ceiling_dbtp)
-
 
 
 def boost_result(
@@ -141,35 +133,47 @@ def boost_result(
     reached = plan.target_lufs is not None and (
         abs(after.integrated_lufs - plan.target_lufs) <= TARGET_TOLERANCE_LU
     )
-    if plan.target_lufs is None:
-        note = "the input is silent (below the -70 LUFS gate): nothing to boost"
-    elif reached:
-        note = None
-    else:
-        note = (
-            f"reached {after.integrated_lufs:.1f} LUFS of the {plan.target_lufs:.1f} LUFS "
-            f"asked for: the {params.ceiling_dbtp:g} dBTP ceiling (or the largest gain "
-            "allowed) does not leave room for more without crushing the audio"
-        )
+    note = _shortfall_note(before, after, plan, params) if not reached else None
     return {
         "boost_level": params.boost_level if params.target_lufs is None else None,
         "boost_db": params.boost_gain_db(),
-        "target_lufs": _finite_or_none(plan.target_lufs),
+        "target_lufs": finite_or_none(plan.target_lufs),
         "ceiling_dbtp": params.ceiling_dbtp,
-        "loudness_before_lufs": _finite_or_none(before.integrated_lufs),
-        "loudness_after_lufs": _finite_or_none(after.integrated_lufs),
-        "loudness_change_lu": _finite_or_none(after.integrated_lufs - before.integrated_lufs),
-        "true_peak_before_dbtp": _finite_or_none(before.true_peak_dbtp),
-        "true_peak_after_dbtp": _finite_or_none(after.true_peak_dbtp),
-        "sample_peak_after_dbfs": _finite_or_none(after.sample_peak_dbfs),
+        "loudness_before_lufs": finite_or_none(before.integrated_lufs),
+        "loudness_after_lufs": finite_or_none(after.integrated_lufs),
+        "loudness_change_lu": finite_or_none(after.integrated_lufs - before.integrated_lufs),
+        "true_peak_before_dbtp": finite_or_none(before.true_peak_dbtp),
+        "true_peak_after_dbtp": finite_or_none(after.true_peak_dbtp),
+        "sample_peak_after_dbfs": finite_or_none(after.sample_peak_dbfs),
         "gain_db": round(plan.gain_db, 3),
         "limiter_max_reduction_db": round(-limiter.max_reduction_db, 3),
+        "max_limiting_db": params.max_limiting_db,
         "target_reached": reached,
         "note": note,
         "duration_seconds": before.duration_seconds,
         "sample_rate": limiter.sample_rate,
         "channels": limiter.channels,
     }
+
+
+def _shortfall_note(
+    before: LoudnessReport, after: LoudnessReport, plan: GainPlan, params: LoudnessFields
+) -> str:
+    """Why the output is not as loud as asked, in plain words."""
+    if plan.target_lufs is None:
+        return "the input is silent (below the -70 LUFS gate): nothing to boost"
+    reached = f"reached {after.integrated_lufs:.1f} LUFS of the {plan.target_lufs:.1f} LUFS asked for"
+    if plan.held_back_by == "max_limiting_db":
+        return (
+            f"{reached} ({after.integrated_lufs - before.integrated_lufs:+.1f} LU): going "
+            f"further would take more than max_limiting_db={params.max_limiting_db:g} dB off "
+            f"the input's peaks ({before.true_peak_dbtp:.1f} dBTP) to hold them under the "
+            f"{params.ceiling_dbtp:g} dBTP ceiling; raise max_limiting_db to trade clean "
+            "peaks for loudness"
+        )
+    if plan.held_back_by == "max_gain_db":
+        return f"{reached}: more gain would mostly raise the noise floor"
+    return f"{reached}: the limiter took back more loudness than planned"
 
 
 def counted_blocks(
@@ -186,10 +190,3 @@ def counted_blocks(
         done += block.shape[1]
         on_progress(min(done / total_frames, 1.0))
     raise_if_cancelled(ctx)
-
-
-def _finite_or_none(value: float | None) -> float | None:
-    # JSON has no infinity: a silent input's loudness is reported as null
-    if value is None or not math.isfinite(value):
-        return None
-    return round(value, 3)
