@@ -107,6 +107,9 @@ def wait_seed(client: TestClient, url: str, timeout_seconds: float = 90.0) -> tu
 def fetch_audio(client: TestClient, url: str, folder: Path) -> tuple[np.ndarray, int]:
     response = client.get(url)
     assert response.status_code == 200, (url, response.status_code, response.text[:200])
+    head = client.head(url)  # HEAD wherever GET serves a file: the same headers, no body
+    assert head.status_code == 200 and head.content == b"", url
+    assert head.headers["content-length"] == str(len(response.content)), url
     path = folder / f"fetched-{len(list(folder.iterdir()))}{Path(url).suffix}"
     path.write_bytes(response.content)
     return audio.decode(path)

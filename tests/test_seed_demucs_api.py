@@ -61,7 +61,11 @@ def test_seed_flow_upload_poll_download(client: TestClient, tiny_htdemucs: Path,
 
     download = client.get(done["download_url"])
     assert download.status_code == 200
+    assert download.headers["content-disposition"] == 'attachment; filename="song (stems).zip"'
     check_stems_zip(download.content, tmp_path, 6.0)
+    head = client.head(done["download_url"])
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-disposition"] == download.headers["content-disposition"]
 
     listed = client.get("/jobs").json()
     assert [j["job_id"] for j in listed] == [job["job_id"]]

@@ -21,6 +21,7 @@ from audiomill import audio
 from audiomill.engines.base import kind_spec
 from audiomill.errors import (
     AudiomillError,
+    Conflict,
     DurationTooLong,
     InvalidInput,
     NotFound,
@@ -249,13 +250,20 @@ def list_jobs(
 
 
 def cancel_job(runtime: Runtime, owner_id: int | None, job_uuid: str) -> Job:
+    """Cancel a pending or processing job; Conflict (409) when it has already ended."""
     with runtime.db.session() as session:
         job = get_job(session, owner_id, job_uuid)
-        if JobStatus(job.status).is_terminal:
-            return job
         # A running job is marked cancelled at once; its engine sees that between chunks
-        # and stops, and whatever it produced is discarded.
-        states.cancel(session, job.id)
+        # and stops, and whatever it produced is discarded. One that has already ended
+        # (perhaps a moment ago, in a worker) cannot be: say so rather than answer as if
+        # it had been.
+        if JobStatus(job.status).is_terminal or not states.cancel(session, job.id):
+            session.rollback()
+            session.refresh(job)
+            raise Conflict(
+                f"job {job_uuid} has already ended (status: {job.status}); only pending or "
+                "processing jobs can be cancelled"
+            )
         session.commit()
         session.refresh(job)
     runtime.events.publish(job.uuid, job_event(job))
