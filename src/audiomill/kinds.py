@@ -54,6 +54,9 @@ class KindSpec:
     # Jobs of this kind one worker process runs at once, in threads. 1 for most engines;
     # more for engines that batch concurrent requests into one model call (MusicGen).
     batch_slots: int = 1
+    # Shortest audio input accepted, in seconds: shorter uploads (a truncated file that
+    # decodes to a few samples) are refused at submission with a 422 naming the minimum.
+    min_duration_seconds: float = 0.1
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -127,6 +130,7 @@ register(KindSpec(
     ),
     outputs=(OutputSpec("audio", AUDIO_OUT, "the target speaker's voice"),),
     engine="audiomill.engines.extract_speaker",
+    min_duration_seconds=1.0,  # a voice sample shorter than this tells the encoder little
 ))
 
 

@@ -95,12 +95,19 @@ def _stage_upload(runtime: Runtime, upload: Upload, kind: str) -> tuple[StagedFi
     try:
         if staged.size_bytes == 0:
             raise UnsupportedMedia("the uploaded file is empty")
-        info = audio.probe(staged.path)
+        info = audio.probe_complete(staged.path)  # 415 for truncated files too
         limit = settings.max_duration_for(kind)
         if info.duration_seconds > limit:
             raise DurationTooLong(
                 f"{safe_filename(upload.filename)} lasts {info.duration_seconds:.0f} s; "
                 f"{kind} jobs take at most {limit:g} s of audio"
+            )
+        shortest = kind_spec(kind).min_duration_seconds
+        if info.duration_seconds < shortest:
+            raise InvalidInput(
+                f"{safe_filename(upload.filename)} holds only {info.duration_seconds:.4f} s of "
+                f"audio ({round(info.duration_seconds * info.sample_rate)} samples); {kind} "
+                f"jobs need at least {shortest:g} s"
             )
     except BaseException:
         runtime.blobs.discard(staged)

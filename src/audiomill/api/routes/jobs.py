@@ -11,8 +11,8 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep, authenticate
 from audiomill.api.files import archive_name, file_response, zip_response
-from audiomill.api.schemas import JobPublic, JobsPublic, job_public
 from audiomill.api.guard import is_same_origin
+from audiomill.api.schemas import JobPublic, JobsPublic, job_public
 from audiomill.errors import AudiomillError, Conflict, Forbidden, InvalidInput, NotFound
 from audiomill.jobs import service
 from audiomill.jobs.states import JobStatus
