@@ -379,3 +379,11 @@ def test_a_job_never_handed_to_the_executor_is_submitted_by_the_reaper(settings:
     runtime.executor = Recorder()
     assert reap(runtime) == [job.id] and submitted == [(job.id, "test_copy")]
     assert reap(runtime) == []  # enqueued now: not submitted twice
+
+
+def test_metrics_count_the_workers_that_run_jobs(client: TestClient, backend: str) -> None:
+    text = client.get("/metrics").text
+    # two workers either way: the local executor's pool in this process, or two Celery
+    # workers heartbeating into the database
+    assert "audiomill_workers_live 2.0" in text, text
+

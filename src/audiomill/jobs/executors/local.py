@@ -38,6 +38,10 @@ class LocalExecutor:
     def submit(self, job_id: int, kind: str) -> None:
         self._queue.put(job_id)
 
+    def live_workers(self) -> int:
+        """Workers alive now (for /metrics' audiomill_workers_live)."""
+        return sum(1 for thread in self._threads if thread.is_alive())
+
     def stop(self, timeout_seconds: float = 5.0) -> None:
         """Stop taking jobs. A job still running is left 'processing' and re-run at next start."""
         for _ in self._threads:
