@@ -19,16 +19,6 @@ from audiomill.store.db import Database
 class Executor(Protocol):
     def start(self) -> None: ...
 
-    def live_local_workers(self) -> int:
-        """Workers of this process's own executor alive now (the local executor's pool).
-
-        Celery workers are not counted here: they heartbeat into the workers table, which
-        /metrics counts separately. An executor says how many of its workers are alive
-        with a ``live_workers() -> int`` method; one without it has none in this process.
-        """
-        live_workers = getattr(self.executor, "live_workers", None)
-        return int(live_workers()) if callable(live_workers) else 0
-
     def submit(self, job_id: int, kind: str) -> None: ...
 
     def stop(self) -> None: ...
