@@ -123,7 +123,8 @@ def test_access_matrix_other_users_get_404_everywhere(authed_client: TestClient,
     runtime = authed_client.app.state.runtime
     with runtime.db.session() as session:
         input_uuid = session.scalar(select(Asset.uuid).where(Asset.filename == "tone.wav"))
-    a_values = {"job_id": job["id"], "name": "copy", "key_id": str(a_keys[0]["id"]), "file_id": str(job["number"]),
+        job_number = session.scalar(select(Job.id).where(Job.uuid == job["id"]))  # seed 001's file id
+    a_values = {"job_id": job["id"], "name": "copy", "key_id": str(a_keys[0]["id"]), "file_id": str(job_number),
                 "path": f"uploads/original/{input_uuid}/tone.wav"}
     assert authed_client.get(f"/media/{a_values['path']}", headers=bearer(key_a)).status_code == 200
 
@@ -146,7 +147,8 @@ def test_access_matrix_other_users_get_404_everywhere(authed_client: TestClient,
     assert denied.value.status_code == 404
     assert authed_client.get("/api/v1/jobs", headers=bearer(key_b)).json()["count"] == 0
     assert authed_client.get("/jobs", headers=bearer(key_b)).json() == []
-    assert authed_client.get("/api/v1/jobs", params={"all": "true"}, headers=bearer(key_b)).json()["count"] == 0
+    everyone = authed_client.get("/api/v1/jobs", params={"all": "true"}, headers=bearer(key_b))
+    assert everyone.status_code == 403 and "admins only" in everyone.json()["detail"]  # not silently ignored
 
     after = wait_for_a()  # alice's job is intact, and downloadable by her
     assert after["status"] == "completed"

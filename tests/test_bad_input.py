@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from audiomill import audio
 from audiomill.config import Settings
+from audiomill.kinds import KINDS
 from tests.audio_samples import sine, write_mp3, write_png, write_video_only, write_wav
 from tests.conftest import stored_files
 
@@ -45,6 +48,52 @@ def test_undecodable_files_are_415(client: TestClient, settings: Settings, good_
         assert response.status_code == 415, (name, response.status_code, response.text)
         detail = response.json()["detail"]
         assert isinstance(detail, str) and len(detail) > 10, (name, detail)
+    assert_nothing_stored(client, settings)
+
+
+def wav_header(sample_rate: int, channels: int, frames: int) -> bytes:
+    """A 16-bit PCM WAV header claiming ``frames`` frames (whatever follows it)."""
+    data_bytes = frames * channels * 2
+    fmt = struct.pack("<IHHIIHH", 16, 1, channels, sample_rate, sample_rate * channels * 2, channels * 2, 16)
+    return b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", data_bytes)
+
+
+def test_a_wav_truncated_to_a_few_samples_is_refused_naming_the_problem(client: TestClient, settings: Settings) -> None:
+    # the header claims 1 s; 5 samples follow it
+    content = wav_header(44100, 1, 44100) + struct.pack("<5h", 1000, 2000, 3000, 2000, 1000)
+    response = post_job(client, [("cut.wav", content)])
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == (
+        "cut.wav holds only 0.0001 s of audio (5 samples); test_copy jobs need at least 0.1 s"
+    )
+    assert_nothing_stored(client, settings)
+
+
+@pytest.mark.parametrize("extension", ["mp3", "flac", "m4a"])
+def test_a_file_holding_far_less_than_its_container_claims_is_415(
+    client: TestClient, settings: Settings, tmp_path: Path, extension: str
+) -> None:
+    whole = tmp_path / f"whole.{extension}"
+    audio.encode(whole, sine(440.0, 3.0, 44100, 2), 44100)
+    content = whole.read_bytes()
+    response = post_job(client, [(f"cut.{extension}", content[: len(content) // 3])])
+    assert response.status_code == 415, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith("the file is truncated: its ") and "header says 3.000 s of audio but only" in detail
+    assert post_job(client, [(f"whole.{extension}", content)]).status_code == 201  # the whole file is fine
+
+
+def test_each_kind_has_a_minimum_duration(client: TestClient, settings: Settings, tmp_path: Path) -> None:
+    assert all(spec.min_duration_seconds > 0 for spec in KINDS.values())
+    short = write_wav(tmp_path / "short.wav", sine(440.0, 0.5, 16000), 16000)
+    response = client.post(
+        "/api/v1/jobs", data={"kind": "extract_speaker"},
+        files=[("file", ("talk.wav", short.read_bytes())), ("file", ("voice.wav", short.read_bytes()))],
+    )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == (
+        "talk.wav holds only 0.5000 s of audio (8000 samples); extract_speaker jobs need at least 1 s"
+    )
     assert_nothing_stored(client, settings)
 
 

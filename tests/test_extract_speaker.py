@@ -211,7 +211,9 @@ def test_boost_raises_the_extracted_speech_under_the_ceiling(
     target = talk.regions["slt"]
     assert _energy_db(boosted_out[target]) - _energy_db(plain_out[target]) > 3
     assert np.abs(boosted_out).max() <= 10 ** (-1.0 / 20) + 1e-3  # -1 dBTP ceiling
-    assert boosted.result["boost_level"] == "2x" and boosted.result["boost_gain_db"] >= 6
+    # 6 dB asked; this near-full-scale voice gets less: the gain stops where the limiter
+    # would take more than max_limiting_db (3 dB) off its peaks
+    assert boosted.result["boost_level"] == "2x" and 3 <= boosted.result["boost_gain_db"] <= 6
     assert boosted.result["segments"] == plain.result["segments"]
 
 

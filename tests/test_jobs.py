@@ -103,8 +103,31 @@ def test_cancel_stops_a_running_job_and_keeps_no_output(client: TestClient, tone
     assert time.monotonic() - started < 10
     final = client.get(f"/api/v1/jobs/{job['id']}").json()
     assert final["status"] == "cancelled" and final["outputs"] == []
-    # cancelling an ended job changes nothing
-    assert client.post(f"/api/v1/jobs/{job['id']}/cancel").json()["status"] == "cancelled"
+    # cancelling an ended job changes nothing, and says so
+    again = client.post(f"/api/v1/jobs/{job['id']}/cancel")
+    assert again.status_code == 409
+    assert "already ended (status: cancelled)" in again.json()["detail"]
+    # nothing to download from a cancelled job, and no "yet" about it
+    archive = client.get(f"/api/v1/jobs/{job['id']}/archive")
+    assert archive.status_code == 409 and archive.json()["detail"].endswith("has no outputs: it was cancelled")
+
+
+def test_cancelling_a_completed_job_is_a_conflict_naming_its_status(client: TestClient, tone_wav: Path) -> None:
+    job = submit(client, "test_copy", tone_wav)
+    wait_for(client, job["id"], {"completed"})
+    response = client.post(f"/api/v1/jobs/{job['id']}/cancel")
+    assert response.status_code == 409
+    assert response.json()["detail"] == (
+        f"job {job['id']} has already ended (status: completed); only pending or processing jobs can be cancelled"
+    )
+    assert client.get(f"/api/v1/jobs/{job['id']}").json()["status"] == "completed"
+
+
+def test_listing_every_users_jobs_is_refused_to_a_non_admin(client: TestClient) -> None:
+    response = client.get("/api/v1/jobs", params={"all": "true"})
+    assert response.status_code == 403
+    assert "admins only" in response.json()["detail"]
+    assert client.get("/api/v1/jobs", params={"all": "false"}).status_code == 200
 
 
 def test_delete_removes_files_but_keeps_shared_blobs(client: TestClient, settings: Settings, tone_wav: Path) -> None:
@@ -146,8 +169,35 @@ def test_archive_zips_all_outputs(client: TestClient, tone_wav: Path) -> None:
     wait_for(client, job["id"], {"completed"})
     response = client.get(f"/api/v1/jobs/{job['id']}/archive")
     assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+    # named after the upload, not the job's uuid
+    assert response.headers["content-disposition"] == 'attachment; filename="tone (test copy).zip"'
     with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
         assert archive.namelist() == ["copy.wav"]
+
+
+def test_head_answers_wherever_get_serves_a_file(client: TestClient, tone_wav: Path) -> None:
+    job = submit(client, "test_copy", tone_wav)
+    done = wait_for(client, job["id"], {"completed"})
+    (output,) = done["outputs"]
+    for url in (output["url"], done["archive_url"]):
+        got, head = client.get(url), client.head(url)
+        assert head.status_code == 200, (url, head.text)
+        assert head.content == b""
+        for header in ("content-type", "content-length", "content-disposition"):
+            assert head.headers[header] == got.headers[header], (url, header)
+        assert int(head.headers["content-length"]) == len(got.content)
+
+
+def test_non_ascii_upload_names_reach_the_download_intact(client: TestClient, tmp_path: Path) -> None:
+    path = write_wav(tmp_path / "Björk: Jóga?.wav", sine(440.0, 1.0, 44100), 44100)
+    job = submit(client, "test_copy", path)
+    wait_for(client, job["id"], {"completed"})
+    disposition = client.get(f"/api/v1/jobs/{job['id']}/archive").headers["content-disposition"]
+    # an ASCII fallback for old clients, the exact (safe) name as RFC 5987 filename*
+    assert disposition == (
+        'attachment; filename="Bj_rk_ J_ga_ (test copy).zip"; '
+        "filename*=UTF-8''Bj%C3%B6rk_%20J%C3%B3ga_%20%28test%20copy%29.zip"
+    )
 
 
 def test_websocket_streams_progress_until_the_end(client: TestClient, tone_wav: Path) -> None:
@@ -260,8 +310,11 @@ def test_unknown_ids_are_404_json(client: TestClient) -> None:
 
 def test_unfinished_job_has_no_outputs_to_download(client: TestClient, tone_wav: Path) -> None:
     job = submit(client, "test_slow", tone_wav, {"seconds": 5})
-    assert client.get(f"/api/v1/jobs/{job['id']}/outputs/report").status_code == 404
-    assert client.get(f"/api/v1/jobs/{job['id']}/archive").status_code == 404
+    for url in (f"/api/v1/jobs/{job['id']}/outputs/report", f"/api/v1/jobs/{job['id']}/archive"):
+        response = client.get(url)
+        # not a 404 like an unknown job: it exists, it is not finished
+        assert response.status_code == 409, response.text
+        assert f"job {job['id']} is not finished (status: " in response.json()["detail"]
     client.post(f"/api/v1/jobs/{job['id']}/cancel")
 
 
@@ -326,3 +379,11 @@ def test_a_job_never_handed_to_the_executor_is_submitted_by_the_reaper(settings:
     runtime.executor = Recorder()
     assert reap(runtime) == [job.id] and submitted == [(job.id, "test_copy")]
     assert reap(runtime) == []  # enqueued now: not submitted twice
+
+
+def test_metrics_count_the_workers_that_run_jobs(client: TestClient, backend: str) -> None:
+    text = client.get("/metrics").text
+    # two workers either way: the local executor's pool in this process, or two Celery
+    # workers heartbeating into the database
+    assert "audiomill_workers_live 2.0" in text, text
+

@@ -37,7 +37,7 @@ from audiomill.config import Settings
 from audiomill.engines import base as engines_base
 import dataclasses
 from audiomill.jobs import runner
-from audiomill.store.tables import Asset
+from audiomill.store.tables import Asset, Job
 from tests.audio_samples import sine, write_wav
 from tests.conftest import BASE_URL, FIXTURE_KINDS, wait_for
 from tests.fixtures.engines.params import fixture_spec
@@ -248,7 +248,8 @@ def good_values(app_client: TestClient, tiny_wav: bytes) -> dict[str, bytes]:
     with runtime.db.session() as session:
         asset = session.scalar(select(Asset).where(Asset.filename == "tone.wav"))
         media = media_url("original", asset).removeprefix("/media/")
-    values = {"job_id": job["id"], "name": job["outputs"][0]["name"], "file_id": str(job["number"]),
+        job_number = session.scalar(select(Job.id).where(Job.uuid == job["id"]))  # seed 001's file id
+    values = {"job_id": job["id"], "name": job["outputs"][0]["name"], "file_id": str(job_number),
               "key_id": str(key.json()["id"]), "path": media}
     return {name: value.encode() for name, value in values.items()}
 

@@ -29,13 +29,14 @@ from audiomill.accounts import service as accounts
 from audiomill.api.app import create_app
 from audiomill.config import Settings
 from tests.audio_samples import stereo_chords, write_flac, write_mp3, write_wav
+from tests.outside_material import shared_file
 from tests.conftest import BASE_URL, stored_files
 from tests.test_auth import bearer, make_user
 from tests.test_denoise_engine import colored_noise, mix_at_snr, si_sdr_db, synthesize_speech
 from tests.test_extract_speaker import RATE, Voices, voices  # noqa: F401  (voices: a fixture)
 from tests.test_seed_demucs_api import _free_port, _wait_until_serving
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "001_1206ee2004e6450b.txt"
+SEED_DOCUMENT = "seeds/001_1206ee2004e6450b.txt"  # read through shared_file: absent beside a user's clone
 
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
 DURATION = re.compile(r"\d\d:\d\d")
@@ -106,6 +107,9 @@ def wait_seed(client: TestClient, url: str, timeout_seconds: float = 90.0) -> tu
 def fetch_audio(client: TestClient, url: str, folder: Path) -> tuple[np.ndarray, int]:
     response = client.get(url)
     assert response.status_code == 200, (url, response.status_code, response.text[:200])
+    head = client.head(url)  # HEAD wherever GET serves a file: the same headers, no body
+    assert head.status_code == 200 and head.content == b"", url
+    assert head.headers["content-length"] == str(len(response.content)), url
     path = folder / f"fetched-{len(list(folder.iterdir()))}{Path(url).suffix}"
     path.write_bytes(response.content)
     return audio.decode(path)
@@ -328,8 +332,9 @@ def test_vocal_separation_stems_sum_to_the_mix(client: TestClient, settings: Set
     instrumental, rate_2 = fetch_audio(client, status["instrumental_url"], tmp_path)
     assert rate == rate_2 == 44100 and vocals.shape == instrumental.shape == mix.shape
     assert energy_db(vocals) > energy_db(mix) - 60  # the (random-weight) model did put something there
-    error = vocals + instrumental - mix
-    assert energy_db(error) - energy_db(mix) < -50  # two 16-bit files that add back up to the upload
+    upload, _ = audio.decode(song)  # the 16-bit file sent, not the float signal before it
+    error = vocals + instrumental - upload
+    assert energy_db(error) - energy_db(upload) < -100  # two float wav files that add back up to the upload
 
     deleted = client.delete(f"/api/vocal/files/{file_id}/delete/")
     assert deleted.status_code == 200 and deleted.json() == {"status": "success"}
@@ -503,13 +508,14 @@ def test_auth_sessions_csrf_and_isolation_in_the_seed_shape(authed_app: TestClie
 
 
 def seed_python_example() -> str:
-    text = SEED.read_text()
+    text = shared_file(SEED_DOCUMENT).read_text()
     section = text[text.index("### Complete Python Example"):]
     return section.split("```python", 1)[1].split("```", 1)[0]
 
 
 def test_seed_complete_python_example_runs_unchanged(tmp_path: Path, models_dir: Path,
                                                      speech: tuple[np.ndarray, np.ndarray, int]) -> None:
+    code = seed_python_example()  # first: skips before a server starts when the seed is absent
     _, noisy, rate = speech
     write_mp3(tmp_path / "my_audio.mp3", noisy[None], rate)
     port = _free_port(8001)
@@ -532,7 +538,6 @@ def test_seed_complete_python_example_runs_unchanged(tmp_path: Path, models_dir:
         assert login.status_code == 200, login.text
         session_id, csrf = login.cookies["sessionid"], login.json()["csrf_token"]
 
-        code = seed_python_example()
         for placeholder, value in (("http://your-domain.com", base), ("your-session-id", session_id),
                                    ("your-csrf-token", csrf)):
             assert code.count(placeholder) == 1, placeholder

@@ -18,9 +18,10 @@ from fastapi.testclient import TestClient
 from audiomill import audio
 from audiomill.config import Settings
 from tests.audio_samples import stereo_chords, write_mp3
+from tests.outside_material import shared_file
 from tests.conftest import stored_files, wait_for
 
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "000_834f2fd134204783.txt"
+SEED_DOCUMENT = "seeds/000_834f2fd134204783.txt"  # read through shared_file: absent beside a user's clone
 STEMS = ["bass.mp3", "drums.mp3", "other.mp3", "vocals.mp3"]
 SEED_FIELDS = {"job_id", "status", "filename", "created_at", "completed_at", "error", "download_url"}
 
@@ -60,7 +61,11 @@ def test_seed_flow_upload_poll_download(client: TestClient, tiny_htdemucs: Path,
 
     download = client.get(done["download_url"])
     assert download.status_code == 200
+    assert download.headers["content-disposition"] == 'attachment; filename="song (stems).zip"'
     check_stems_zip(download.content, tmp_path, 6.0)
+    head = client.head(done["download_url"])
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-disposition"] == download.headers["content-disposition"]
 
     listed = client.get("/jobs").json()
     assert [j["job_id"] for j in listed] == [job["job_id"]]
@@ -128,13 +133,14 @@ def _free_port(preferred: int) -> int:
 
 
 def _seed_example_client() -> str:
-    text = SEED.read_text()
+    text = shared_file(SEED_DOCUMENT).read_text()
     section = text[text.index("## Example Workflow"):]
     return section.split("```python", 1)[1].split("```", 1)[0]
 
 
 @pytest.mark.slow
 def test_seed_example_client_runs_unchanged_against_the_server(tmp_path: Path, tiny_htdemucs: Path, models_dir: Path) -> None:
+    code = _seed_example_client()  # first: skips before a server starts when the seed is absent
     port = _free_port(8000)
     env = {
         **os.environ,
@@ -149,7 +155,6 @@ def test_seed_example_client_runs_unchanged_against_the_server(tmp_path: Path, t
     try:
         _wait_until_serving(port, server)
         write_mp3(tmp_path / "song.mp3", stereo_chords(4.0), 44100)
-        code = _seed_example_client()
         if port != 8000:  # only when 8000 is taken on this machine
             code = code.replace("localhost:8000", f"localhost:{port}")
         result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=180)

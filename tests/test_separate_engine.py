@@ -30,7 +30,7 @@ from audiomill.engines.base import LocalContext
 from audiomill.errors import AudiomillError, InvalidInput, JobCancelled, UnsupportedMedia
 from audiomill.models import cache, demucs_repo
 from audiomill.models.demucs_stream import DemucsStream, mix_statistics
-from audiomill.params import SeparateParams
+from audiomill.params import SeparateParams, VocalSplitParams
 from tests.audio_samples import noise, stereo_chords, write_wav
 from tests.fixtures.tiny_demucs import SIX_STEMS, write_tiny_6s, write_tiny_bag, write_tiny_htdemucs
 
@@ -293,6 +293,36 @@ def test_residual_with_rescale_uses_one_common_gain(engine_settings: Settings, t
     assert error_to_mix_db(sum(stems.values()) - gain * mix, mix) < -60
 
 
+@pytest.mark.usefixtures("tiny")
+def test_vocals_and_instrumental_sum_to_the_upload(engine_settings: Settings, tmp_path: Path) -> None:
+    """The vocals kind's promise: vocals + instrumental == the upload (README)."""
+    signal = mix_signal(2.5)
+    loud = write_wav(tmp_path / "loud.wav", 0.99 * signal / np.abs(signal).max(), 44100, "FLOAT")
+    mix = audio.decode(loud)[0]
+
+    def split(out: str, **fields: Any) -> tuple[LocalContext[VocalSplitParams], dict[str, np.ndarray]]:
+        ctx = LocalContext(
+            params=VocalSplitParams(**fields), inputs={"audio": loud}, output_dir=tmp_path / out,
+            settings=engine_settings, device="cpu",
+        )
+        separate.run(ctx)
+        return ctx, read_stems(ctx)
+
+    # default: 32-bit float wav, nothing scaled, the residual is float32 rounding only
+    ctx, stems = split("float")
+    assert list(stems) == ["vocals", "instrumental"]
+    assert soundfile.info(ctx.outputs["vocals"][0]).subtype == "FLOAT"
+    assert ctx.result["output_gain"] == 1.0
+    assert error_to_mix_db(stems["vocals"] + stems["instrumental"] - mix, mix) < -100
+
+    # 16-bit: one shared gain keeps both under full scale; the sum is the upload times it
+    ctx, stems = split("pcm16", wav_bit_depth=16)
+    gain = ctx.result["output_gain"]
+    assert 0 < gain <= 1 and VocalSplitParams(wav_bit_depth=16).clip_mode == "rescale"
+    assert max(float(np.abs(s).max()) for s in stems.values()) <= 1.0
+    assert error_to_mix_db(stems["vocals"] + stems["instrumental"] - gain * mix, mix) < -70
+
+
 @pytest.mark.parametrize(
     ("output_format", "bit_depth", "subtype"),
     [
@@ -408,7 +438,7 @@ MEMORY_CHILD = textwrap.dedent(
     from audiomill.config import Settings
     from audiomill.engines import separate
     from audiomill.engines.base import LocalContext
-    from audiomill.params import SeparateParams
+    from audiomill.params import SeparateParams, VocalSplitParams
 
     models, warmup, target, out = map(Path, sys.argv[1:5])
     settings = Settings(data_dir=out / "data", models_dir=models, models_cache_dir=out / "cache",

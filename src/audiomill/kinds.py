@@ -60,6 +60,9 @@ class KindSpec:
     # Checks that need settings but no model (known model names, stems a model has,
     # weights present): run at submission so a bad request is a 422, not a failed job.
     check: Callable[[Any, Settings], None] | None = None
+    # Shortest audio input accepted, in seconds: shorter uploads (a truncated file that
+    # decodes to a few samples) are refused at submission with a 422 naming the minimum.
+    min_duration_seconds: float = 0.1
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -141,6 +144,7 @@ register(KindSpec(
     ),
     outputs=(OutputSpec("audio", AUDIO_OUT, "the target speaker's voice"),),
     engine="audiomill.engines.extract_speaker",
+    min_duration_seconds=1.0,  # a voice sample shorter than this tells the encoder little
 ))
 
 

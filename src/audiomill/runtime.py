@@ -33,6 +33,16 @@ class Runtime:
     executor: Executor | None = None
     rate_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(0))
 
+    def live_local_workers(self) -> int:
+        """Workers of this process's own executor alive now (the local executor's pool).
+
+        Celery workers are not counted here: they heartbeat into the workers table, which
+        /metrics counts separately. An executor says how many of its workers are alive
+        with a ``live_workers() -> int`` method; one without it has none in this process.
+        """
+        live_workers = getattr(self.executor, "live_workers", None)
+        return int(live_workers()) if callable(live_workers) else 0
+
     def submit(self, job_id: int, kind: str) -> None:
         """Hand a job to the executor and record that it has it (see jobs.reaper)."""
         if self.executor is None:

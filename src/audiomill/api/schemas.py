@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from audiomill.jobs import service
 from audiomill.jobs.states import JobStatus
@@ -25,11 +25,14 @@ class FilePublic(BaseModel):
 
 
 class JobPublic(BaseModel):
-    id: str
-    number: int
+    # The job's only public id is its UUID: the integer row id stays inside (seed 001's
+    # integer file ids are that seed's own compat surface, not /api/v1's).
+    id: str = Field(description="the job's id (a UUID), used in every /api/v1/jobs/{job_id} route")
     kind: str
     status: JobStatus
-    progress: float
+    progress: float = Field(
+        description="percent done, 0-100 (engines report a fraction 0-1; the runner converts)"
+    )
     stage: str
     eta_seconds: float | None
     params: dict[str, Any]
@@ -85,7 +88,6 @@ def job_public(job: Job) -> JobPublic:
     outputs = service.output_files(job)
     return JobPublic(
         id=job.uuid,
-        number=job.id,
         kind=job.kind,
         status=JobStatus(job.status),
         progress=round(job.progress, 1),

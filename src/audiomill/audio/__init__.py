@@ -4,6 +4,8 @@ Arrays are float32 shaped (channels, frames) throughout. Files are judged by con
 never by name; anything that is not decodable audio raises UnsupportedMedia (HTTP 415).
 
     probe(path) -> AudioInfo                       what the file is, cheaply
+    probe_complete(path) -> AudioInfo              probe, refusing files that hold far less
+                                                   than their header claims (uploads)
     decode(path, sample_rate, channels)            whole file -> (array, sample_rate)
     iter_decode(path, ..., block_frames)           the same, in constant memory
     AudioWriter(path, sample_rate, channels, ...)  streaming encoder (context manager)
@@ -19,7 +21,7 @@ from audiomill.audio._blocks import BlockStage, run_stage
 from audiomill.audio._decode import decode, iter_decode
 from audiomill.audio._encode import AudioWriter, encode
 from audiomill.audio._media_types import extension_for, media_type_for
-from audiomill.audio._probe import AudioInfo, probe
+from audiomill.audio._probe import AudioInfo, probe, probe_complete
 from audiomill.audio._resample import StreamResampler, resample
 from audiomill.audio._scratch import ScratchAudio
 
@@ -35,6 +37,7 @@ __all__ = [
     "iter_decode",
     "media_type_for",
     "probe",
+    "probe_complete",
     "resample",
     "run_stage",
 ]

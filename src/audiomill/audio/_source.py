@@ -192,6 +192,34 @@ def frame_to_float32(frame: av.AudioFrame) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=np.float32)
 
 
+def present_duration_seconds(path: Path) -> float | None:
+    """How much audio the file really holds, from its packets' timestamps (demuxed, not
+    decoded: cheap); None when the packets carry no timing to tell.
+
+    A header can claim more than the file holds (a WAV cut short after its header was
+    written, a truncated download): this is what is present, to compare with what is
+    declared.
+    """
+    with _NamelessReader(Path(path)) as reader:
+        container = _open_container(reader)
+        try:
+            stream = _best_audio_stream(container)
+            first: int | None = None
+            end: int | None = None
+            for packet in _readable_packets(container, stream):
+                if packet is None:
+                    break
+                if packet.pts is None or packet.duration is None:
+                    return None
+                first = packet.pts if first is None else min(first, packet.pts)
+                end = packet.pts + packet.duration if end is None else max(end, packet.pts + packet.duration)
+            if first is None or end is None or stream.time_base is None:
+                return 0.0
+            return float((end - first) * stream.time_base)
+        finally:
+            container.close()
+
+
 def _open_container(reader: _NamelessReader) -> av.container.InputContainer:
     try:
         return av.open(

@@ -5,9 +5,13 @@ The one place audiomill measures or changes loudness. Arrays are float32 shaped
 
     measure(audio, sample_rate) -> LoudnessReport        whole array
     LoudnessMeter(sample_rate, channels)                  the same over a stream of blocks
-    plan_gain(stats, target_lufs, ceiling_dbtp)           static gain that lands on target
+    plan_loudness(stats, ask)                             THE gain planner of every kind that
+                                                          raises loudness (boost, denoise,
+                                                          extract_speaker): a target or a rise
+    plan_gain(stats, target_lufs, ceiling_dbtp, ...)      static gain that lands on target
     TruePeakLimiter(sample_rate, channels, gain_db, ...)  gain + look-ahead true-peak limiter
     loudness_normalize(audio, sr, target_lufs) / boost_loudness(audio, sr, boost_db)
+    finite_or_none(value)                                 a figure for a JSON result
 
 Integrated loudness uses pyloudnorm's K-weighting filters and BS.1770-4's gating (400 ms
 blocks every 100 ms, -70 LUFS absolute and -10 LU relative gates), computed from running
@@ -43,9 +47,9 @@ Everything else is constant in the length of the stream.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -94,6 +98,11 @@ _LIMITER_SAFETY_DB = 0.1
 DEFAULT_MAX_MAKEUP_DB = 3.0
 # Beyond this a "boost" amplifies mostly noise floor; the shortfall is reported instead.
 DEFAULT_MAX_GAIN_DB = 40.0
+# The most gain reduction the limiter may apply to the loudest peak. A limiter taking
+# 19 dB off a loud master's peaks for +1 LU flattens it audibly; past a few dB the
+# honest answer is "this is as loud as it gets cleanly", so plan_gain stops the gain
+# there and reports the shortfall.
+DEFAULT_MAX_LIMITING_DB = 3.0
 
 
 @dataclass(frozen=True)
@@ -121,11 +130,33 @@ class LimiterSettings:
     release_db_per_second: float = DEFAULT_RELEASE_DB_PER_SECOND
 
 
+HeldBackBy = Literal["max_limiting_db", "max_gain_db"]
+
+
 @dataclass(frozen=True)
 class GainPlan:
     gain_db: float  # static gain to apply before the limiter
     target_lufs: float | None  # None: nothing to aim at (silent input)
     predicted_lufs: float  # what the gain and limiter are expected to give
+    # deepest gain reduction the limiter is expected to apply (>= 0 dB, at the loudest peak)
+    predicted_limiting_db: float = 0.0
+    # which cap stopped the gain short of the target; None when nothing did
+    held_back_by: HeldBackBy | None = None
+
+
+class LoudnessAsk(Protocol):
+    """What a job asks of the loudness (params.boost.LoudnessFields has this shape)."""
+
+    @property
+    def target_lufs(self) -> float | None: ...
+
+    @property
+    def ceiling_dbtp(self) -> float: ...
+
+    @property
+    def max_limiting_db(self) -> float: ...
+
+    def boost_gain_db(self) -> float | None: ...
 
 
 @dataclass(frozen=True)
@@ -279,6 +310,25 @@ def _channel_weights(channels: int) -> NDArray[np.float64]:
 # planning a gain
 
 
+def plan_loudness(
+    stats: LoudnessStats, ask: LoudnessAsk, settings: LimiterSettings = LimiterSettings()
+) -> GainPlan:
+    """The one gain planner: ``ask.target_lufs`` when given, else the measured loudness
+    raised by ``ask.boost_gain_db()`` dB; the limiter held to ``ask.max_limiting_db``.
+
+    Silent input (nothing above the absolute gate) gets 0 dB and no target.
+    """
+    before_lufs, _ = _integrated_loudness(stats.subchunk_energy, stats.sample_rate, stats.frames)
+    if not math.isfinite(before_lufs):
+        return GainPlan(gain_db=0.0, target_lufs=None, predicted_lufs=before_lufs)
+    target_lufs = ask.target_lufs
+    if target_lufs is None:
+        target_lufs = before_lufs + (ask.boost_gain_db() or 0.0)
+    return plan_gain(
+        stats, target_lufs, ask.ceiling_dbtp, settings, max_limiting_db=ask.max_limiting_db
+    )
+
+
 def plan_gain(
     stats: LoudnessStats,
     target_lufs: float,
@@ -286,26 +336,60 @@ def plan_gain(
     settings: LimiterSettings = LimiterSettings(),
     max_makeup_db: float = DEFAULT_MAX_MAKEUP_DB,
     max_gain_db: float = DEFAULT_MAX_GAIN_DB,
+    max_limiting_db: float = DEFAULT_MAX_LIMITING_DB,
 ) -> GainPlan:
     """The static gain that brings the measured stream to target_lufs through the limiter.
 
     The plain difference (target - measured) is right when the limiter never acts; when
     it does, it takes some loudness away, so the gain is raised (by at most
     max_makeup_db) until a model of the limiter run on the measured sub-chunks predicts
-    the target. Silent input gets 0 dB: there is nothing to bring up.
+    the target. Two caps hold the gain back, and the plan says which one did:
+
+    - max_limiting_db: the limiter takes ``true peak + gain - ceiling`` off the loudest
+      peak (its hold and smoothing reach the full depth there), so the gain stops where
+      that depth reaches the cap; a louder result would only be a more crushed one. An
+      input whose peaks are already that far over the ceiling keeps unity gain (or the
+      lower gain its target asks for): holding the ceiling is not optional;
+    - max_gain_db: beyond it a boost raises mostly the noise floor.
+
+    Silent input gets 0 dB: there is nothing to bring up.
     """
     before_lufs, _ = _integrated_loudness(stats.subchunk_energy, stats.sample_rate, stats.frames)
     if not math.isfinite(before_lufs):
         return GainPlan(gain_db=0.0, target_lufs=None, predicted_lufs=before_lufs)
-    plain_gain_db = min(target_lufs - before_lufs, max_gain_db)
+    if max_limiting_db < 0:
+        raise InvalidInput(f"max_limiting_db must be at least 0 dB, got {max_limiting_db}")
+    peak_dbtp = _amplitude_db(float(stats.subchunk_true_peak.max(initial=0.0)))
+    limit_point_db = ceiling_dbtp - _LIMITER_SAFETY_DB - peak_dbtp  # gain where limiting starts
+    # An input already over the ceiling needs limiting at any gain; the cap then holds
+    # the gain at unity rather than turn a request for more loudness into less.
+    limiting_cap_db = max(limit_point_db + max_limiting_db, min(0.0, target_lufs - before_lufs))
+    caps: list[tuple[float, HeldBackBy]] = [
+        (max_gain_db, "max_gain_db"),
+        (limiting_cap_db, "max_limiting_db"),
+    ]
+    highest_allowed_db, cap_name = min(caps, key=lambda cap: cap[0])
     model = _LimiterModel(stats, ceiling_dbtp, settings)
+
+    def plan(gain_db: float, held_back: bool) -> GainPlan:
+        return GainPlan(
+            gain_db=gain_db,
+            target_lufs=target_lufs,
+            predicted_lufs=model.predict_lufs(gain_db),
+            predicted_limiting_db=max(0.0, gain_db - limit_point_db),
+            held_back_by=cap_name if held_back else None,
+        )
+
+    plain_gain_db = target_lufs - before_lufs
+    if plain_gain_db >= highest_allowed_db:
+        return plan(highest_allowed_db, held_back=True)
     predicted = model.predict_lufs(plain_gain_db)
     if predicted >= target_lufs - 0.02:
-        return GainPlan(plain_gain_db, target_lufs, predicted)
-    highest_gain_db = min(plain_gain_db + max_makeup_db, max_gain_db)
-    highest_predicted = model.predict_lufs(highest_gain_db)
-    if highest_predicted <= target_lufs:
-        return GainPlan(highest_gain_db, target_lufs, highest_predicted)
+        return plan(plain_gain_db, held_back=False)
+    highest_gain_db = min(plain_gain_db + max_makeup_db, highest_allowed_db)
+    if model.predict_lufs(highest_gain_db) <= target_lufs:
+        # makeup stopped by a cap (not by max_makeup_db): say which
+        return plan(highest_gain_db, held_back=highest_gain_db == highest_allowed_db)
     low, high = plain_gain_db, highest_gain_db  # predicted loudness rises with the gain
     for _ in range(16):  # 3 dB / 2**16: far finer than the model is accurate
         middle = (low + high) / 2
@@ -313,7 +397,7 @@ def plan_gain(
             low = middle
         else:
             high = middle
-    return GainPlan(high, target_lufs, model.predict_lufs(high))
+    return plan(high, held_back=False)
 
 
 class _LimiterModel:
@@ -657,9 +741,11 @@ def loudness_normalize(
     sample_rate: int,
     target_lufs: float,
     ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
+    max_limiting_db: float = DEFAULT_MAX_LIMITING_DB,
 ) -> tuple[NDArray[np.float32], BoostOutcome]:
     """Bring a whole array to target_lufs with its true peak held under ceiling_dbtp."""
-    return _to_target(_as_blocks_array(audio), sample_rate, lambda _: target_lufs, ceiling_dbtp)
+    goal = LoudnessGoal(target_lufs, None, ceiling_dbtp, max_limiting_db)
+    return _to_goal(_as_blocks_array(audio), sample_rate, goal)
 
 
 def boost_loudness(
@@ -667,29 +753,35 @@ def boost_loudness(
     sample_rate: int,
     boost_db: float,
     ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
+    max_limiting_db: float = DEFAULT_MAX_LIMITING_DB,
 ) -> tuple[NDArray[np.float32], BoostOutcome]:
     """Raise a whole array's loudness by boost_db LU, true peak held under ceiling_dbtp."""
-    return _to_target(
-        _as_blocks_array(audio), sample_rate, lambda before: before + boost_db, ceiling_dbtp
-    )
+    goal = LoudnessGoal(None, boost_db, ceiling_dbtp, max_limiting_db)
+    return _to_goal(_as_blocks_array(audio), sample_rate, goal)
 
 
-def _to_target(
-    audio: NDArray[np.float32],
-    sample_rate: int,
-    target_for: Callable[[float], float],
-    ceiling_dbtp: float,
+@dataclass(frozen=True)
+class LoudnessGoal:
+    """A LoudnessAsk spelled out, for callers without a params model."""
+
+    target_lufs: float | None = None
+    boost_db: float | None = None
+    ceiling_dbtp: float = DEFAULT_CEILING_DBTP
+    max_limiting_db: float = DEFAULT_MAX_LIMITING_DB
+
+    def boost_gain_db(self) -> float | None:
+        return self.boost_db
+
+
+def _to_goal(
+    audio: NDArray[np.float32], sample_rate: int, goal: LoudnessGoal
 ) -> tuple[NDArray[np.float32], BoostOutcome]:
     meter = LoudnessMeter(sample_rate, audio.shape[0])
     meter.add(audio)
     before = meter.finish()
-    plan = (
-        plan_gain(meter.stats, target_for(before.integrated_lufs), ceiling_dbtp)
-        if math.isfinite(before.integrated_lufs)
-        else GainPlan(0.0, None, before.integrated_lufs)
-    )
+    plan = plan_loudness(meter.stats, goal)
     out = np.concatenate(
-        list(limit_stream([audio], sample_rate, audio.shape[0], plan.gain_db, ceiling_dbtp)),
+        list(limit_stream([audio], sample_rate, audio.shape[0], plan.gain_db, goal.ceiling_dbtp)),
         axis=1,
     )
     return out, BoostOutcome(before, measure(out, sample_rate), plan)
@@ -731,6 +823,14 @@ def _check_rate(sample_rate: int) -> None:
 
 def _amplitude_db(amplitude: float) -> float:
     return 20.0 * math.log10(amplitude) if amplitude > 0 else -math.inf
+
+
+def finite_or_none(value: float | None, digits: int = 3) -> float | None:
+    """A dB/LUFS figure for a JSON result: JSON has no infinity, so a silent input's
+    loudness or peak (-inf) is reported as null; others rounded to ``digits`` places."""
+    if value is None or not math.isfinite(value):
+        return None
+    return round(value, digits)
 
 
 def _odd(value: int) -> int:

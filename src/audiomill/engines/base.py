@@ -9,10 +9,12 @@ the service) and the CLI (with no service) drive the same code.
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Generic, Protocol, TypeVar
 
+import numpy as np
 from pydantic import BaseModel
 
 from audiomill.config import Settings, get_settings
@@ -52,6 +54,23 @@ class EngineContext(Protocol[ParamsT]):
 def raise_if_cancelled(ctx: EngineContext[Any]) -> None:
     if ctx.cancelled():
         raise JobCancelled()
+
+
+def counted_blocks(
+    ctx: EngineContext[Any],
+    blocks: Iterable[np.ndarray],
+    total_frames: int,
+    on_progress: Callable[[float], None],
+) -> Iterator[np.ndarray]:
+    """Pass (channels, n) blocks through, checking for cancellation and reporting the
+    fraction of ``total_frames`` done after each block."""
+    done = 0
+    for block in blocks:
+        raise_if_cancelled(ctx)
+        yield block
+        done += block.shape[1]
+        on_progress(min(done / total_frames, 1.0))
+    raise_if_cancelled(ctx)
 
 
 @dataclass

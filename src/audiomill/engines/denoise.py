@@ -20,8 +20,9 @@ RNNoise) so output lines up with input -> soxr back -> exactly as many frames as
 input. Any sample rate and channel count in, the same out.
 
 With boost_level or target_lufs, the denoised audio goes to a float32 scratch
-(audio.ScratchAudio) while it is measured, then engines/boost.py's second pass (gain +
-true-peak limiter) writes the output: the same boost as the boost kind.
+(audio.ScratchAudio) while it is measured, then audio/mastering.py's second pass (gain
+from the one planner + true-peak limiter) writes the output: the same boost as the
+boost kind.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ import numpy as np
 
 from audiomill import audio
 from audiomill.audio.loudness import LoudnessMeter
-from audiomill.engines.base import EngineContext
-from audiomill.engines.boost import counted_blocks, write_boosted
+from audiomill.audio.mastering import write_boosted
+from audiomill.engines.base import EngineContext, counted_blocks
 from audiomill.errors import InvalidInput, ModelUnavailable
 from audiomill.models import deepfilter, rnnoise
 from audiomill.params import EncodeOptions
@@ -108,16 +109,13 @@ def run(ctx: EngineContext[DenoiseParams]) -> None:
         with session_context as session:  # model states are freed before boosting
             denoised = denoise_blocks(blocks, session, delay_frames, sample_rate)
             frames = _park(denoised, parked, meter)
-        result.update(
-            write_boosted(
-                ctx,
-                parked.blocks(DECODE_BLOCK_FRAMES),
-                destination,
-                meter,
-                params,
-                lambda done: ctx.progress(denoise_end + (1 - denoise_end) * done, "boosting"),
-            )
+        again = counted_blocks(
+            ctx,
+            parked.blocks(DECODE_BLOCK_FRAMES),
+            max(1, frames),
+            lambda done: ctx.progress(denoise_end + (1 - denoise_end) * done, "boosting"),
         )
+        result.update(write_boosted(again, destination, meter, params))
     result["duration_seconds"] = frames / sample_rate
     ctx.progress(1.0, "done")
     ctx.set_result(**result)

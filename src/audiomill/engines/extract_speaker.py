@@ -34,8 +34,6 @@ linearly so that cos <= 0 -> 0, cos 0.6 -> 50, cos 1 -> 100 (see :func:`similari
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +45,7 @@ from audiomill import audio
 from audiomill.audio import loudness
 from audiomill.config import Settings, get_settings
 from audiomill.engines.base import EngineContext, raise_if_cancelled
+from audiomill.engines.threads import select_threads
 from audiomill.errors import InvalidInput
 from audiomill.models.speaker_encoder import (
     HOP_SAMPLES,
@@ -87,18 +86,7 @@ _FRAME_CENTRE_SAMPLES = 256  # feature frame i covers samples [160 i, 160 i + 51
 def setup() -> None:
     """Once per worker: load both models so the first job does not pay for it."""
     load_speech_detector()
-    load_speaker_encoder(encoder_threads(get_settings()))
-
-
-def encoder_threads(settings: Settings) -> int:
-    """This worker's share of the cores (as engines/torch_runtime.py, without torch)."""
-    if settings.torch_threads is not None:
-        return max(1, settings.torch_threads)
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS/Windows have no affinity API
-        cores = os.cpu_count() or 1
-    return max(1, cores // max(1, settings.worker_concurrency))
+    load_speaker_encoder(select_threads(get_settings()))
 
 
 def run(ctx: EngineContext[SpeakerExtractParams]) -> None:
@@ -111,7 +99,7 @@ def run(ctx: EngineContext[SpeakerExtractParams]) -> None:
 
     ctx.progress(0.0, "loading models")
     detector = load_speech_detector()
-    encoder = load_speaker_encoder(encoder_threads(settings))
+    encoder = load_speaker_encoder(select_threads(settings))
     raise_if_cancelled(ctx)
     target = embed_target_sample(ctx, target_path, detector, encoder, params.vad_threshold)
     found = find_target_speech(ctx, conversation_path, target, detector, encoder, params)
@@ -481,8 +469,8 @@ def write_gated(
     report = meter.finish()
     return {
         "boost_gain_db": round(gain_db, 2),
-        "output_lufs": _finite_or_none(report.integrated_lufs),
-        "output_true_peak_dbtp": _finite_or_none(report.true_peak_dbtp),
+        "output_lufs": loudness.finite_or_none(report.integrated_lufs),
+        "output_true_peak_dbtp": loudness.finite_or_none(report.true_peak_dbtp),
     }
 
 
@@ -497,17 +485,8 @@ def boost_gain_db(
     meter = loudness.LoudnessMeter(sample_rate, channels)
     for block in blocks:
         meter.add(block)
-    before = meter.finish().integrated_lufs
-    if not math.isfinite(before):
-        return 0.0
-    target = params.target_lufs
-    if target is None:
-        target = before + (params.boost_gain_db() or 0.0)
-    return loudness.plan_gain(meter.stats, target, params.ceiling_dbtp).gain_db
-
-
-def _finite_or_none(value: float) -> float | None:
-    return round(value, 2) if math.isfinite(value) else None
+    meter.finish()
+    return loudness.plan_loudness(meter.stats, params).gain_db
 
 
 # ---------------------------------------------------------------- result

@@ -18,8 +18,10 @@ Clip policy (``clip_mode``), as demucs' ``prevent_clip`` but per stem:
   none     write as is (only 32-bit float wav keeps samples beyond ±1).
 With ``residual=True`` the stems are meant to sum to the mix, so ``rescale`` applies ONE
 common factor (from the loudest stem) to every stem: they then sum to the mix times that
-factor, reported as ``result.output_gain``. ``clamp`` can still break the sum where a
-stem is clipped; ``none`` with float wav keeps it exactly.
+factor, reported as ``result.output_gain`` (1.0 when nothing needed scaling, and with
+``none`` or ``clamp``). ``clamp`` can still break the sum where a stem is clipped;
+``none`` with float wav keeps it exactly (the ``vocals`` kind's default, see
+params/separate.py's VocalSplitParams).
 """
 
 from __future__ import annotations
@@ -132,7 +134,8 @@ def run(ctx: EngineContext[SeparateParams]) -> None:
         "duration_seconds": stats.frames / sample_rate,
         "precision": str(stream.compute_dtype).removeprefix("torch."),
     }
-    if params.residual and params.clip_mode == "rescale":
+    if params.residual:
+        # the stems sum to the mix times this (1.0: exactly), see the module docstring
         result["output_gain"] = gains[plan.names[0]]
     ctx.set_result(**result)
 

@@ -1,16 +1,13 @@
 """Which device a torch engine runs on, and how many CPU threads it may use.
 
-Torch's default is one intra-op thread per visible core *per process*: with several
-worker processes (or a pool of job threads) on one machine they oversubscribe the cores
-and every job slows down. So each worker takes its share: the cores this process may run
-on (its CPU affinity, which containers and ``taskset`` narrow) divided by the number of
-jobs it runs at once.
+Torch's default is one intra-op thread per visible core *per process*; the share each
+worker takes instead comes from engines/threads.py (the one thread-budget rule, shared
+with the onnxruntime engines).
 """
 
 from __future__ import annotations
 
 import functools
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +15,7 @@ from pathlib import Path
 import torch
 
 from audiomill.config import Settings
+from audiomill.engines.threads import available_cores, select_threads
 from audiomill.errors import InvalidInput
 
 _configure_lock = threading.Lock()
@@ -27,14 +25,6 @@ _configure_lock = threading.Lock()
 class TorchRuntime:
     device: str
     threads: int
-
-
-def available_cores() -> int:
-    """Cores this process may run on (affinity), not the machine's total."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS/Windows have no affinity API
-        return os.cpu_count() or 1
 
 
 def select_device(settings: Settings) -> str:
@@ -78,12 +68,6 @@ def cpu_computes_bfloat16() -> bool:
     return bool(flags & {"avx512_bf16", "amx_bf16"})
 
 
-def select_threads(settings: Settings) -> int:
-    if settings.torch_threads is not None:
-        return max(1, settings.torch_threads)
-    return max(1, available_cores() // max(1, settings.worker_concurrency))
-
-
 def configure_torch(settings: Settings) -> TorchRuntime:
     """Apply the thread count to this process and return the device to use.
 
@@ -103,3 +87,6 @@ def configure_torch(settings: Settings) -> TorchRuntime:
             # outputs equal within 3e-7. Process-wide, like the thread count.
             torch.backends.mha.set_fastpath_enabled(False)
     return TorchRuntime(device=device, threads=threads)
+
+
+__all__ = ["TorchRuntime", "available_cores", "check_device", "configure_torch", "select_device", "select_threads"]

@@ -22,6 +22,7 @@ from audiomill import images
 from audiomill.engines.base import kind_spec
 from audiomill.errors import (
     AudiomillError,
+    Conflict,
     DurationTooLong,
     InvalidInput,
     NotFound,
@@ -108,6 +109,13 @@ def _stage_upload(
                 f"{safe_filename(upload.filename)} lasts {info.duration_seconds:.0f} s; "
                 f"{kind or 'a'} job{'s' if kind else ''} take{'' if kind else 's'} at most {limit:g} s of audio"
             )
+        shortest = kind_spec(kind).min_duration_seconds if kind else 0.0
+        if info.duration_seconds is not None and info.duration_seconds < shortest:
+            raise InvalidInput(
+                f"{safe_filename(upload.filename)} holds only {info.duration_seconds:.4f} s of "
+                f"audio ({round(info.duration_seconds * (info.sample_rate or 0))} samples); {kind} "
+                f"jobs need at least {shortest:g} s"
+            )
     except BaseException:
         runtime.blobs.discard(staged)
         raise
@@ -128,7 +136,7 @@ def _probe_media(staged: StagedFile, upload: Upload, media: InputMedia | None) -
     name = safe_filename(upload.filename)
     if media in ("audio", None):
         try:
-            info = audio.probe(staged.path)
+            info = audio.probe_complete(staged.path)  # 415 for truncated files too
             return MediaInfo(audio.media_type_for(name), info.duration_seconds, info.sample_rate, info.channels)
         except UnsupportedMedia:
             if media == "audio":
@@ -391,13 +399,20 @@ def list_jobs(
 
 
 def cancel_job(runtime: Runtime, owner_id: int | None, job_uuid: str) -> Job:
+    """Cancel a pending or processing job; Conflict (409) when it has already ended."""
     with runtime.db.session() as session:
         job = get_job(session, owner_id, job_uuid)
-        if JobStatus(job.status).is_terminal:
-            return job
         # A running job is marked cancelled at once; its engine sees that between chunks
-        # and stops, and whatever it produced is discarded.
-        states.cancel(session, job.id)
+        # and stops, and whatever it produced is discarded. One that has already ended
+        # (perhaps a moment ago, in a worker) cannot be: say so rather than answer as if
+        # it had been.
+        if JobStatus(job.status).is_terminal or not states.cancel(session, job.id):
+            session.rollback()
+            session.refresh(job)
+            raise Conflict(
+                f"job {job_uuid} has already ended (status: {job.status}); only pending or "
+                "processing jobs can be cancelled"
+            )
         session.commit()
         session.refresh(job)
     runtime.events.publish(job.uuid, job_event(job))

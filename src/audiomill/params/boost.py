@@ -3,8 +3,9 @@
 A boost is loudness-targeted, never a plain multiplication: either ``boost_level`` raises
 the integrated loudness by a fixed number of LU ('2x' = +6 dB, the gain that doubles
 amplitude; '3x' +9.5, '4x' +12, '5x' +14) or ``target_lufs`` names the loudness to reach.
-Either way a true-peak limiter keeps the result at or under ``ceiling_dbtp``; when the
-ceiling makes the target unreachable the job reports the loudness it did reach.
+Either way a true-peak limiter keeps the result at or under ``ceiling_dbtp``, taking at
+most ``max_limiting_db`` off the loudest peak; when that makes the target unreachable the
+job reports the loudness it did reach.
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ class LoudnessFields(EncodeOptions):
         ge=-9.0,
         le=0.0,
         description="highest true peak allowed in the output, in dBTP",
+    )
+    max_limiting_db: float = Field(
+        default=3.0,
+        ge=0.0,
+        le=20.0,
+        description="most gain reduction the true-peak limiter may apply to the loudest "
+        "peak, in dB. The gain stops where this is reached, so a loud input is not crushed "
+        "to reach its target; the result then says the target was not reached, and how "
+        "loud the output is",
     )
 
     def boost_gain_db(self) -> float | None:

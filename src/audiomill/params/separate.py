@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from audiomill.params.common import EncodeOptions
+from audiomill.params.common import EncodeOptions, OutputFormat
 
 SeparationModelName = Literal[
     "htdemucs",
@@ -66,9 +66,36 @@ class SeparateParams(EncodeOptions):
 
 class VocalSplitParams(SeparateParams):
     """Vocal split (kind ``vocals``): the separation engine with two stems, vocals and
-    instrumental."""
+    instrumental, that add back up to the upload.
+
+    The instrumental is the mix minus the vocals (``residual``), so vocals + instrumental
+    equals the upload (at the model's 44.1 kHz, in stereo). Clipping is what could break
+    that: on a loud master the two stems can peak above full scale where they cancel.
+    So by default the stems are 32-bit float wav, which keeps such peaks, and nothing is
+    scaled: the sum is exact to float32 precision. Ask for 16/24-bit wav, flac, mp3 or
+    m4a and, unless ``clip_mode`` is given, both stems are scaled by one shared gain
+    (``rescale``) that keeps them under full scale: they then sum to the upload times
+    that gain, which the job's result reports as ``output_gain`` (1.0: exact).
+    """
 
     two_stems: Literal["vocals"] = "vocals"  # type: ignore[assignment]
     complement_name: Literal["instrumental"] = "instrumental"  # type: ignore[assignment]
-    # The instrumental is the mix minus the vocals, so the two add back up to the upload.
     residual: bool = True
+    wav_bit_depth: Literal[16, 24, 32] = Field(
+        default=32,
+        description="wav sample format: 32-bit float (default: keeps every peak, so vocals "
+        "+ instrumental sum exactly to the upload) or 16/24-bit integer",
+    )
+    clip_mode: Literal["rescale", "clamp", "none"] = Field(
+        default="none",
+        description="none (default for 32-bit float wav: nothing clips, nothing is scaled); "
+        "for every other format the default is rescale: both stems scaled by one shared "
+        "gain, reported as the result's output_gain, so they sum to the upload times it",
+    )
+
+    @model_validator(mode="after")
+    def _clip_policy_for_the_format(self) -> VocalSplitParams:
+        keeps_overs = self.output_format == OutputFormat.wav and self.wav_bit_depth == 32
+        if "clip_mode" not in self.model_fields_set and not keeps_overs:
+            self.clip_mode = "rescale"
+        return self

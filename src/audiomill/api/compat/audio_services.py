@@ -2,20 +2,25 @@
 extraction under /api/denoise/, /api/vocal/, /api/boost/ and /api/speaker/, with that
 document's paths, form fields, integer ids, JSON shapes and status values.
 
+The four services share one set of handlers (start, list, status, delete); ``SERVICES``
+is the table of everything in which they differ: paths, form fields, kind, URL
+categories, the seed's words and bodies, extra fields.
+
 Errors under these prefixes use the seed's ``{"status": "error", "message": …}`` shape
 (registered with the API's error handlers), and a missing file is the seed's 400 body.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
+from inspect import Parameter, Signature
 from pathlib import PurePath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, UploadFile
 from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Session
 
 from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep
 from audiomill.api.errors import register_error_shape
@@ -23,14 +28,13 @@ from audiomill.api.routes.media import media_url
 from audiomill.api.schemas import as_utc
 from audiomill.jobs import service
 from audiomill.jobs.states import JobStatus
-from audiomill.store.tables import Asset, Job
+from audiomill.store.tables import Job
 
 router = APIRouter(tags=["seed 001: audio processing services"])
 FileId = Annotated[int, Path(ge=1, le=2**62, description="the file's integer id")]
 FILE_ID = "file_id"  # the path parameter's name, as validation errors spell it
 
 UNSUPPORTED_MESSAGE = "Unsupported file type. Please upload MP3, WAV, M4A, or FLAC files."
-PREFIXES = ("/api/denoise/", "/api/vocal/", "/api/boost/", "/api/speaker/")
 # Outputs keep the input's format where it is one we encode, as the seed's examples do.
 ENCODABLE = {"mp3", "wav", "flac", "m4a"}
 
@@ -49,21 +53,101 @@ def _seed_error(status: int, message: str) -> tuple[int, dict[str, Any]]:
     return status, {"status": "error", "message": message}
 
 
-for _prefix in PREFIXES:
-    register_error_shape(_prefix, _seed_error)
+@dataclass(frozen=True)
+class Original:
+    """An uploaded file as the seed lists it: ``<field>filename`` and ``<field>_url``."""
+
+    form_field: str  # the multipart field it arrives in
+    input_name: str  # the kind's input it becomes
+    field: str  # "" -> "filename" / "original_url"; "conversation" -> "conversation_filename" / "conversation_url"
+    category: str  # the descriptive part of its media URL
+
+
+@dataclass(frozen=True)
+class Output:
+    """A result file as the seed lists it: ``<suffix>_url``, named ``<upload stem>_<suffix>``."""
+
+    name: str  # the job's output
+    suffix: str  # "denoised", "vocals", ...
+    category: str  # the descriptive part of its media URL
 
 
 @dataclass(frozen=True)
 class Service:
+    """Everything in which the seed's four services differ; the handlers below are shared."""
+
+    prefix: str  # /api/<prefix>/
     kind: str
-    output_category: str  # the descriptive part of the output's media URL
-    failed_status: str  # the seed's word for a failed job in this service
+    start_path: str  # POST /api/<prefix>/<start_path>/ starts a job
+    originals: tuple[Original, ...]  # in the kind's input order
+    outputs: tuple[Output, ...]
+    failed_status: str  # the seed's word for a failed job
+    missing_body: dict[str, str]  # 400 when a file is missing
+    started_message: str
+    deleted_body: dict[str, str]
+    boost_default: str | None = None  # the boost_level form field's default; None: no such field
+    started_echoes_filename: bool = False  # the start answer also carries "filename"
+    duration_of: str = "audio"  # the input whose length is "duration"
+    extra: Callable[[Job], dict[str, Any]] = lambda job: {}  # fields only this service lists
 
 
-DENOISE = Service("denoise", "denoised", "failed")
-VOCAL = Service("vocals", "vocal_separation", "error")
-BOOST = Service("boost", "audio_boost/boosted", "failed")
-SPEAKER = Service("extract_speaker", "speaker_extraction/extracted", "failed")
+def _loudness(job: Job) -> dict[str, Any]:
+    figures = {k: v for k, v in job.result.items() if "lufs" in k or "dbtp" in k or k == "gain_db"}
+    return {"loudness": figures or None}
+
+
+_ORIGINAL = Original("audio_file", "audio", "", "original")
+SERVICES = (
+    Service(
+        prefix="denoise", kind="denoise", start_path="upload",
+        originals=(_ORIGINAL,),
+        outputs=(Output("audio", "denoised", "denoised"),),
+        failed_status="failed",
+        missing_body={"status": "error", "message": "No audio file provided"},
+        started_message="File uploaded successfully. Processing started.",
+        deleted_body={"status": "success", "message": "File deleted successfully"},
+        boost_default="none", started_echoes_filename=True,
+    ),
+    Service(
+        prefix="vocal", kind="vocals", start_path="separate",
+        originals=(replace(_ORIGINAL, category="vocal_separation/original"),),
+        outputs=(
+            Output("vocals", "vocals", "vocal_separation/vocals"),
+            Output("instrumental", "instrumental", "vocal_separation/instrumental"),
+        ),
+        failed_status="error",
+        missing_body={"error": "No file provided"},
+        started_message="Vocal separation started",
+        deleted_body={"status": "success"},
+    ),
+    Service(
+        prefix="boost", kind="boost", start_path="upload",
+        originals=(replace(_ORIGINAL, category="audio_boost/original"),),
+        outputs=(Output("audio", "boosted", "audio_boost/boosted"),),
+        failed_status="failed",
+        missing_body={"error": "No file provided"},
+        started_message="Audio boost started",
+        deleted_body={"status": "success"},
+        boost_default="3x", extra=_loudness,
+    ),
+    Service(
+        prefix="speaker", kind="extract_speaker", start_path="extract",
+        originals=(
+            Original("conversation_file", "conversation", "conversation", "speaker_extraction/conversations"),
+            Original("target_speaker_file", "target", "target", "speaker_extraction/targets"),
+        ),
+        outputs=(Output("audio", "extracted", "speaker_extraction/extracted"),),
+        failed_status="failed",
+        missing_body={"status": "error", "message": "Both conversation file and target speaker file are required"},
+        started_message="Speaker extraction started",
+        deleted_body={"status": "success", "message": "File deleted successfully"},
+        boost_default="none", duration_of="conversation",
+        extra=lambda job: {"similarity_score": job.result.get("similarity_score")},
+    ),
+)
+PREFIXES = tuple(f"/api/{svc.prefix}/" for svc in SERVICES)
+for _prefix in PREFIXES:
+    register_error_shape(_prefix, _seed_error)
 
 
 def _timestamp(moment: datetime | None) -> str | None:
@@ -90,213 +174,105 @@ def _output_format(filename: str) -> str:
     return suffix if suffix in ENCODABLE else "wav"
 
 
-def _output_url(job: Job, svc: Service, output: str, input_name: str, suffix: str) -> str | None:
-    asset = service.output_files(job).get(output)
+def _output_url(job: Job, output: Output, upload_stem: str) -> str | None:
+    asset = service.output_files(job).get(output.name)
     if job.status != JobStatus.completed or asset is None:
         return None
-    stem = PurePath(service.input_files(job)[input_name].filename).stem or "audio"
     extension = PurePath(asset.filename).suffix
-    return media_url(f"{svc.output_category}/{suffix}" if svc is VOCAL else svc.output_category, asset,
-                     f"{stem}_{suffix}{extension}")
+    return media_url(output.category, asset, f"{upload_stem}_{output.suffix}{extension}")
 
 
-def _original_url(asset: Asset, category: str) -> str:
-    return media_url(category, asset)
-
-
-def _common(job: Job, svc: Service) -> dict[str, Any]:
-    return {
+def _item(job: Job, svc: Service) -> dict[str, Any]:
+    """One job as the seed lists it, status and list alike."""
+    inputs = service.input_files(job)
+    item: dict[str, Any] = {
         "id": job.id,
         "status": _status(job, svc),
-        "progress": round(job.progress),
+        "progress": round(job.progress),  # percent, as the job row keeps it
         "uploaded_at": _timestamp(job.created_at),
         "processed_at": _timestamp(job.finished_at) if job.status == JobStatus.completed else None,
         "error_message": job.error,
     }
+    for original in svc.originals:
+        asset = inputs[original.input_name]
+        item[f"{original.field}_filename" if original.field else "filename"] = asset.filename
+        item[f"{original.field}_url" if original.field else "original_url"] = media_url(original.category, asset)
+    if svc.boost_default is not None:
+        item["boost_level"] = job.params.get("boost_level", svc.boost_default)
+    item["duration"] = _duration(inputs[svc.duration_of].duration_seconds)
+    upload_stem = PurePath(inputs[svc.originals[0].input_name].filename).stem or "audio"
+    for output in svc.outputs:
+        item[f"{output.suffix}_url"] = _output_url(job, output, upload_stem)
+    item.update(svc.extra(job))
+    return item
 
 
-def _denoise_item(job: Job) -> dict[str, Any]:
-    original = service.input_files(job)["audio"]
-    return {
-        **_common(job, DENOISE), "filename": original.filename,
-        "boost_level": job.params.get("boost_level", "none"), "duration": _duration(original.duration_seconds),
-        "original_url": _original_url(original, "original"),
-        "denoised_url": _output_url(job, DENOISE, "audio", "audio", "denoised"),
-    }
+# -- the four services' routes, one set of handlers ---------------------------------------
 
 
-def _vocal_item(job: Job) -> dict[str, Any]:
-    original = service.input_files(job)["audio"]
-    return {
-        **_common(job, VOCAL), "filename": original.filename, "duration": _duration(original.duration_seconds),
-        "original_url": _original_url(original, "vocal_separation/original"),
-        "vocals_url": _output_url(job, VOCAL, "vocals", "audio", "vocals"),
-        "instrumental_url": _output_url(job, VOCAL, "instrumental", "audio", "instrumental"),
-    }
+def _start_handler(svc: Service) -> Callable[..., Any]:
+    def start(runtime: RuntimeDep, user: CurrentUser, **form: Any) -> Any:
+        uploads: list[UploadFile | None] = [form[o.form_field] for o in svc.originals]
+        if any(upload is None for upload in uploads):
+            return JSONResponse(status_code=400, content=svc.missing_body)
+        files = [service.Upload(u.file, u.filename) for u in uploads if u is not None]
+        params: dict[str, Any] = {"output_format": _output_format(files[0].filename or "")}
+        if svc.boost_default is not None:
+            params["boost_level"] = form["boost_level"]
+        job = service.create_job(runtime, user.id, svc.kind, params, files)
+        body: dict[str, Any] = {"status": "success", "message": svc.started_message, "file_id": job.id}
+        if svc.started_echoes_filename:
+            body["filename"] = service.safe_filename(files[0].filename)
+        return body
+
+    # FastAPI reads the form fields from the signature: one optional file per upload,
+    # then boost_level where the service takes it
+    fields = [
+        Parameter(o.form_field, Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[UploadFile | None, File()])
+        for o in svc.originals
+    ]
+    if svc.boost_default is not None:
+        fields.append(Parameter("boost_level", Parameter.KEYWORD_ONLY, default=svc.boost_default,
+                                annotation=Annotated[str, Form()]))
+    start.__signature__ = Signature([  # type: ignore[attr-defined]
+        Parameter("runtime", Parameter.KEYWORD_ONLY, annotation=RuntimeDep),
+        Parameter("user", Parameter.KEYWORD_ONLY, annotation=CurrentUser),
+        *fields,
+    ], return_annotation=Any)
+    return start
 
 
-def _boost_item(job: Job) -> dict[str, Any]:
-    original = service.input_files(job)["audio"]
-    return {
-        **_common(job, BOOST), "filename": original.filename,
-        "boost_level": job.params.get("boost_level"), "duration": _duration(original.duration_seconds),
-        "original_url": _original_url(original, "audio_boost/original"),
-        "boosted_url": _output_url(job, BOOST, "audio", "audio", "boosted"),
-        "loudness": {k: v for k, v in job.result.items() if "lufs" in k or "dbtp" in k or k == "gain_db"} or None,
-    }
+def _list_handler(svc: Service) -> Callable[..., Any]:
+    def files(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+        jobs, _ = service.list_jobs(session, user.id, [svc.kind], limit=10_000)
+        return {"files": [_item(job, svc) for job in jobs]}
+
+    return files
 
 
-def _speaker_item(job: Job) -> dict[str, Any]:
-    inputs = service.input_files(job)
-    conversation, target = inputs["conversation"], inputs["target"]
-    return {
-        **_common(job, SPEAKER),
-        "conversation_filename": conversation.filename, "target_filename": target.filename,
-        "boost_level": job.params.get("boost_level", "none"),
-        "similarity_score": job.result.get("similarity_score"),
-        "duration": _duration(conversation.duration_seconds),
-        "conversation_url": _original_url(conversation, "speaker_extraction/conversations"),
-        "target_url": _original_url(target, "speaker_extraction/targets"),
-        "extracted_url": _output_url(job, SPEAKER, "audio", "conversation", "extracted"),
-    }
+def _status_handler(svc: Service) -> Callable[..., Any]:
+    def status(file_id: FileId, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+        return _item(service.get_job_by_number(session, user.id, file_id, [svc.kind]), svc)
+
+    return status
 
 
-def _start(runtime, user, svc: Service, params: dict[str, Any], uploads: list[UploadFile]) -> Job:  # type: ignore[no-untyped-def]
-    files = [service.Upload(u.file, u.filename) for u in uploads]
-    return service.create_job(runtime, user.id, svc.kind, params, files)
+def _delete_handler(svc: Service) -> Callable[..., Any]:
+    def delete(file_id: FileId, runtime: RuntimeDep, user: CurrentUser) -> dict[str, Any]:
+        with runtime.db.session() as session:
+            job_uuid = service.get_job_by_number(session, user.id, file_id, [svc.kind]).uuid
+        service.delete_job(runtime, user.id, job_uuid)
+        return svc.deleted_body
+
+    return delete
 
 
-def _files(session: Session, user_id: int, svc: Service, item) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    jobs, _ = service.list_jobs(session, user_id, [svc.kind], limit=10_000)
-    return {"files": [item(job) for job in jobs]}
-
-
-def _missing(body: dict[str, Any]) -> JSONResponse:
-    return JSONResponse(status_code=400, content=body)
-
-
-# -- denoise ---------------------------------------------------------------------------
-
-@router.post("/api/denoise/upload/")
-def denoise_upload(
-    runtime: RuntimeDep, user: CurrentUser,
-    audio_file: Annotated[UploadFile | None, File()] = None,
-    boost_level: Annotated[str, Form()] = "none",
-) -> Any:
-    if audio_file is None:
-        return _missing({"status": "error", "message": "No audio file provided"})
-    params = {"boost_level": boost_level, "output_format": _output_format(audio_file.filename or "")}
-    job = _start(runtime, user, DENOISE, params, [audio_file])
-    return {"status": "success", "message": "File uploaded successfully. Processing started.",
-            "file_id": job.id, "filename": service.safe_filename(audio_file.filename)}
-
-
-@router.get("/api/denoise/files/")
-def denoise_files(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    return _files(session, user.id, DENOISE, _denoise_item)
-
-
-@router.get("/api/denoise/files/{file_id}/status/")
-def denoise_status(file_id: FileId, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    return _denoise_item(service.get_job_by_number(session, user.id, file_id, [DENOISE.kind]))
-
-
-@router.delete("/api/denoise/files/{file_id}/delete/")
-def denoise_delete(file_id: FileId, runtime: RuntimeDep, user: CurrentUser) -> dict[str, Any]:
-    _delete(runtime, user.id, file_id, DENOISE)
-    return {"status": "success", "message": "File deleted successfully"}
-
-
-# -- vocal separation ------------------------------------------------------------------
-
-@router.post("/api/vocal/separate/")
-def vocal_separate(runtime: RuntimeDep, user: CurrentUser, audio_file: Annotated[UploadFile | None, File()] = None) -> Any:
-    if audio_file is None:
-        return _missing({"error": "No file provided"})
-    job = _start(runtime, user, VOCAL, {"output_format": _output_format(audio_file.filename or "")}, [audio_file])
-    return {"status": "success", "message": "Vocal separation started", "file_id": job.id}
-
-
-@router.get("/api/vocal/files/")
-def vocal_files(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    return _files(session, user.id, VOCAL, _vocal_item)
-
-
-@router.get("/api/vocal/files/{file_id}/status/")
-def vocal_status(file_id: FileId, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    return _vocal_item(service.get_job_by_number(session, user.id, file_id, [VOCAL.kind]))
-
-
-@router.delete("/api/vocal/files/{file_id}/delete/")
-def vocal_delete(file_id: FileId, runtime: RuntimeDep, user: CurrentUser) -> dict[str, Any]:
-    _delete(runtime, user.id, file_id, VOCAL)
-    return {"status": "success"}
-
-
-# -- boost -----------------------------------------------------------------------------
-
-@router.post("/api/boost/upload/")
-def boost_upload(
-    runtime: RuntimeDep, user: CurrentUser,
-    audio_file: Annotated[UploadFile | None, File()] = None,
-    boost_level: Annotated[str, Form()] = "3x",
-) -> Any:
-    if audio_file is None:
-        return _missing({"error": "No file provided"})
-    params = {"boost_level": boost_level, "output_format": _output_format(audio_file.filename or "")}
-    job = _start(runtime, user, BOOST, params, [audio_file])
-    return {"status": "success", "message": "Audio boost started", "file_id": job.id}
-
-
-@router.get("/api/boost/files/")
-def boost_files(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    return _files(session, user.id, BOOST, _boost_item)
-
-
-@router.get("/api/boost/files/{file_id}/status/")
-def boost_status(file_id: FileId, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    return _boost_item(service.get_job_by_number(session, user.id, file_id, [BOOST.kind]))
-
-
-@router.delete("/api/boost/files/{file_id}/delete/")
-def boost_delete(file_id: FileId, runtime: RuntimeDep, user: CurrentUser) -> dict[str, Any]:
-    _delete(runtime, user.id, file_id, BOOST)
-    return {"status": "success"}
-
-
-# -- speaker extraction ----------------------------------------------------------------
-
-@router.post("/api/speaker/extract/")
-def speaker_extract(
-    runtime: RuntimeDep, user: CurrentUser,
-    conversation_file: Annotated[UploadFile | None, File()] = None,
-    target_speaker_file: Annotated[UploadFile | None, File()] = None,
-    boost_level: Annotated[str, Form()] = "none",
-) -> Any:
-    if conversation_file is None or target_speaker_file is None:
-        return _missing({"status": "error", "message": "Both conversation file and target speaker file are required"})
-    params = {"boost_level": boost_level, "output_format": _output_format(conversation_file.filename or "")}
-    job = _start(runtime, user, SPEAKER, params, [conversation_file, target_speaker_file])
-    return {"status": "success", "message": "Speaker extraction started", "file_id": job.id}
-
-
-@router.get("/api/speaker/files/")
-def speaker_files(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    return _files(session, user.id, SPEAKER, _speaker_item)
-
-
-@router.get("/api/speaker/files/{file_id}/status/")
-def speaker_status(file_id: FileId, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
-    return _speaker_item(service.get_job_by_number(session, user.id, file_id, [SPEAKER.kind]))
-
-
-@router.delete("/api/speaker/files/{file_id}/delete/")
-def speaker_delete(file_id: FileId, runtime: RuntimeDep, user: CurrentUser) -> dict[str, Any]:
-    _delete(runtime, user.id, file_id, SPEAKER)
-    return {"status": "success", "message": "File deleted successfully"}
-
-
-def _delete(runtime, owner_id: int, file_id: FileId, svc: Service) -> None:  # type: ignore[no-untyped-def]
-    with runtime.db.session() as session:
-        job_uuid = service.get_job_by_number(session, owner_id, file_id, [svc.kind]).uuid
-    service.delete_job(runtime, owner_id, job_uuid)
+for _svc in SERVICES:
+    _base = f"/api/{_svc.prefix}"
+    router.add_api_route(f"{_base}/{_svc.start_path}/", _start_handler(_svc), methods=["POST"],
+                         name=f"{_svc.prefix}_{_svc.start_path}")
+    router.add_api_route(f"{_base}/files/", _list_handler(_svc), methods=["GET"], name=f"{_svc.prefix}_files")
+    router.add_api_route(f"{_base}/files/{{file_id}}/status/", _status_handler(_svc), methods=["GET"],
+                         name=f"{_svc.prefix}_status")
+    router.add_api_route(f"{_base}/files/{{file_id}}/delete/", _delete_handler(_svc), methods=["DELETE"],
+                         name=f"{_svc.prefix}_delete")

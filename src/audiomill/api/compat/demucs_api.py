@@ -20,7 +20,7 @@ from pydantic import BaseModel
 
 from audiomill import __version__
 from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep
-from audiomill.api.files import zip_response
+from audiomill.api.files import archive_name, zip_response
 from audiomill.api.schemas import as_utc
 from audiomill.jobs import service
 from audiomill.jobs.states import JobStatus
@@ -103,13 +103,14 @@ def status(job_id: str, session: SessionDep, user: CurrentUser) -> SeedJob:
     return seed_job(service.get_job(session, user.id, job_id, [KIND]))
 
 
+@router.head("/download/{job_id}", include_in_schema=False)
 @router.get("/download/{job_id}", response_class=FileResponse)
 def download(job_id: str, runtime: RuntimeDep, session: SessionDep, user: CurrentUser) -> FileResponse:
     job = service.get_job(session, user.id, job_id, [KIND])
     if job.status != JobStatus.completed:
         # 400, as the seed's own service answered a download before completion
         raise HTTPException(400, f"job {job_id} is not completed (status: {seed_job(job).status})")
-    return zip_response(runtime, service.output_files(job), f"{job.uuid}.zip")
+    return zip_response(runtime, service.output_files(job), archive_name(job))
 
 
 @router.get("/jobs", response_model=list[SeedJob])

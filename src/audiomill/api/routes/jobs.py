@@ -11,19 +11,21 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from audiomill.api import job_requests
 from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep, authenticate
-from audiomill.api.files import file_response, zip_response
-from audiomill.api.schemas import JobPublic, JobsPublic, job_public
+from audiomill.api.files import archive_name, file_response, zip_response
 from audiomill.api.guard import is_same_origin
-from audiomill.errors import AudiomillError, InvalidInput, NotFound, UnsupportedMedia
+from audiomill.api.schemas import JobPublic, JobsPublic, job_public
+from audiomill.errors import AudiomillError, Conflict, Forbidden, InvalidInput, NotFound, UnsupportedMedia
 from audiomill.jobs import service
 from audiomill.jobs.states import JobStatus
 from audiomill.kinds import KindSpec
 from audiomill.runtime import Runtime
+from audiomill.store.tables import Job
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such job (or not yours)"},
+    409: {"description": "The job's status does not allow this (e.g. not finished yet)"},
     413: {"description": "Upload over the size limit"},
     415: {"description": "Not audio we can decode"},
     422: {"description": "Invalid kind or parameters"},
@@ -72,7 +74,7 @@ async def create_job(request: Request, runtime: RuntimeDep, user: CurrentUser) -
     return await run_in_threadpool(create)
 
 
-@router.get("", response_model=JobsPublic)
+@router.get("", response_model=JobsPublic, responses={403: {"description": "all=true from a non-admin"}})
 def list_jobs(
     session: SessionDep,
     user: CurrentUser,
@@ -82,7 +84,12 @@ def list_jobs(
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     all_users: Annotated[bool, Query(alias="all", description="admins: every user's jobs")] = False,
 ) -> JobsPublic:
-    owner_id = None if all_users and user.is_admin else user.id
+    if all_users and not user.is_admin:
+        raise Forbidden(
+            "all=true lists every user's jobs and is for admins only; "
+            "leave it out to list your own jobs"
+        )
+    owner_id = None if all_users else user.id
     jobs, count = service.list_jobs(session, owner_id, [kind] if kind else None, status, limit, offset)
     return JobsPublic(data=[job_public(job) for job in jobs], count=count)
 
@@ -105,22 +112,42 @@ def delete_job(job_id: str, runtime: RuntimeDep, user: CurrentUser) -> Response:
     return Response(status_code=204)
 
 
+@router.head("/{job_id}/outputs/{name}", include_in_schema=False)
 @router.get("/{job_id}/outputs/{name}", response_class=FileResponse, responses=ERRORS)
 def download_output(job_id: str, name: str, runtime: RuntimeDep, session: SessionDep, user: CurrentUser) -> FileResponse:
     job = service.get_job(session, user.id, job_id)
     asset = service.output_files(job).get(name)
     if asset is None:
+        _refuse_unfinished(job)
         raise NotFound(f"job {job_id} has no output {name!r}")
     return file_response(runtime, asset)
 
 
+@router.head("/{job_id}/archive", include_in_schema=False)
 @router.get("/{job_id}/archive", response_class=FileResponse, responses=ERRORS)
 def download_archive(job_id: str, runtime: RuntimeDep, session: SessionDep, user: CurrentUser) -> FileResponse:
     job = service.get_job(session, user.id, job_id)
+    _refuse_unfinished(job)
     outputs = service.output_files(job)
     if not outputs:
-        raise NotFound(f"job {job_id} has no outputs yet (status: {job.status})")
-    return zip_response(runtime, outputs, f"{job.kind}-{job.uuid}.zip")
+        raise NotFound(f"job {job_id} completed without output files (its result is in the job)")
+    return zip_response(runtime, outputs, archive_name(job))
+
+
+def _refuse_unfinished(job: Job) -> None:
+    """409 for a job whose outputs do not exist because of its status, saying which."""
+    status = JobStatus(job.status)
+    if status in (JobStatus.pending, JobStatus.processing):
+        raise Conflict(
+            f"job {job.uuid} is not finished (status: {status.value}); "
+            "its outputs can be downloaded once it has completed"
+        )
+    if status in (JobStatus.failed, JobStatus.cancelled):
+        raise Conflict(f"job {job.uuid} has no outputs: it {_ended(status)}")
+
+
+def _ended(status: JobStatus) -> str:
+    return "was cancelled" if status == JobStatus.cancelled else "failed (see its error)"
 
 
 @router.websocket("/{job_id}/events")

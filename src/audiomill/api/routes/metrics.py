@@ -51,7 +51,14 @@ class JobsCollector:
             queue_depth.add_metric([queue], count)
         yield queue_depth
 
-        yield GaugeMetricFamily("audiomill_workers_live", "Worker processes heard from recently", value=workers or 0)
+        # Celery workers heartbeat into the workers table (any process sees them); the
+        # local executor's workers live in this process and are counted here
+        live = (workers or 0) + self._runtime.live_local_workers()
+        yield GaugeMetricFamily(
+            "audiomill_workers_live",
+            "Workers alive: Celery workers heard from recently plus this process's local workers",
+            value=live,
+        )
         yield _duration_histogram(finished)
 
 

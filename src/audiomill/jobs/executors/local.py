@@ -117,6 +117,11 @@ class LocalExecutor:
                 self._pending.append((job_id, kind))
         self._wake()
 
+    def live_workers(self) -> int:
+        """Worker processes alive now (for /metrics' audiomill_workers_live)."""
+        with self._lock:
+            return sum(1 for worker in self._workers if worker.process.is_alive())
+
     def stop(self, timeout_seconds: float | None = None) -> None:
         """Stop the workers: idle ones at once, busy ones after the grace period (their
         jobs stay 'processing' and are re-run at the next start). No process outlives this."""
