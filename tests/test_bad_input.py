@@ -118,7 +118,7 @@ def test_oversize_upload_is_413(client: TestClient, settings: Settings) -> None:
 @pytest.mark.parametrize(
     ("kind", "params", "needle"),
     [
-        ("no_such_kind", None, "unknown job kind"),
+        ("no_such_kind", None, "is not a job kind"),
         ("test_copy", "{not json", "JSON"),
         ("test_copy", "[1, 2]", "JSON object"),
         ("test_copy", '{"gain": 99}', "gain"),
