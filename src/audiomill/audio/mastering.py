@@ -31,7 +31,9 @@ from audiomill.params.boost import LoudnessFields
 TARGET_TOLERANCE_LU = 0.5
 
 
-def measure_stream(blocks: Iterable[np.ndarray], sample_rate: int, channels: int) -> LoudnessMeter:
+def measure_stream(
+    blocks: Iterable[np.ndarray], sample_rate: int, channels: int
+) -> LoudnessMeter:
     """Pass 1: a finished meter over the blocks (its stats feed the planner)."""
     meter = LoudnessMeter(sample_rate, channels)
     for block in blocks:
@@ -80,7 +82,9 @@ def boost_result(
         "ceiling_dbtp": params.ceiling_dbtp,
         "loudness_before_lufs": finite_or_none(before.integrated_lufs),
         "loudness_after_lufs": finite_or_none(after.integrated_lufs),
-        "loudness_change_lu": finite_or_none(after.integrated_lufs - before.integrated_lufs),
+        "loudness_change_lu": finite_or_none(
+            after.integrated_lufs - before.integrated_lufs
+        ),
         "true_peak_before_dbtp": finite_or_none(before.true_peak_dbtp),
         "true_peak_after_dbtp": finite_or_none(after.true_peak_dbtp),
         "sample_peak_after_dbfs": finite_or_none(after.sample_peak_dbfs),
@@ -96,7 +100,10 @@ def boost_result(
 
 
 def _shortfall_note(
-    before: LoudnessReport, after: LoudnessReport, plan: GainPlan, params: LoudnessFields
+    before: LoudnessReport,
+    after: LoudnessReport,
+    plan: GainPlan,
+    params: LoudnessFields,
 ) -> str:
     """Why the output is not as loud as asked, in plain words."""
     if plan.target_lufs is None:
