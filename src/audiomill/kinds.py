@@ -139,6 +139,7 @@ register(KindSpec(
         OutputSpec("mix", AUDIO_OUT, "the mastered track (-14 LUFS, -1 dBTP)"),
         OutputSpec("stem:*", AUDIO_OUT, "one file per part (drums, bass, chords, pad, melody); they sum to the mix"),
         OutputSpec("midi", "audio/midi", "every part as a MIDI track"),
+        OutputSpec("preview", "audio/mpeg", "with preview: true, the mix as mp3"),
         OutputSpec("v*", AUDIO_OUT, "variation N >= 2: vN:mix, vN:stem:<part>, vN:midi"),
     ),
     engine="audiomill.engines.generate",

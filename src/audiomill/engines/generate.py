@@ -11,6 +11,7 @@ Outputs, for the first variation:
     stem:<part>      one per part played (drums, bass,      <part>.<ext>
                      chords, pad, melody); they sum to the mix
     midi             every part as a MIDI track             music.mid
+    preview          (``preview: true``) the mix as mp3     preview.mp3
 
 and for variation N >= 2 the same names prefixed ``vN:`` (``v2:mix``, ``v2:stem:drums``,
 ``v2:midi``; files ``v2-mix.wav`` ...). The result describes the first variation (style
@@ -30,6 +31,7 @@ import numpy as np
 from audiomill import audio
 from audiomill.engines.base import EngineContext, raise_if_cancelled
 from audiomill.errors import AudiomillError, ModelUnavailable
+from audiomill.params.common import EncodeOptions, OutputFormat
 from audiomill.params.generate import MAX_SEED, GenerateParams
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,12 @@ def _write_outputs(ctx: EngineContext[GenerateParams], piece: Any, variation: in
             for block in piece.blocks(source):
                 writer.write(block)
     piece.write_midi(ctx.output_path(name_prefix + "midi", f"{file_prefix}music.mid"))
+    if params.preview:
+        preview = EncodeOptions(output_format=OutputFormat.mp3, bitrate_kbps=192)
+        path = ctx.output_path(name_prefix + "preview", f"{file_prefix}preview.mp3")
+        with audio.AudioWriter(path, piece.sample_rate, 2, preview) as writer:
+            for block in piece.blocks("mix"):
+                writer.write(block)
 
 
 def _soundfont(ctx: EngineContext[Any]) -> Any:

@@ -170,9 +170,13 @@ def _progression(
         for offset in range(section.bars):
             degree = degrees[offset % len(degrees)]
             chords.append(chord_on(key, degree, style.sevenths))
-    if not loop and chords:
-        if len(chords) >= 2:
-            chords[-2] = chord_on(key, 4, style.sevenths)  # V - I: a real cadence
+    if chords:
+        chords[0] = chord_on(key, 0, style.sevenths)  # the piece opens on its tonic
+    if not loop and len(chords) >= 2:
+        # IV - V - I (iv - V - i): the cadence that names the key beyond doubt
+        if len(chords) >= 4:
+            chords[-3] = chord_on(key, 3, style.sevenths)
+        chords[-2] = chord_on(key, 4, style.sevenths)
         chords[-1] = chord_on(key, 0, False)
     return chords
 
@@ -367,7 +371,8 @@ class _Writer:
                 self._melody_bar(part, bar, section, variant, cadence)
         if self.ending and self.total_bars > 1:
             final = self.total_bars - 1
-            tonic = self._nearest_chord_tone(self.style.melody_range[0] + 5, self.chords[final])
+            low = self.style.melody_range[0]
+            tonic = low + ((self.key.tonic - low) % 12)  # the melody comes home to the tonic
             part.notes[:] = [n for n in part.notes if n.start_seconds < final * self.meter.bar_seconds - 1e-9]
             self._note(part, tonic, final, 0, self.meter.steps_per_bar, 80)
 

@@ -1,14 +1,13 @@
 """Mastering the mix to a loudness target, and the stems with it so they still sum to it.
 
 The one loudness planner and true-peak limiter of audiomill (audio/loudness.py) masters
-the mix. The limiter's gain changes over time, and the stems must get exactly the gain
-the mix got, so the gain curve is read off the limiter itself: the mix runs through it
-with one extra "pilot" channel holding a constant 2**-20 (-120 dBFS, far below anything
-that could make the limiter act, so it does not change the limiter's decisions; channels
-share one gain). The limiter multiplies that channel by the same gain as the music, and a
-power of two times a float32 is exact, so pilot_out / 2**-20 *is* the gain applied to each
-sample of the mix. Each stem times that curve then sums to the mastered mix up to
-float32 rounding.
+the mix. The limiter's gain changes over time, and the stems must get exactly the gain the
+mix got, so the gain curve is read back from the limiter's own output: it multiplies every
+channel of a sample by one float32 gain, so output / input is that gain to float32
+precision (~1e-7) at every sample where the input is not exactly zero; at the exact zeros
+(digital silence, a rare zero crossing in both channels) the gain, which moves smoothly
+(a 5 ms attack, a 40 dB/s release), is interpolated from its neighbours. Each stem times
+that curve then sums to the mastered mix to within float32 rounding.
 """
 
 from __future__ import annotations
@@ -29,7 +28,6 @@ from audiomill.audio import run_stage
 
 TARGET_LUFS = -14.0
 CEILING_DBTP = -1.0
-_PILOT = np.float32(2.0**-20)
 _BLOCK_FRAMES = 1 << 16
 
 
@@ -53,16 +51,40 @@ def master(mix: np.ndarray, sample_rate: int, target_lufs: float = TARGET_LUFS, 
         plan = plan_gain(meter.stats, target_lufs, ceiling_dbtp)
     else:
         plan = GainPlan(0.0, None, before.integrated_lufs)
-    limiter = TruePeakLimiter(sample_rate, channels + 1, plan.gain_db, ceiling_dbtp)
-    gain = np.empty(frames, np.float32)
-    after = LoudnessMeter(sample_rate, channels)
+    limiter = TruePeakLimiter(sample_rate, channels, plan.gain_db, ceiling_dbtp)
+    gain = np.empty(frames, np.float64)
     position = 0
-    for out in run_stage(limiter, _with_pilot(mix)):
+    for out in run_stage(limiter, (block.T for block in _blocks(mix))):
         count = out.shape[1]
-        gain[position : position + count] = out[channels] / _PILOT
-        after.add(out[:channels])
+        gain[position : position + count] = _gain_of(mix[position : position + count].T, out)
         position += count
+    gain = _fill_zeros(gain, 10.0 ** (plan.gain_db / 20.0)).astype(np.float32)
+    after = LoudnessMeter(sample_rate, channels)
+    for start in range(0, frames, _BLOCK_FRAMES):
+        after.add((mix[start : start + _BLOCK_FRAMES] * gain[start : start + _BLOCK_FRAMES, None]).T)
     return Mastering(gain, plan, limiter.max_reduction_db, after.finish())
+
+
+def _gain_of(source: np.ndarray, limited: np.ndarray) -> np.ndarray:
+    """Per-sample gain the limiter applied: output / input on the louder channel; NaN
+    where the input is exactly zero."""
+    louder = np.argmax(np.abs(source), axis=0)
+    columns = np.arange(source.shape[1])
+    before = source[louder, columns].astype(np.float64)
+    after = limited[louder, columns].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(before != 0.0, after / before, np.nan)
+
+
+def _fill_zeros(gain: np.ndarray, fallback: float) -> np.ndarray:
+    missing = np.isnan(gain)
+    if not missing.any():
+        return gain
+    known = np.flatnonzero(~missing)
+    if known.size == 0:
+        return np.full_like(gain, fallback)
+    gain[missing] = np.interp(np.flatnonzero(missing), known, gain[known])
+    return gain
 
 
 def _blocks(mix: np.ndarray) -> Iterator[np.ndarray]:
@@ -70,7 +92,3 @@ def _blocks(mix: np.ndarray) -> Iterator[np.ndarray]:
         yield mix[start : start + _BLOCK_FRAMES]
 
 
-def _with_pilot(mix: np.ndarray) -> Iterator[np.ndarray]:
-    for block in _blocks(mix):
-        pilot = np.full((1, block.shape[0]), _PILOT, np.float32)
-        yield np.concatenate([block.T, pilot], axis=0)

@@ -43,6 +43,7 @@ class GenerateParams(EncodeOptions):
     variations: int = Field(default=1, ge=1, le=8, description="how many different takes to write (seeds seed, seed+1, ...)")
     loop: bool = Field(default=False, description="make a seamless loop: no intro or ending; the tail wraps onto the start")
     model: GenerateModel = Field(default="composer", description="'composer' (embedded, offline, CPU) or a MusicGen model (needs its weights)")
+    preview: bool = Field(default=False, description="also write an mp3 preview of the mix (output 'preview')")
     repo_id: str | None = Field(default=None, description="music project (UUID) to commit the result into")
     commit_id: str | None = Field(default=None, description="commit (UUID) the result builds on")
 
