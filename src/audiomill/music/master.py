@@ -13,6 +13,7 @@ that curve then sums to the mastered mix to within float32 rounding.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,15 +54,22 @@ def master(mix: np.ndarray, sample_rate: int, target_lufs: float = TARGET_LUFS, 
         plan = GainPlan(0.0, None, before.integrated_lufs)
     limiter = TruePeakLimiter(sample_rate, channels, plan.gain_db, ceiling_dbtp)
     gain = np.empty(frames, np.float64)
-    position = 0
-    for out in run_stage(limiter, (block.T for block in _blocks(mix))):
-        count = out.shape[1]
-        gain[position : position + count] = _gain_of(mix[position : position + count].T, out)
-        position += count
-    gain = _fill_zeros(gain, 10.0 ** (plan.gain_db / 20.0)).astype(np.float32)
+    # The mastered mix is measured while the limiter runs (a second thread: both spend
+    # their time in numpy/scipy, which release the GIL), so the two passes overlap.
     after = LoudnessMeter(sample_rate, channels)
-    for start in range(0, frames, _BLOCK_FRAMES):
-        after.add((mix[start : start + _BLOCK_FRAMES] * gain[start : start + _BLOCK_FRAMES, None]).T)
+    with ThreadPoolExecutor(max_workers=1) as measuring:
+        pending: Future[None] | None = None
+        position = 0
+        for out in run_stage(limiter, (block.T for block in _blocks(mix))):
+            count = out.shape[1]
+            gain[position : position + count] = _gain_of(mix[position : position + count].T, out)
+            position += count
+            if pending is not None:
+                pending.result()  # blocks reach the meter in order
+            pending = measuring.submit(after.add, out)
+        if pending is not None:
+            pending.result()
+    gain = _fill_zeros(gain, 10.0 ** (plan.gain_db / 20.0)).astype(np.float32)
     return Mastering(gain, plan, limiter.max_reduction_db, after.finish())
 
 

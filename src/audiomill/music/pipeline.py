@@ -260,11 +260,13 @@ def harmonize(notes: Sequence[Note], key: Key, meter: Meter, total_bars: int) ->
     for bar in range(total_bars):
         start, end = bar * meter.bar_seconds, (bar + 1) * meter.bar_seconds
         weights = [0.0] * 12
+        downbeat: set[int] = set()  # pitch classes sounding on the bar's first beat
         for note in notes:
             overlap = min(end, note.start_seconds + note.duration_seconds) - max(start, note.start_seconds)
             if overlap > 0:
-                # the note sounding on the downbeat matters most
-                weights[note.pitch % 12] += overlap * (1.5 if note.start_seconds <= start + 1e-3 else 1.0)
+                weights[note.pitch % 12] += overlap
+                if note.start_seconds <= start + 0.05 * meter.beat_seconds:
+                    downbeat.add(note.pitch % 12)
         total = sum(weights)
         if total == 0:
             previous = chords[-1].degree if chords else 4
@@ -280,6 +282,7 @@ def harmonize(notes: Sequence[Note], key: Key, meter: Meter, total_bars: int) ->
                     value -= weight
             value /= total
             value += prior[chord.degree]
+            value -= 0.35 * sum(1 for pc in downbeat if pc not in chord.pitch_classes)  # a clash on the beat
             if chords and chords[-1].degree == chord.degree:
                 value -= 0.1  # let the harmony move
             return value
@@ -292,11 +295,15 @@ def harmonize(notes: Sequence[Note], key: Key, meter: Meter, total_bars: int) ->
 
 
 def weights_fit(notes: Sequence[Note], chord: Chord, meter: Meter, bar: int) -> bool:
-    """True when no melody note in ``bar`` sounding a long time clashes (a semitone) with
-    the chord: the tonic may then open and close the piece."""
+    """True when every melody note on the downbeat of ``bar`` is a chord tone and none
+    sounding a long time clashes (a semitone) with the chord: the tonic may then open
+    and close the piece."""
     start, end = bar * meter.bar_seconds, (bar + 1) * meter.bar_seconds
     for note in notes:
         overlap = min(end, note.start_seconds + note.duration_seconds) - max(start, note.start_seconds)
+        on_beat = start - 1e-6 <= note.start_seconds <= start + 0.05 * meter.beat_seconds
+        if on_beat and note.pitch % 12 not in chord.pitch_classes:
+            return False
         if overlap > meter.beat_seconds * 0.75:
             if any((note.pitch - pc) % 12 in (1, 11) for pc in chord.pitch_classes):
                 return False
