@@ -144,11 +144,11 @@ def test_seed_documented_examples_run_as_written(tmp_path: Path) -> None:
         curl = _section("### Using curl", "bash").replace("localhost:8000", base)
         commands = [c for c in re.split(r"\n(?=curl )", curl.split("\n", 1)[1]) if c.strip().startswith("curl")]
         assert len(commands) == 2
-        made = subprocess.run(["bash", "-c", commands[0]], capture_output=True, text=True, timeout=30)
+        made = subprocess.run(check=False, args=["bash", "-c", commands[0]], capture_output=True, text=True, timeout=30)
         created = __import__("json").loads(made.stdout)
         assert created["success"] is True and created["duration"] == 90
         assert created["prompt"] == "upbeat electronic dance music"
-        checked = subprocess.run(["bash", "-c", commands[1]], capture_output=True, text=True, timeout=30)
+        checked = subprocess.run(check=False, args=["bash", "-c", commands[1]], capture_output=True, text=True, timeout=30)
         assert "Track not found" in checked.stdout  # the documented id was never made here
 
         # HTTPie, as the request it sends
@@ -160,7 +160,7 @@ def test_seed_documented_examples_run_as_written(tmp_path: Path) -> None:
         # Python requests, unchanged but for the port
         code = _section("### Using Python requests", "python").replace("localhost:8000", base)
         (tmp_path / "example.py").write_text(code)
-        result = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True,
+        result = subprocess.run(check=False, args=[sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True,
                                 timeout=60)
         assert result.returncode == 0, result.stderr + log.read_text()[-3000:]
         assert re.fullmatch(r"Progress: \d+%\n", result.stdout), result.stdout

@@ -338,10 +338,10 @@ class _Writer:
             else:
                 order = [0, 1, 2, 3, 2, 1, 2, 3]
             sustain = 3.0 if pattern != "ostinato" else 0.9
-            for index, step in enumerate(range(0, steps, every)):
+            for index, at in enumerate(range(0, steps, every)):
                 pitch = tones[order[index % len(order)] % len(tones)]
-                accent = 1.25 if step % beat == 0 else 0.8  # the beat leads the figure
-                self._note(part, pitch, bar, step, sustain, velocity * accent)
+                accent = 1.25 if at % beat == 0 else 0.8  # the beat leads the figure
+                self._note(part, pitch, bar, at, sustain, velocity * accent)
             return
         else:
             events = [(0, steps, voicing)]

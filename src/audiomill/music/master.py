@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audiomill.audio import run_stage
 from audiomill.audio.loudness import (
     GainPlan,
     LoudnessMeter,
@@ -25,7 +26,6 @@ from audiomill.audio.loudness import (
     TruePeakLimiter,
     plan_gain,
 )
-from audiomill.audio import run_stage
 
 TARGET_LUFS = -14.0
 CEILING_DBTP = -1.0

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pretty_midi
+import pretty_midi  # type: ignore[import-untyped]
 
 from audiomill.errors import ModelUnavailable
 from audiomill.music.arrange import PART_GAIN, Arrangement, Part
@@ -93,7 +93,7 @@ def render_stems(
 ) -> tuple[dict[str, StemFile], np.ndarray]:
     """Render every part to a StemFile of exactly ``frames`` frames; returns them and the
     mix (their sum, (frames, channels) float32)."""
-    import tinysoundfont
+    import tinysoundfont  # type: ignore[import-untyped]
 
     mix = np.zeros((frames, CHANNELS), np.float32)
     stems: dict[str, StemFile] = {}

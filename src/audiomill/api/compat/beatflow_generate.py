@@ -20,7 +20,12 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from audiomill.api.compat.beatflow_tasks import TaskStatus, register_result, static_audio_url, task_status
+from audiomill.api.compat.beatflow_tasks import (
+    TaskStatus,
+    register_result,
+    static_audio_url,
+    task_status,
+)
 from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep
 from audiomill.api.files import file_response
 from audiomill.api.routes.media import asset_for_media_path

@@ -162,7 +162,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 def track_status(session: Session, job: Job) -> TrackStatus:
     status = _seed_status(job)
-    duration = int(round(float(job.params.get("duration_seconds", 0))))
+    duration = round(float(job.params.get("duration_seconds", 0)))
     if status == "completed":
         estimated = job.finished_at
     elif status == "failed":
