@@ -16,6 +16,7 @@ import math
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import numpy as np
 import pretty_midi  # type: ignore[import-untyped]
 
+from audiomill.audio.loudness import LoudnessMeter
 from audiomill.errors import InvalidInput
 from audiomill.music import master as mastering
 from audiomill.music.arrange import Arrangement, Note, arrange
@@ -168,13 +170,22 @@ def compose(
     frames = round(duration_seconds * SAMPLE_RATE)
     scratch = Path(tempfile.mkdtemp(prefix="audiomill-compose-"))
     try:
-        stems, mix = render_stems(arrangement, resolve_soundfont(soundfont), scratch, frames, loop)
-        mix_file = StemFile(scratch / "mix.f32", frames)
-        for start in range(0, frames, _BLOCK_FRAMES):
-            mix_file.write(mix[start : start + _BLOCK_FRAMES])
-        mix_file.finish()
-        result = mastering.master(mix, SAMPLE_RATE)
-        del mix
+        # the mix is measured as it is rendered (a second thread), ready for mastering
+        meter = LoudnessMeter(SAMPLE_RATE, CHANNELS)
+        with ThreadPoolExecutor(max_workers=1) as measuring:
+            pending: list[Future[None]] = []
+
+            def measure_block(block: np.ndarray) -> None:
+                if pending:
+                    pending.pop().result()  # in order
+                pending.append(measuring.submit(meter.add, block.T))
+
+            stems, mix_file = render_stems(
+                arrangement, resolve_soundfont(soundfont), scratch, frames, loop, on_mix_block=measure_block
+            )
+            for job in pending:
+                job.result()
+        result = mastering.master(mix_file, SAMPLE_RATE, None if loop else meter)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
