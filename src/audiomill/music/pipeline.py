@@ -171,21 +171,21 @@ def compose(
     scratch = Path(tempfile.mkdtemp(prefix="audiomill-compose-"))
     try:
         # the mix is measured as it is rendered (a second thread), ready for mastering
-        meter = LoudnessMeter(SAMPLE_RATE, CHANNELS)
+        loudness = LoudnessMeter(SAMPLE_RATE, CHANNELS)
         with ThreadPoolExecutor(max_workers=1) as measuring:
             pending: list[Future[None]] = []
 
             def measure_block(block: np.ndarray) -> None:
                 if pending:
                     pending.pop().result()  # in order
-                pending.append(measuring.submit(meter.add, block.T))
+                pending.append(measuring.submit(loudness.add, block.T))
 
             stems, mix_file = render_stems(
                 arrangement, resolve_soundfont(soundfont), scratch, frames, loop, on_mix_block=measure_block
             )
             for job in pending:
                 job.result()
-        result = mastering.master(mix_file, SAMPLE_RATE, None if loop else meter)
+        result = mastering.master(mix_file, SAMPLE_RATE, None if loop else loudness)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
