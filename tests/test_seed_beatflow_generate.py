@@ -56,6 +56,7 @@ def test_generate_status_and_files_for_their_owner_only(authed: TestClient, tmp_
     result = done["result"]
     assert result["status"] == "success" and result["bpm"] == 128 and result["mood"] == "energetic"
     assert result["prompt"] == "Upbeat electronic dance music" and result["duration"] == 5
+    assert isinstance(result["bpm"], int) and isinstance(result["duration"], int)
     assert result["file_path"].startswith("/static/audio/") and result["file_path"].endswith(".wav")
     assert result["preview_path"].startswith("/static/audio/") and result["preview_path"].endswith(".mp3")
     assert result["file_path"].endswith("/" + result["output_filename"])

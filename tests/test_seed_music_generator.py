@@ -108,6 +108,8 @@ def _httpie_as_request(line: str, base: str) -> requests.Response:
     assert words[0] == "http"
     method, url, fields = words[1], words[2], words[3:]
     url = url.replace("localhost:8000", base)
+    if "://" not in url:
+        url = "http://" + url  # HTTPie's default scheme
     body: dict[str, object] = {}
     for field in fields:
         if ":=" in field:
