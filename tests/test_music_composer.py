@@ -185,3 +185,14 @@ def test_compose_for_melody() -> None:
             downbeat = [n for n in notes if abs(n.start_seconds - bar * 4 * beat) < 1e-6]
             assert all(n.pitch % 12 in chord.pitch_classes for n in downbeat), (bar, chord.symbol)
         assert piece.read("mix").shape[1] == round(9.6 * SAMPLE_RATE)
+
+
+def test_musicgen_models_dispatch_to_their_module(tmp_path: Path) -> None:
+    import importlib.util
+
+    from audiomill.errors import ModelUnavailable
+
+    if importlib.util.find_spec(generate.MUSICGEN_MODULE) is not None:
+        pytest.skip("audiomill.models.musicgen is installed: its own tests cover it")
+    with pytest.raises(ModelUnavailable, match="model 'musicgen-small' is not available"):
+        run_engine(tmp_path, prompt="x", duration_seconds=5, model="musicgen-small")
