@@ -35,9 +35,10 @@ def measured_bpm(mix: np.ndarray, sample_rate: int) -> float:
 
 
 def tempo_matches(measured: float, asked: float, time_signature: str) -> bool:
-    """Within 2 % of the asked tempo, allowing the tracker to count the pulse at double or
-    half speed (and in 6/8 the eighth notes: three per beat)."""
-    factors = (0.5, 1.0, 2.0, 3.0) if time_signature == "6/8" else (0.5, 1.0, 2.0)
+    """Within 2 % of the asked tempo, allowing the tracker to count another level of the
+    meter: double or half speed in 4/4; the bar (a fast waltz is felt one to a bar) or the
+    eighths in 3/4; the bar or the eighths (three per beat) in 6/8."""
+    factors = {"4/4": (0.5, 1.0, 2.0), "3/4": (1 / 3, 1.0, 2.0), "6/8": (0.5, 1.0, 2.0, 3.0)}[time_signature]
     return any(abs(measured / (asked * f) - 1.0) <= 0.02 for f in factors)
 
 
