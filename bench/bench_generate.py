@@ -14,6 +14,9 @@ track through seed 002's routes as a user makes it: POST /music/generate, poll
              speed would be on an idle machine, whatever the load average says
   peak MB    the server process's VmHWM after the job (its peak resident memory so far)
 
+and the engine alone (bench/generate_alone.py in a fresh process, as the CLI runs it):
+wall, CPU and that process's peak memory, which the server's own baseline does not blur.
+
 Goals: >= 20x faster than real time on 2 CPU cores; a 300 s track in <= 500 MB.
 The MusicGen-small CPU peer is measured by the MusicGen benchmark (same machine).
 Timings wait (bounded) for a quiet machine and print the 1-minute load average.
@@ -22,6 +25,7 @@ Timings wait (bounded) for a quiet machine and print the 1-minute load average.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import time
 from datetime import datetime
 
@@ -87,6 +91,13 @@ def run(args: argparse.Namespace) -> None:
                 f"{result['peak_mb']:.0f}", f"{result['estimate_s']:.0f}", f"{load:.1f}",
             ])
     print(f"server resident memory: {idle_mb:.0f} MB idle, {warm_mb:.0f} MB peak after the 5 s warm-up job")
+    for duration in args.durations:  # the engine alone, in a fresh process: its own peak memory
+        common.wait_for_quiet()
+        out = subprocess.run([common.PYTHON, "-m", "bench.generate_alone", str(duration)], cwd=common.REPO_DIR,
+                             env=common.base_env(), capture_output=True, text=True, check=True).stdout
+        _, seconds, wall, cpu, peak_mb, load = out.split()[-6:]
+        rows.append([f"{seconds} (engine alone)", "", f"{float(wall):.2f}", "", f"{float(seconds) / float(wall):.1f}",
+                     f"{float(cpu):.2f}", f"{float(seconds) / float(cpu):.1f}", peak_mb, "", load])
     print_table(["audio s", "server s", "e2e s", "x real (server)", "x real (e2e)", "cpu s", "x real (cpu)",
                  "peak MB", "estimate s", "load"], rows)
     for result in results:
