@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from audiomill.config import Settings
 from audiomill.errors import InvalidInput
 from audiomill.params import BoostParams, DenoiseParams, SeparateParams, SpeakerExtractParams, VocalSplitParams
+from audiomill.params.generate import GenerateParams
 
 InputMedia = Literal["audio", "image"]
 
@@ -145,6 +146,22 @@ register(KindSpec(
     outputs=(OutputSpec("audio", AUDIO_OUT, "the target speaker's voice"),),
     engine="audiomill.engines.extract_speaker",
     min_duration_seconds=1.0,  # a voice sample shorter than this tells the encoder little
+))
+
+register(KindSpec(
+    name="generate",
+    summary="Compose music from a text prompt: a mastered mix, one stem per part and the MIDI",
+    params=GenerateParams,
+    inputs=(),
+    outputs=(
+        OutputSpec("mix", AUDIO_OUT, "the mastered track (-14 LUFS, -1 dBTP)"),
+        OutputSpec("stem:*", AUDIO_OUT, "one file per part (drums, bass, chords, pad, melody); they sum to the mix"),
+        OutputSpec("midi", "audio/midi", "every part as a MIDI track"),
+        OutputSpec("preview", "audio/mpeg", "with preview: true, the mix as mp3"),
+        OutputSpec("v*", AUDIO_OUT, "variation N >= 2: vN:mix, vN:stem:<part>, vN:midi"),
+    ),
+    engine="audiomill.engines.generate",
+    cli_arguments=("prompt",),
 ))
 
 
