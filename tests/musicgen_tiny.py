@@ -16,10 +16,34 @@ CODEBOOK_SIZE = 64
 SAMPLE_RATE = 32000
 UPSAMPLING_RATIOS = [8, 5, 8, 10]  # hop 3200 samples: 10 frames per second
 
-_WORDS = (
-    "piano guitar drums bass synth strings calm upbeat relaxing energetic electronic dance "
-    "music melody for meditation lofi studying bpm key minor major mood genre instruments time"
-).split()
+_WORDS = [
+    "piano",
+    "guitar",
+    "drums",
+    "bass",
+    "synth",
+    "strings",
+    "calm",
+    "upbeat",
+    "relaxing",
+    "energetic",
+    "electronic",
+    "dance",
+    "music",
+    "melody",
+    "for",
+    "meditation",
+    "lofi",
+    "studying",
+    "bpm",
+    "key",
+    "minor",
+    "major",
+    "mood",
+    "genre",
+    "instruments",
+    "time",
+]
 
 
 def build_tiny_musicgen(folder: Path, seed: int = 0) -> Path:
@@ -34,18 +58,36 @@ def build_tiny_musicgen(folder: Path, seed: int = 0) -> Path:
         T5Tokenizer,
     )
 
-    text = T5Config(vocab_size=128, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4)
+    text = T5Config(
+        vocab_size=128, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4
+    )
     codec = EncodecConfig(
-        hidden_size=16, num_filters=4, upsampling_ratios=UPSAMPLING_RATIOS, codebook_size=CODEBOOK_SIZE,
-        codebook_dim=16, sampling_rate=SAMPLE_RATE, audio_channels=1, num_lstm_layers=1,
+        hidden_size=16,
+        num_filters=4,
+        upsampling_ratios=UPSAMPLING_RATIOS,
+        codebook_size=CODEBOOK_SIZE,
+        codebook_dim=16,
+        sampling_rate=SAMPLE_RATE,
+        audio_channels=1,
+        num_lstm_layers=1,
         target_bandwidths=[2.2],
     )
     decoder = MusicgenDecoderConfig(
-        vocab_size=CODEBOOK_SIZE, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, ffn_dim=64,
-        num_codebooks=4, pad_token_id=CODEBOOK_SIZE, bos_token_id=CODEBOOK_SIZE,
+        vocab_size=CODEBOOK_SIZE,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        ffn_dim=64,
+        num_codebooks=4,
+        pad_token_id=CODEBOOK_SIZE,
+        bos_token_id=CODEBOOK_SIZE,
         max_position_embeddings=2048,
     )
-    config = MusicgenConfig(text_encoder=text.to_dict(), audio_encoder=codec.to_dict(), decoder=decoder.to_dict())
+    config = MusicgenConfig(
+        text_encoder=text.to_dict(),
+        audio_encoder=codec.to_dict(),
+        decoder=decoder.to_dict(),
+    )
     config.pad_token_id = CODEBOOK_SIZE
     config.decoder_start_token_id = CODEBOOK_SIZE
     torch.manual_seed(seed)

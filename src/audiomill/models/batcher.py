@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Generic, Sequence, TypeVar
+from typing import Generic, TypeVar
 
 from audiomill.errors import JobCancelled
 
@@ -99,7 +100,9 @@ class Batcher(Generic[RequestT, ResultT]):
         self._pending: list[Slot[RequestT, ResultT]] = []
         self._wakeup = threading.Condition()
         self._thread: threading.Thread | None = None
-        self.batch_sizes: list[int] = []  # one entry per run_batch call (diagnostics, tests)
+        self.batch_sizes: list[
+            int
+        ] = []  # one entry per run_batch call (diagnostics, tests)
 
     # ------------------------------------------------------------------ job threads
 
@@ -108,7 +111,9 @@ class Batcher(Generic[RequestT, ResultT]):
         with self._wakeup:
             self._pending.append(slot)
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
+                self._thread = threading.Thread(
+                    target=self._serve, name=self._name, daemon=True
+                )
                 self._thread.start()
             self._wakeup.notify_all()
         return slot
@@ -135,7 +140,10 @@ class Batcher(Generic[RequestT, ResultT]):
                 progress(last_fraction)
         if cancelled():
             raise JobCancelled()
-        return slot.outcome()
+        result = slot.outcome()
+        if progress is not None and last_fraction != 1.0:
+            progress(1.0)  # a fast call can finish between two polls
+        return result
 
     # ------------------------------------------------------------------ batcher thread
 
@@ -158,7 +166,9 @@ class Batcher(Generic[RequestT, ResultT]):
                     continue
                 leader = self._pending[0]
                 group = self._group(leader)
-                remaining = leader.submitted_at + self.collect_seconds - time.monotonic()
+                remaining = (
+                    leader.submitted_at + self.collect_seconds - time.monotonic()
+                )
                 if len(group) >= self.max_batch_size or remaining <= 0:
                     break
                 self._wakeup.wait(remaining)
@@ -169,7 +179,8 @@ class Batcher(Generic[RequestT, ResultT]):
 
     def _group(self, leader: Slot[RequestT, ResultT]) -> list[Slot[RequestT, ResultT]]:
         return [
-            slot for slot in self._pending
+            slot
+            for slot in self._pending
             if slot is leader or self._compatible(leader.request, slot.request)
         ]
 
@@ -183,7 +194,9 @@ class Batcher(Generic[RequestT, ResultT]):
         try:
             results = self._run_batch(batch)
             if len(results) != len(batch):
-                raise RuntimeError(f"run_batch returned {len(results)} results for {len(batch)} requests")
+                raise RuntimeError(
+                    f"run_batch returned {len(results)} results for {len(batch)} requests"
+                )
         except BaseException as exc:  # noqa: BLE001 - every waiting thread must hear of it
             for slot in batch:
                 slot.fail(JobCancelled() if slot.cancelled else exc)

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -31,9 +32,6 @@ from audiomill.config import Settings
 from audiomill.errors import InvalidInput, JobCancelled, ModelUnavailable
 from audiomill.models import cache, musicgen_catalog
 from audiomill.models.batcher import Batcher, Slot
-
-if TYPE_CHECKING:
-    from transformers import PreTrainedModel
 
 # MusicGen was trained on 30 s excerpts: a window never asks for more.
 WINDOW_SECONDS = 30.0
@@ -102,9 +100,13 @@ class WindowRequest:
     """One window of one job: what the batcher groups and the model generates."""
 
     text: str
-    prompt_codes: torch.Tensor | None  # (codebooks, context_frames) long, CPU; None: first window
+    prompt_codes: (
+        torch.Tensor | None
+    )  # (codebooks, context_frames) long, CPU; None: first window
     new_frames: int
-    generator: torch.Generator  # on the model's device; carries the job's seed across windows
+    generator: (
+        torch.Generator
+    )  # on the model's device; carries the job's seed across windows
 
     @property
     def context_frames(self) -> int:
@@ -114,7 +116,9 @@ class WindowRequest:
 @dataclass(frozen=True)
 class WindowResult:
     codes: torch.Tensor  # (codebooks, context_frames + new_frames) long, CPU
-    audio: np.ndarray  # (channels, samples) float32: context + new frames, decoded together
+    audio: (
+        np.ndarray
+    )  # (channels, samples) float32: context + new frames, decoded together
 
 
 @dataclass
@@ -123,7 +127,7 @@ class LoadedMusicgen:
 
     name: str
     folder: Path
-    model: PreTrainedModel
+    model: Any  # MusicgenForConditionalGeneration (typed loosely: transformers' stubs are partial)
     tokenizer: Any
     device: str
     num_codebooks: int
@@ -157,7 +161,9 @@ class LoadedMusicgen:
         shorter = min(leader.new_frames, other.new_frames)
         return longer - shorter <= max(self.frame_rate, 0.25 * longer)
 
-    def _run_batch(self, slots: Sequence[Slot[WindowRequest, WindowResult]]) -> list[WindowResult]:
+    def _run_batch(
+        self, slots: Sequence[Slot[WindowRequest, WindowResult]]
+    ) -> list[WindowResult]:
         with self.generate_lock:
             return generate_windows(self, slots)
 
@@ -168,9 +174,13 @@ def load(name: str, settings: Settings, device: str = "cpu") -> LoadedMusicgen:
     return load_folder(folder, device, name=name)
 
 
-def load_folder(folder: Path, device: str = "cpu", name: str | None = None) -> LoadedMusicgen:
+def load_folder(
+    folder: Path, device: str = "cpu", name: str | None = None
+) -> LoadedMusicgen:
     stamps = tuple(
-        (p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(folder.iterdir()) if p.is_file()
+        (p.name, p.stat().st_mtime_ns, p.stat().st_size)
+        for p in sorted(folder.iterdir())
+        if p.is_file()
     )
     key = ("musicgen", str(folder), device, stamps)
     return cache.get_or_load(key, lambda: _load(folder, device, name or folder.name))
@@ -178,9 +188,15 @@ def load_folder(folder: Path, device: str = "cpu", name: str | None = None) -> L
 
 def _load(folder: Path, device: str, name: str) -> LoadedMusicgen:
     try:
-        from transformers import AutoConfig, AutoTokenizer, MusicgenForConditionalGeneration
+        from transformers import (
+            AutoConfig,
+            AutoTokenizer,
+            MusicgenForConditionalGeneration,
+        )
     except ImportError as exc:  # pragma: no cover - transformers is a dependency
-        raise ModelUnavailable(f"MusicGen needs the 'transformers' package: {exc}") from None
+        raise ModelUnavailable(
+            f"MusicGen needs the 'transformers' package: {exc}"
+        ) from None
     try:
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
         if config.model_type != "musicgen":
@@ -188,7 +204,7 @@ def _load(folder: Path, device: str, name: str) -> LoadedMusicgen:
                 f"{folder} holds a {config.model_type!r} model; audiomill runs text-to-music "
                 "MusicGen checkpoints (model_type 'musicgen')"
             )
-        model = MusicgenForConditionalGeneration.from_pretrained(
+        model: Any = MusicgenForConditionalGeneration.from_pretrained(
             folder, local_files_only=True, dtype=torch.float32
         )
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
@@ -225,56 +241,99 @@ def _load(folder: Path, device: str, name: str) -> LoadedMusicgen:
 
 
 class _SeededSampler:
-    """Top-k + temperature sampling with one generator per request (Gumbel-max trick).
+    """Guidance, top-k and temperature, then a draw with one generator per request.
 
     transformers runs greedy search (argmax) over the scores this returns: adding Gumbel
-    noise to log-probabilities and taking the argmax draws from their softmax. Rows are
-    ``batch * codebooks`` (classifier-free guidance already merged)."""
+    noise to log-probabilities and taking the argmax draws from their softmax, so each
+    request's draw depends only on its own generator, whatever shares its batch.
 
-    def __init__(self, generators: Sequence[torch.Generator], num_codebooks: int, top_k: int, temperature: float):
+    transformers appends its classifier-free-guidance processor *after* the custom ones, so
+    the scores arrive as ``2 * batch * codebooks`` rows (conditional, then unconditional).
+    The guidance is applied here, and both halves returned equal: the later processor's
+    ``uncond + (cond - uncond) * scale`` then passes the result through unchanged. Were the
+    order ever reversed (``batch * codebooks`` rows), the draw alone happens here."""
+
+    # Finite, so the later guidance arithmetic stays finite (-inf - -inf would be NaN).
+    _EXCLUDED = -1e9
+
+    def __init__(
+        self,
+        generators: Sequence[torch.Generator],
+        num_codebooks: int,
+        guidance_scale: float,
+        top_k: int,
+        temperature: float,
+    ):
         self.generators = list(generators)
         self.num_codebooks = num_codebooks
+        self.guidance_scale = guidance_scale
         self.top_k = top_k
         self.temperature = temperature
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        scores = scores.float() / self.temperature
+        rows = len(self.generators) * self.num_codebooks
+        guided_here = scores.shape[0] == 2 * rows
+        if guided_here:
+            cond, uncond = scores.float().split(rows, dim=0)
+            scores = uncond + (cond - uncond) * self.guidance_scale
+        elif scores.shape[0] != rows:
+            raise RuntimeError(
+                f"MusicGen scores have {scores.shape[0]} rows, expected {rows} or {2 * rows}"
+            )
+        scores = torch.log_softmax(scores.float() / self.temperature, dim=-1)
         if 0 < self.top_k < scores.shape[-1]:
             kth = torch.topk(scores, self.top_k, dim=-1).values[..., -1:]
-            scores = scores.masked_fill(scores < kth, float("-inf"))
-        rows = scores.view(len(self.generators), self.num_codebooks, -1)
-        noise = torch.empty_like(rows)
+            scores = scores.masked_fill(scores < kth, self._EXCLUDED)
+        per_request = scores.view(len(self.generators), self.num_codebooks, -1)
+        noise = torch.empty_like(per_request)
         for index, generator in enumerate(self.generators):
-            uniform = torch.rand(rows.shape[1:], generator=generator, device=rows.device, dtype=rows.dtype)
+            uniform = torch.rand(
+                per_request.shape[1:],
+                generator=generator,
+                device=per_request.device,
+                dtype=per_request.dtype,
+            )
             noise[index] = -torch.log(-torch.log(uniform.clamp_(1e-10, 1.0 - 1e-7)))
-        return (rows + noise).view_as(scores)
+        drawn = (per_request + noise).view(rows, -1)
+        return torch.cat([drawn, drawn], dim=0) if guided_here else drawn
 
 
 class _StepWatch:
     """Per step: keeps the ids (codes come from them), updates progress, stops when all cancelled."""
 
-    def __init__(self, slots: Sequence[Slot[WindowRequest, WindowResult]], num_codebooks: int, steps_total: int):
+    def __init__(
+        self,
+        slots: Sequence[Slot[WindowRequest, WindowResult]],
+        num_codebooks: int,
+        steps_total: int,
+    ):
         self.slots = slots
         self.num_codebooks = num_codebooks
         self.steps_total = max(1, steps_total)
         self.steps = 0
         self.last_ids: torch.Tensor | None = None
 
-    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+    def __call__(
+        self, input_ids: torch.Tensor, scores: Any, **kwargs: Any
+    ) -> torch.Tensor:
         self.last_ids = input_ids
         self.steps += 1
         fraction = min(1.0, self.steps / self.steps_total)
         for slot in self.slots:
             slot.fraction = fraction
         stop = all(slot.cancelled for slot in self.slots)
-        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+        return torch.full(
+            (input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device
+        )
 
 
 def _criteria(watch: _StepWatch) -> Any:
     from transformers import StoppingCriteria, StoppingCriteriaList
 
     class _Watch(StoppingCriteria):
-        def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:  # type: ignore[override]
+        def __call__(
+            self, input_ids: torch.Tensor, scores: Any, **kwargs: Any
+        ) -> torch.Tensor:  # type: ignore[override]
             return watch(input_ids, scores, **kwargs)
 
     return StoppingCriteriaList([_Watch()])
@@ -284,7 +343,9 @@ def _processors(sampler: _SeededSampler) -> Any:
     from transformers import LogitsProcessor, LogitsProcessorList
 
     class _Sample(LogitsProcessor):
-        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        def __call__(
+            self, input_ids: torch.Tensor, scores: torch.Tensor
+        ) -> torch.Tensor:  # type: ignore[override]
             return sampler(input_ids, scores)
 
     return LogitsProcessorList([_Sample()])
@@ -304,7 +365,11 @@ def generate_windows(
     max_new_tokens = new_frames + codebooks - 1
     device = loaded.device
     text = loaded.tokenizer(
-        [r.text for r in requests], padding=True, truncation=True, max_length=256, return_tensors="pt"
+        [r.text for r in requests],
+        padding=True,
+        truncation=True,
+        max_length=256,
+        return_tensors="pt",
     )
     kwargs: dict[str, Any] = {
         "input_ids": text["input_ids"].to(device),
@@ -318,14 +383,20 @@ def generate_windows(
     }
     prompt_ids = None
     if context:
-        prompt = torch.stack([r.prompt_codes for r in requests if r.prompt_codes is not None])
+        prompt = torch.stack(
+            [r.prompt_codes for r in requests if r.prompt_codes is not None]
+        )
         prompt_ids = prompt.reshape(len(requests) * codebooks, context).to(device)
         kwargs["decoder_input_ids"] = prompt_ids
     watch = _StepWatch(slots, codebooks, max_new_tokens)
-    sampler = _SeededSampler([r.generator for r in requests], codebooks, TOP_K, TEMPERATURE)
+    sampler = _SeededSampler(
+        [r.generator for r in requests], codebooks, GUIDANCE_SCALE, TOP_K, TEMPERATURE
+    )
     with torch.inference_mode():
         audio = loaded.model.generate(
-            **kwargs, logits_processor=_processors(sampler), stopping_criteria=_criteria(watch)
+            **kwargs,
+            logits_processor=_processors(sampler),
+            stopping_criteria=_criteria(watch),
         )
     if all(slot.cancelled for slot in slots):
         raise JobCancelled()
@@ -338,13 +409,19 @@ def generate_windows(
         frames = context + request.new_frames
         samples = frames * loaded.samples_per_frame
         results.append(
-            WindowResult(codes[index, :, :frames].clone(), np.ascontiguousarray(audio_np[index, :, :samples]))
+            WindowResult(
+                codes[index, :, :frames].clone(),
+                np.ascontiguousarray(audio_np[index, :, :samples]),
+            )
         )
     return results
 
 
 def _undelay(
-    loaded: LoadedMusicgen, ids: torch.Tensor, prompt_ids: torch.Tensor | None, batch: int
+    loaded: LoadedMusicgen,
+    ids: torch.Tensor,
+    prompt_ids: torch.Tensor | None,
+    batch: int,
 ) -> torch.Tensor:
     """(batch * codebooks, length) delayed ids -> (batch, codebooks, frames) codes, on CPU.
 
@@ -352,7 +429,12 @@ def _undelay(
     codebook k of frame t sits at position 1 + t + k (position 0 is the start token)."""
     codebooks = loaded.num_codebooks
     length = ids.shape[-1]
-    start = torch.full((batch * codebooks, 1), loaded.start_token_id, dtype=torch.long, device=ids.device)
+    start = torch.full(
+        (batch * codebooks, 1),
+        loaded.start_token_id,
+        dtype=torch.long,
+        device=ids.device,
+    )
     seed_ids = start if prompt_ids is None else torch.cat([start, prompt_ids], dim=-1)
     _, pattern = loaded.model.decoder.build_delay_pattern_mask(
         seed_ids, pad_token_id=loaded.start_token_id, max_length=length
@@ -360,7 +442,9 @@ def _undelay(
     ids = torch.where(pattern[..., :length] == -1, ids, pattern[..., :length])
     ids = ids.reshape(batch, codebooks, length)
     frames = length - codebooks
-    codes = torch.stack([ids[:, k, 1 + k : 1 + k + frames] for k in range(codebooks)], dim=1)
+    codes = torch.stack(
+        [ids[:, k, 1 + k : 1 + k + frames] for k in range(codebooks)], dim=1
+    )
     return codes.cpu()
 
 
@@ -375,7 +459,9 @@ class GeneratedMusic:
     codes: torch.Tensor  # (codebooks, frames)
 
 
-def plan_windows(total_frames: int, window_frames: int, context_frames: int) -> list[int]:
+def plan_windows(
+    total_frames: int, window_frames: int, context_frames: int
+) -> list[int]:
     """New frames per window: the first up to a full window, then ``window - context`` each."""
     if context_frames >= window_frames:
         raise ValueError("the context must be shorter than the window")
@@ -398,7 +484,9 @@ def generate_music(
 ) -> GeneratedMusic:
     """``duration_seconds`` of music for ``text``, exact to the sample, reproducible by seed."""
     if not 0 < duration_seconds <= MAX_DURATION_SECONDS:
-        raise InvalidInput(f"duration_seconds must be in (0, {MAX_DURATION_SECONDS:g}]; got {duration_seconds}")
+        raise InvalidInput(
+            f"duration_seconds must be in (0, {MAX_DURATION_SECONDS:g}]; got {duration_seconds}"
+        )
     total_samples = round(duration_seconds * loaded.sample_rate)
     total_frames = math.ceil(total_samples / loaded.samples_per_frame)
     window_frames = loaded.frames_for(window_seconds)
@@ -413,16 +501,29 @@ def generate_music(
     for index, new_frames in enumerate(plan):
         prompt = None if all_codes is None else all_codes[:, -context_frames:]
         request = WindowRequest(text, prompt, new_frames, generator)
-        stage = f"generating window {index + 1} of {len(plan)}" if len(plan) > 1 else "generating"
+        stage = (
+            f"generating window {index + 1} of {len(plan)}"
+            if len(plan) > 1
+            else "generating"
+        )
 
-        def report(fraction: float, frames_before: int = done_frames, frames: int = new_frames, stage: str = stage) -> None:
+        def report(
+            fraction: float,
+            frames_before: int = done_frames,
+            frames: int = new_frames,
+            stage: str = stage,
+        ) -> None:
             if progress is not None:
                 progress((frames_before + fraction * frames) / total_frames, stage)
 
         result = loaded.batcher.run(request, cancelled=cancelled, progress=report)
         context = request.context_frames
         new_codes = result.codes[:, context:]
-        all_codes = new_codes if all_codes is None else torch.cat([all_codes, new_codes], dim=-1)
+        all_codes = (
+            new_codes
+            if all_codes is None
+            else torch.cat([all_codes, new_codes], dim=-1)
+        )
         if pieces:
             start = context * loaded.samples_per_frame
             _crossfade_into(pieces, result.audio[:, start - crossfade :], crossfade)
@@ -433,10 +534,17 @@ def generate_music(
     if audio.shape[-1] < total_samples:  # the codec can return a few samples short
         audio = np.pad(audio, ((0, 0), (0, total_samples - audio.shape[-1])))
     assert all_codes is not None
-    return GeneratedMusic(np.ascontiguousarray(audio, dtype=np.float32), loaded.sample_rate, len(plan), all_codes)
+    return GeneratedMusic(
+        np.ascontiguousarray(audio, dtype=np.float32),
+        loaded.sample_rate,
+        len(plan),
+        all_codes,
+    )
 
 
-def _crossfade_into(pieces: list[np.ndarray], continuation: np.ndarray, crossfade: int) -> None:
+def _crossfade_into(
+    pieces: list[np.ndarray], continuation: np.ndarray, crossfade: int
+) -> None:
     """Append ``continuation`` whose first ``crossfade`` samples overlap the end of ``pieces``.
 
     Both sides decode the same codes there (the previous window without right context, the
@@ -444,6 +552,9 @@ def _crossfade_into(pieces: list[np.ndarray], continuation: np.ndarray, crossfad
     tail = pieces[-1]
     overlap = min(crossfade, tail.shape[-1], continuation.shape[-1])
     fade_in = np.linspace(0.0, 1.0, overlap, dtype=np.float32)
-    mixed = tail[:, tail.shape[-1] - overlap :] * (1.0 - fade_in) + continuation[:, :overlap] * fade_in
+    mixed = (
+        tail[:, tail.shape[-1] - overlap :] * (1.0 - fade_in)
+        + continuation[:, :overlap] * fade_in
+    )
     pieces[-1] = np.concatenate([tail[:, : tail.shape[-1] - overlap], mixed], axis=-1)
     pieces.append(continuation[:, overlap:])

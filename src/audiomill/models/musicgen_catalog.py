@@ -32,9 +32,18 @@ LICENCE_NOTE = "MusicGen weights are CC-BY-NC-4.0: non-commercial use only (Meta
 # Files a snapshot download fetches: configs, safetensors weights, the tokenizer. The repos
 # also carry pytorch_model.bin and audiocraft checkpoints, which would double the download.
 DOWNLOAD_PATTERNS = ("*.json", "*.safetensors", "spiece.model")
-WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+)
 TOKENIZER_FILES = ("tokenizer.json", "spiece.model")
-REQUIRED_FILES = ("config.json", "model.safetensors", "tokenizer_config.json", "tokenizer.json or spiece.model")
+REQUIRED_FILES = (
+    "config.json",
+    "model.safetensors",
+    "tokenizer_config.json",
+    "tokenizer.json or spiece.model",
+)
 
 
 @dataclass(frozen=True)
@@ -53,14 +62,42 @@ class MusicgenModelInfo:
 MUSICGEN_MODELS: dict[str, MusicgenModelInfo] = {
     info.name: info
     for info in (
-        MusicgenModelInfo("musicgen-small", "facebook/musicgen-small", "300M", 2.4, LICENCE, "text",
-                          "fastest; 32 kHz mono"),
-        MusicgenModelInfo("musicgen-medium", "facebook/musicgen-medium", "1.5B", 8.0, LICENCE, "text",
-                          "better quality, about 3x slower than small; 32 kHz mono"),
-        MusicgenModelInfo("musicgen-large", "facebook/musicgen-large", "3.3B", 13.0, LICENCE, "text",
-                          "best text-to-music quality, needs a GPU with 16 GB; 32 kHz mono"),
-        MusicgenModelInfo("musicgen-melody", "facebook/musicgen-melody", "1.5B", 6.5, LICENCE, "text+melody",
-                          "follows the melody (chroma) of a reference recording; 32 kHz mono"),
+        MusicgenModelInfo(
+            "musicgen-small",
+            "facebook/musicgen-small",
+            "300M",
+            2.4,
+            LICENCE,
+            "text",
+            "fastest; 32 kHz mono",
+        ),
+        MusicgenModelInfo(
+            "musicgen-medium",
+            "facebook/musicgen-medium",
+            "1.5B",
+            8.0,
+            LICENCE,
+            "text",
+            "better quality, about 3x slower than small; 32 kHz mono",
+        ),
+        MusicgenModelInfo(
+            "musicgen-large",
+            "facebook/musicgen-large",
+            "3.3B",
+            13.0,
+            LICENCE,
+            "text",
+            "best text-to-music quality, needs a GPU with 16 GB; 32 kHz mono",
+        ),
+        MusicgenModelInfo(
+            "musicgen-melody",
+            "facebook/musicgen-melody",
+            "1.5B",
+            6.5,
+            LICENCE,
+            "text+melody",
+            "follows the melody (chroma) of a reference recording; 32 kHz mono",
+        ),
     )
 }
 
@@ -72,7 +109,9 @@ class MusicgenModelStatus:
     name: str
     repo_id: str
     present: bool
-    location: Path | None  # the folder used when present, else where a download would go
+    location: (
+        Path | None
+    )  # the folder used when present, else where a download would go
     files: tuple[str, ...]
     missing: tuple[str, ...]
     licence: str
@@ -163,10 +202,13 @@ def _download(info: MusicgenModelInfo, settings: Settings) -> Path:
     try:
         folder = Path(
             snapshot_download(
-                info.repo_id, cache_dir=hub_cache_dir(settings), allow_patterns=list(DOWNLOAD_PATTERNS)
+                info.repo_id,
+                cache_dir=hub_cache_dir(settings),
+                allow_patterns=list(DOWNLOAD_PATTERNS),
             )
         )
-    except Exception as exc:  # the hub raises many types (offline, HTTP, disk); the fix is one
+    # The hub raises many types (offline, HTTP, disk); the fix is the same for all.
+    except Exception as exc:  # noqa: BLE001
         raise ModelUnavailable(
             f"could not download {info.repo_id} ({type(exc).__name__}: {exc}). "
             + _missing_message(info, settings, downloads_on=True)
@@ -180,7 +222,9 @@ def _download(info: MusicgenModelInfo, settings: Settings) -> Path:
     return folder
 
 
-def _missing_message(info: MusicgenModelInfo, settings: Settings, downloads_on: bool) -> str:
+def _missing_message(
+    info: MusicgenModelInfo, settings: Settings, downloads_on: bool
+) -> str:
     if settings.models_dir is not None:
         target = f"{settings.models_dir / info.repo_id} (AUDIOMILL_MODELS_DIR/{info.repo_id})"
     else:
@@ -207,15 +251,28 @@ def list_models(settings: Settings) -> list[MusicgenModelStatus]:
             continue
         folders = local_folders(info, settings)
         location = folders[0] if folders else hub_cache_dir(settings)
-        rows.append(_row(info, False, location, REQUIRED_FILES, missing_files(location)))
+        rows.append(
+            _row(info, False, location, REQUIRED_FILES, missing_files(location))
+        )
     return rows
 
 
 def _row(
-    info: MusicgenModelInfo, present: bool, location: Path | None, files: tuple[str, ...], missing: tuple[str, ...]
+    info: MusicgenModelInfo,
+    present: bool,
+    location: Path | None,
+    files: tuple[str, ...],
+    missing: tuple[str, ...],
 ) -> MusicgenModelStatus:
     return MusicgenModelStatus(
-        name=info.name, repo_id=info.repo_id, present=present, location=location, files=files,
-        missing=missing, licence=info.licence, parameters=info.parameters,
-        approx_download_gb=info.approx_download_gb, description=info.description,
+        name=info.name,
+        repo_id=info.repo_id,
+        present=present,
+        location=location,
+        files=files,
+        missing=missing,
+        licence=info.licence,
+        parameters=info.parameters,
+        approx_download_gb=info.approx_download_gb,
+        description=info.description,
     )
