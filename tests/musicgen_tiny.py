@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 CODEBOOK_SIZE = 64
 SAMPLE_RATE = 32000
 UPSAMPLING_RATIOS = [8, 5, 8, 10]  # hop 3200 samples: 10 frames per second
@@ -92,6 +94,12 @@ def build_tiny_musicgen(folder: Path, seed: int = 0) -> Path:
     config.decoder_start_token_id = CODEBOOK_SIZE
     torch.manual_seed(seed)
     model = MusicgenForConditionalGeneration(config).eval()
+    # EnCodec's codebooks start at zero (they are learnt by k-means): every code would decode
+    # to the same sound. Random codebooks make the audio depend on the codes, as in a real model.
+    with torch.no_grad():
+        for layer in model.audio_encoder.quantizer.layers:
+            layer.codebook.embed.normal_()
+            layer.codebook.embed_avg.copy_(layer.codebook.embed)
     # As on the hub: sampling defaults written in generation_config.json.
     generation = model.generation_config
     generation.pad_token_id = CODEBOOK_SIZE
@@ -110,3 +118,15 @@ def build_tiny_musicgen(folder: Path, seed: int = 0) -> Path:
     tokenizer = T5Tokenizer(vocab=vocab, extra_ids=0)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+_built: dict[str, Path] = {}
+
+
+def session_tiny_musicgen(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny model folder ``.../facebook/musicgen-small``, built once per test session
+    (several test modules use it; building costs a few seconds)."""
+    if "folder" not in _built:
+        root = tmp_path_factory.mktemp("musicgen-models")
+        _built["folder"] = build_tiny_musicgen(root / "facebook" / "musicgen-small")
+    return _built["folder"]

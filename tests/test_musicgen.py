@@ -13,16 +13,15 @@ import torch
 from audiomill.config import Settings
 from audiomill.errors import InvalidInput, JobCancelled, ModelUnavailable
 from audiomill.models import musicgen, musicgen_catalog
-from tests.musicgen_tiny import SAMPLE_RATE, build_tiny_musicgen
+from tests.musicgen_tiny import SAMPLE_RATE, session_tiny_musicgen
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="session")
 def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("musicgen-models")
-    build_tiny_musicgen(root / "facebook" / "musicgen-small")
-    return root
+    # AUDIOMILL_MODELS_DIR: the folder above facebook/musicgen-small
+    return session_tiny_musicgen(tmp_path_factory).parent.parent
 
 
 def _settings(
@@ -196,6 +195,7 @@ def test_exact_duration_and_reproducible_by_seed(
     assert np.isfinite(first.audio).all() and np.abs(first.audio).max() > 0
     assert np.array_equal(first.audio, again.audio)
     assert not torch.equal(first.codes, other.codes)
+    assert not np.allclose(first.audio, other.audio)
     assert spy.batch_sizes == [1, 1, 1]
     # The real hub config asks for sampling; ours runs greedy over Gumbel-perturbed scores.
     assert spy.calls[0]["do_sample"] is False and spy.calls[0]["guidance_scale"] == 3.0

@@ -558,3 +558,13 @@ def _crossfade_into(
     )
     pieces[-1] = np.concatenate([tail[:, : tail.shape[-1] - overlap], mixed], axis=-1)
     pieces.append(continuation[:, overlap:])
+
+
+# ---------------------------------------------------------------------------- the job
+
+
+def run(ctx: Any) -> None:
+    """A ``generate`` job with ``model: musicgen-*`` (called by engines/generate.py)."""
+    from audiomill.models import musicgen_job
+
+    musicgen_job.run(ctx)
