@@ -138,6 +138,21 @@ def test_an_incomplete_folder_is_not_used(
         musicgen.load("musicgen-small", _settings(tmp_path, tmp_path / "models"))
 
 
+def test_submission_check_refuses_what_could_only_fail(
+    tiny_models_dir: Path, tmp_path: Path
+) -> None:
+    offline = _settings(tmp_path, tiny_models_dir)
+    musicgen_catalog.check_request("musicgen-small", offline)  # present: accepted
+    with pytest.raises(InvalidInput, match="facebook/musicgen-large"):
+        musicgen_catalog.check_request("musicgen-large", offline)
+    with pytest.raises(InvalidInput, match="melody recording"):
+        musicgen_catalog.check_request("musicgen-melody", offline)
+    # With downloads on, a missing model is fetched at run time: accepted here.
+    musicgen_catalog.check_request(
+        "musicgen-large", _settings(tmp_path, tiny_models_dir, download=True)
+    )
+
+
 def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="musicgen-small"):
         musicgen.load("musicgen-huge", _settings(tmp_path, None))

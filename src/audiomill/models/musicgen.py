@@ -215,6 +215,13 @@ def _load(folder: Path, device: str, name: str) -> LoadedMusicgen:
             f"cannot load MusicGen from {folder}: {exc}. Missing files: "
             f"{', '.join(musicgen_catalog.missing_files(folder)) or 'none'}"
         ) from None
+    return wrap_model(model, tokenizer, device, name, folder)
+
+
+def wrap_model(
+    model: Any, tokenizer: Any, device: str, name: str, folder: Path
+) -> LoadedMusicgen:
+    """A loaded model and tokenizer ready to generate (benchmarks build one in memory)."""
     model.to(device).eval()
     audio_config = model.config.audio_encoder
     sample_rate = int(audio_config.sampling_rate)

@@ -240,6 +240,23 @@ def _missing_message(
     return message
 
 
+def check_request(name: str, settings: Settings) -> None:
+    """Checks at submission (no torch, no network): a ``generate`` job asking for ``name``
+    is refused with a 422 when it could only fail: an unknown or melody-only model, or
+    weights absent while downloads are off."""
+    info = model_info(name)
+    if info.conditioning != "text":
+        raise InvalidInput(MELODY_REFUSAL.format(name=name))
+    if not settings.models_download and find_local(name, settings) is None:
+        raise InvalidInput(_missing_message(info, settings, downloads_on=False))
+
+
+MELODY_REFUSAL = (
+    "model {name!r} needs a melody recording to follow, and the generate kind takes no audio "
+    "input; use musicgen-small, musicgen-medium or musicgen-large (or the composer)"
+)
+
+
 def list_models(settings: Settings) -> list[MusicgenModelStatus]:
     """Every MusicGen model with whether its files are on disk, for ``audiomill models``."""
     rows = []

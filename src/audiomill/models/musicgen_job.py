@@ -53,11 +53,7 @@ def run(ctx: EngineContext[Any]) -> None:
     name = str(params.model)
     info = musicgen_catalog.model_info(name)
     if info.conditioning != "text":
-        raise InvalidInput(
-            f"model {name!r} needs a melody recording to follow, and the generate kind takes no "
-            "audio input; use musicgen-small, -medium or -large (or the composer, whose "
-            "hum-to-beat path follows a melody)"
-        )
+        raise InvalidInput(musicgen_catalog.MELODY_REFUSAL.format(name=name))
     settings: Settings = getattr(ctx, "settings", None) or get_settings()
     ctx.progress(0.01, f"loading {name}")
     loaded = musicgen.load(name, settings, ctx.device)
