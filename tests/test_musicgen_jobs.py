@@ -19,7 +19,7 @@ import soundfile
 from fastapi.testclient import TestClient
 
 from audiomill.engines.base import LocalContext
-from audiomill.errors import InvalidInput, ModelUnavailable
+from audiomill.errors import InvalidInput
 from audiomill.jobs import service
 from audiomill.models import musicgen, musicgen_job
 from audiomill.params.generate import GenerateParams
@@ -154,6 +154,3 @@ def test_melody_model_is_refused_with_a_reason(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="melody recording"):
         musicgen.run(LocalContext(params, {}, tmp_path))
 
-
-def test_model_unavailable_is_a_503() -> None:
-    assert ModelUnavailable.http_status == 503
