@@ -153,4 +153,3 @@ def test_melody_model_is_refused_with_a_reason(tmp_path: Path) -> None:
     )
     with pytest.raises(InvalidInput, match="melody recording"):
         musicgen.run(LocalContext(params, {}, tmp_path))
-
