@@ -24,6 +24,8 @@ from __future__ import annotations
 import importlib
 import logging
 import secrets
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,7 @@ from audiomill.params.generate import MAX_SEED, GenerateParams
 log = logging.getLogger(__name__)
 
 MUSICGEN_MODULE = "audiomill.models.musicgen"
+ENCODE_THREADS = 2
 
 
 def setup() -> None:
@@ -99,12 +102,21 @@ def _write_outputs(ctx: EngineContext[GenerateParams], piece: Any, variation: in
     name_prefix = _prefix(variation)
     file_prefix = "" if variation == 1 else f"v{variation}-"
     targets = [("mix", "mix")] + [(f"stem:{stem}", stem) for stem in piece.stem_names]
-    for output_name, source in targets:
-        raise_if_cancelled(ctx)
-        path = ctx.output_path(name_prefix + output_name, f"{file_prefix}{source}.{extension}")
+
+    def write(source: str, path: Path) -> None:
         with audio.AudioWriter(path, piece.sample_rate, 2, params) as writer:
             for block in piece.blocks(source):
+                raise_if_cancelled(ctx)
                 writer.write(block)
+
+    # two encoders at once: reading, scaling and encoding release the GIL for the most part
+    with ThreadPoolExecutor(max_workers=ENCODE_THREADS) as pool:
+        jobs = [
+            pool.submit(write, source, ctx.output_path(name_prefix + name, f"{file_prefix}{source}.{extension}"))
+            for name, source in targets
+        ]
+        for job in jobs:
+            job.result()
     piece.write_midi(ctx.output_path(name_prefix + "midi", f"{file_prefix}music.mid"))
     if params.preview:
         preview = EncodeOptions(output_format=OutputFormat.mp3, bitrate_kbps=192)

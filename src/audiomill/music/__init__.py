@@ -39,7 +39,10 @@ _EXPORTS = {
     "understand": "audiomill.music.prompt",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "STYLES", "STYLES_BY_NAME", "Brief", "Composition", "Key", "Note", "Style",
+    "compose", "compose_for_melody", "harmonize", "parse_key", "understand",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -327,18 +327,22 @@ class _Writer:
             events = [(s, 1.8, power) for s in range(0, steps, 2)]
         elif pattern in ("arpeggio", "fingerpick", "ostinato"):
             tones = list(voicing) + [voicing[0] + 12]
-            if pattern == "fingerpick":
-                order = [0, 2, 1, 3, 0, 2, 1, 3]
-            elif pattern == "ostinato":
+            every = 1 if pattern == "ostinato" else 2
+            per_beat = beat // every
+            if pattern == "ostinato":
                 order = [0, 1, 0, 2, 0, 1, 0, 3]
+            elif per_beat == 3:  # compound time: the figure turns once a beat
+                order = [0, 1, 2, 3, 2, 1] if pattern == "arpeggio" else [0, 2, 1, 3, 1, 2]
+            elif pattern == "fingerpick":
+                order = [0, 2, 1, 3, 0, 2, 1, 3]
             else:
                 order = [0, 1, 2, 3, 2, 1, 2, 3]
-            every = 1 if pattern == "ostinato" else 2
             sustain = 3.0 if pattern != "ostinato" else 0.9
-            events = []
-            for index, step in enumerate(range(0, steps, every)):
+            for index, at in enumerate(range(0, steps, every)):
                 pitch = tones[order[index % len(order)] % len(tones)]
-                events.append((step, sustain, (pitch,)))
+                accent = 1.25 if at % beat == 0 else 0.8  # the beat leads the figure
+                self._note(part, pitch, bar, at, sustain, velocity * accent)
+            return
         else:
             events = [(0, steps, voicing)]
         for step, length, pitches in events:

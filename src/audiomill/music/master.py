@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from audiomill.audio import run_stage
 from audiomill.audio.loudness import (
     GainPlan,
     LoudnessMeter,
@@ -25,7 +26,7 @@ from audiomill.audio.loudness import (
     TruePeakLimiter,
     plan_gain,
 )
-from audiomill.audio import run_stage
+from audiomill.music.render import CHANNELS, StemFile
 
 TARGET_LUFS = -14.0
 CEILING_DBTP = -1.0
@@ -40,37 +41,63 @@ class Mastering:
     report: LoudnessReport  # of the mastered mix
 
 
-def master(mix: np.ndarray, sample_rate: int, target_lufs: float = TARGET_LUFS, ceiling_dbtp: float = CEILING_DBTP) -> Mastering:
-    """Plan and apply loudness + true-peak limiting to ``mix`` ((frames, channels) float32,
-    not modified); returns the per-sample gain and the mastered mix's measurements."""
-    frames, channels = mix.shape
-    meter = LoudnessMeter(sample_rate, channels)
-    for block in _blocks(mix):
-        meter.add(block.T)
-    before = meter.finish()
+def master(
+    mix: StemFile,
+    sample_rate: int,
+    measured: LoudnessMeter | None = None,
+    target_lufs: float = TARGET_LUFS,
+    ceiling_dbtp: float = CEILING_DBTP,
+) -> Mastering:
+    """Plan and apply loudness + true-peak limiting to the mix on disk; returns the
+    per-sample gain and the mastered mix's measurements. ``measured``: a finished meter
+    that already saw the whole mix (e.g. while it was rendered); else it is measured here."""
+    if measured is None:
+        measured = LoudnessMeter(sample_rate, CHANNELS)
+        for block in mix.blocks(_BLOCK_FRAMES):
+            measured.add(block.T)
+    before = measured.finish()
     if np.isfinite(before.integrated_lufs):
-        plan = plan_gain(meter.stats, target_lufs, ceiling_dbtp)
+        plan = plan_gain(measured.stats, target_lufs, ceiling_dbtp)
     else:
         plan = GainPlan(0.0, None, before.integrated_lufs)
-    limiter = TruePeakLimiter(sample_rate, channels, plan.gain_db, ceiling_dbtp)
-    gain = np.empty(frames, np.float64)
-    # The mastered mix is measured while the limiter runs (a second thread: both spend
-    # their time in numpy/scipy, which release the GIL), so the two passes overlap.
-    after = LoudnessMeter(sample_rate, channels)
+    limiter = TruePeakLimiter(sample_rate, CHANNELS, plan.gain_db, ceiling_dbtp)
+    gain = np.empty(mix.frames, np.float32)
+    # The limiter's output is measured while the limiter runs on (a second thread: both
+    # spend their time in numpy/scipy, which release the GIL), so the two passes overlap.
+    after = LoudnessMeter(sample_rate, CHANNELS)
+    sources = _Remembered(block.T for block in mix.blocks(_BLOCK_FRAMES))
     with ThreadPoolExecutor(max_workers=1) as measuring:
         pending: Future[None] | None = None
         position = 0
-        for out in run_stage(limiter, (block.T for block in _blocks(mix))):
+        for out in run_stage(limiter, sources):
             count = out.shape[1]
-            gain[position : position + count] = _gain_of(mix[position : position + count].T, out)
+            gain[position : position + count] = _gain_of(sources.take(count), out)
             position += count
             if pending is not None:
                 pending.result()  # blocks reach the meter in order
             pending = measuring.submit(after.add, out)
         if pending is not None:
             pending.result()
-    gain = _fill_zeros(gain, 10.0 ** (plan.gain_db / 20.0)).astype(np.float32)
+    _fill_zeros(gain, 10.0 ** (plan.gain_db / 20.0))
     return Mastering(gain, plan, limiter.max_reduction_db, after.finish())
+
+
+class _Remembered:
+    """The input blocks of a stage, kept until the stage's (delayed) output catches up."""
+
+    def __init__(self, blocks: Iterator[np.ndarray]) -> None:
+        self._blocks = blocks
+        self._kept: list[np.ndarray] = []
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for block in self._blocks:
+            self._kept.append(block)
+            yield block
+
+    def take(self, count: int) -> np.ndarray:
+        joined = np.concatenate(self._kept, axis=1) if len(self._kept) > 1 else self._kept[0]
+        self._kept = [joined[:, count:]]
+        return joined[:, :count]
 
 
 def _gain_of(source: np.ndarray, limited: np.ndarray) -> np.ndarray:
@@ -84,19 +111,15 @@ def _gain_of(source: np.ndarray, limited: np.ndarray) -> np.ndarray:
         return np.where(before != 0.0, after / before, np.nan)
 
 
-def _fill_zeros(gain: np.ndarray, fallback: float) -> np.ndarray:
+def _fill_zeros(gain: np.ndarray, fallback: float) -> None:
+    """Interpolate the gain (in place) where the input was exactly zero."""
     missing = np.isnan(gain)
     if not missing.any():
-        return gain
+        return
     known = np.flatnonzero(~missing)
     if known.size == 0:
-        return np.full_like(gain, fallback)
+        gain[:] = fallback
+        return
     gain[missing] = np.interp(np.flatnonzero(missing), known, gain[known])
-    return gain
-
-
-def _blocks(mix: np.ndarray) -> Iterator[np.ndarray]:
-    for start in range(0, mix.shape[0], _BLOCK_FRAMES):
-        yield mix[start : start + _BLOCK_FRAMES]
 
 

@@ -16,21 +16,30 @@ import math
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pretty_midi
+import pretty_midi  # type: ignore[import-untyped]
 
+from audiomill.audio.loudness import LoudnessMeter
 from audiomill.errors import InvalidInput
 from audiomill.music import master as mastering
 from audiomill.music.arrange import Arrangement, Note, arrange
 from audiomill.music.meter import Meter
-from audiomill.music.render import CHANNELS, SAMPLE_RATE, StemFile, render_stems, resolve_soundfont, to_midi
+from audiomill.music.prompt import Brief
+from audiomill.music.render import (
+    CHANNELS,
+    SAMPLE_RATE,
+    StemFile,
+    render_stems,
+    resolve_soundfont,
+    to_midi,
+)
 from audiomill.music.styles import STYLES_BY_NAME, Style
 from audiomill.music.theory import Chord, Key, chord_on, estimate_key, parse_key
-from audiomill.music.prompt import Brief
 
 _BLOCK_FRAMES = 1 << 16
 
@@ -108,7 +117,7 @@ class Composition:
     def close(self) -> None:
         shutil.rmtree(self._scratch, ignore_errors=True)
 
-    def __enter__(self) -> Composition:
+    def __enter__(self) -> Composition:  # noqa: PYI034 (the class is not subclassed)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -161,13 +170,22 @@ def compose(
     frames = round(duration_seconds * SAMPLE_RATE)
     scratch = Path(tempfile.mkdtemp(prefix="audiomill-compose-"))
     try:
-        stems, mix = render_stems(arrangement, resolve_soundfont(soundfont), scratch, frames, loop)
-        mix_file = StemFile(scratch / "mix.f32", frames)
-        for start in range(0, frames, _BLOCK_FRAMES):
-            mix_file.write(mix[start : start + _BLOCK_FRAMES])
-        mix_file.finish()
-        result = mastering.master(mix, SAMPLE_RATE)
-        del mix
+        # the mix is measured as it is rendered (a second thread), ready for mastering
+        loudness = LoudnessMeter(SAMPLE_RATE, CHANNELS)
+        with ThreadPoolExecutor(max_workers=1) as measuring:
+            pending: list[Future[None]] = []
+
+            def measure_block(block: np.ndarray) -> None:
+                if pending:
+                    pending.pop().result()  # in order
+                pending.append(measuring.submit(loudness.add, block.T))
+
+            stems, mix_file = render_stems(
+                arrangement, resolve_soundfont(soundfont), scratch, frames, loop, on_mix_block=measure_block
+            )
+            for job in pending:
+                job.result()
+        result = mastering.master(mix_file, SAMPLE_RATE, None if loop else loudness)
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
@@ -273,25 +291,29 @@ def harmonize(notes: Sequence[Note], key: Key, meter: Meter, total_bars: int) ->
             chords.append(candidates[3 if previous != 3 else 4] if chords else candidates[0])
             continue
 
-        def score(chord: Chord) -> float:
-            value = 0.0
-            for pc, weight in enumerate(weights):
-                if pc in chord.pitch_classes:
-                    value += weight
-                elif pc not in scale:
-                    value -= weight
-            value /= total
-            value += prior[chord.degree]
-            value -= 0.35 * sum(1 for pc in downbeat if pc not in chord.pitch_classes)  # a clash on the beat
-            if chords and chords[-1].degree == chord.degree:
-                value -= 0.1  # let the harmony move
-            return value
-
-        chords.append(max(candidates, key=score))
+        previous_degree = chords[-1].degree if chords else None
+        chords.append(max(candidates, key=lambda chord: _chord_fit(
+            chord, weights, downbeat, scale, prior[chord.degree], previous_degree)))
     if chords:
         chords[0] = candidates[0] if weights_fit(notes, candidates[0], meter, 0) else chords[0]
         chords[-1] = candidates[0] if weights_fit(notes, candidates[0], meter, total_bars - 1) else chords[-1]
     return chords
+
+
+def _chord_fit(chord: Chord, weights: list[float], downbeat: set[int], scale: set[int], prior: float,
+               previous_degree: int | None) -> float:
+    """How well ``chord`` carries one bar's melody (see harmonize)."""
+    value = 0.0
+    for pc, weight in enumerate(weights):
+        if pc in chord.pitch_classes:
+            value += weight
+        elif pc not in scale:
+            value -= weight
+    value = value / sum(weights) + prior
+    value -= 0.35 * sum(1 for pc in downbeat if pc not in chord.pitch_classes)  # a clash on the beat
+    if previous_degree == chord.degree:
+        value -= 0.1  # let the harmony move
+    return value
 
 
 def weights_fit(notes: Sequence[Note], chord: Chord, meter: Meter, bar: int) -> bool:
@@ -304,9 +326,9 @@ def weights_fit(notes: Sequence[Note], chord: Chord, meter: Meter, bar: int) -> 
         on_beat = start - 1e-6 <= note.start_seconds <= start + 0.05 * meter.beat_seconds
         if on_beat and note.pitch % 12 not in chord.pitch_classes:
             return False
-        if overlap > meter.beat_seconds * 0.75:
-            if any((note.pitch - pc) % 12 in (1, 11) for pc in chord.pitch_classes):
-                return False
+        clashes = any((note.pitch - pc) % 12 in (1, 11) for pc in chord.pitch_classes)
+        if overlap > meter.beat_seconds * 0.75 and clashes:
+            return False
     return True
 
 
@@ -314,4 +336,4 @@ def _finite(value: float) -> float | None:
     return round(value, 3) if math.isfinite(value) else None
 
 
-__all__ = ["Composition", "Note", "bars_for", "compose", "compose_for_melody", "harmonize", "CHANNELS"]
+__all__ = ["CHANNELS", "Composition", "Note", "bars_for", "compose", "compose_for_melody", "harmonize"]

@@ -43,11 +43,11 @@ _STYLE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("pop", ("pop",)),
 )
 
-_NO_DRUMS = re.compile(r"\b(no|without|zero)\s+(drums?|percussion|beats?)\b|\bdrumless\b|\bbeatless\b", re.I)
-_SOLO_PIANO = re.compile(r"\bsolo\s+piano\b|\bpiano\s+(only|solo)\b|\b(only|just)\s+(a\s+)?piano\b", re.I)
-_TEMPO = re.compile(r"\b(\d{2,3}(?:\.\d+)?)\s*(?:bpm|beats per minute|b\.p\.m\.)", re.I)
-_SLOW = re.compile(r"\b(slow|slowly|very slow|downtempo|largo|adagio)\b", re.I)
-_FAST = re.compile(r"\b(fast|quick|rapid|uptempo|up-tempo|allegro|presto|high[- ]tempo)\b", re.I)
+_NO_DRUMS = re.compile(r"\b(no|without|zero)\s+(drums?|percussion|beats?)\b|\bdrumless\b|\bbeatless\b", re.IGNORECASE)
+_SOLO_PIANO = re.compile(r"\bsolo\s+piano\b|\bpiano\s+(only|solo)\b|\b(only|just)\s+(a\s+)?piano\b", re.IGNORECASE)
+_TEMPO = re.compile(r"\b(\d{2,3}(?:\.\d+)?)\s*(?:bpm|beats per minute|b\.p\.m\.)", re.IGNORECASE)
+_SLOW = re.compile(r"\b(slow|slowly|very slow|downtempo|largo|adagio)\b", re.IGNORECASE)
+_FAST = re.compile(r"\b(fast|quick|rapid|uptempo|up-tempo|allegro|presto|high[- ]tempo)\b", re.IGNORECASE)
 _METER = re.compile(r"\b(4/4|3/4|6/8)\b")
 
 # General MIDI programs for instrument names users write (first match wins)
@@ -130,7 +130,7 @@ def understand(
         if found:
             meter_text = found.group(1)
             reasons.append(f"the prompt asks for {meter_text} time")
-        elif re.search(r"\bwaltz\b", prompt, re.I):
+        elif re.search(r"\bwaltz\b", prompt, re.IGNORECASE):
             meter_text = "3/4"
     else:
         reasons.append(f"time signature {meter_text} as asked")
@@ -227,9 +227,9 @@ def _decide_key(prompt: str, style: Style, key: str | None, rng: np.random.Gener
         reasons.append(f"key {written.name} from the prompt")
         return written
     mode = style.mode
-    if re.search(r"\b(sad|dark|melanchol\w*|gloomy|tragic|minor)\b", prompt, re.I):
+    if re.search(r"\b(sad|dark|melanchol\w*|gloomy|tragic|minor)\b", prompt, re.IGNORECASE):
         mode = "minor"
-    elif re.search(r"\b(happy|joyful|cheerful|bright|sunny|major)\b", prompt, re.I):
+    elif re.search(r"\b(happy|joyful|cheerful|bright|sunny|major)\b", prompt, re.IGNORECASE):
         mode = "major"
     tonics = DEFAULT_TONICS[mode]
     tonic = tonics[int(rng.integers(0, len(tonics)))]

@@ -12,11 +12,11 @@ start, so that playing the file end to end again continues seamlessly.
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
-import pretty_midi
+import pretty_midi  # type: ignore[import-untyped]
 
 from audiomill.errors import ModelUnavailable
 from audiomill.music.arrange import PART_GAIN, Arrangement, Part
@@ -70,13 +70,15 @@ class StemFile:
         self._file.seek(0, io.SEEK_END)
 
     def finish(self) -> None:
-        if not self._file.closed:
-            self._file.close()
+        if self._file.closed:
+            return
+        self._file.close()
         if self._written != self.frames:
             raise RuntimeError(f"stem {self.path.name}: wrote {self._written} of {self.frames} frames")
 
     def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
         """(frames, channels) float32 blocks, in order."""
+        self.finish()
         with open(self.path, "rb") as file:
             for start in range(0, self.frames, block_frames):
                 count = min(block_frames, self.frames - start)
@@ -90,44 +92,56 @@ def render_stems(
     frames: int,
     loop: bool,
     sample_rate: int = SAMPLE_RATE,
-) -> tuple[dict[str, StemFile], np.ndarray]:
-    """Render every part to a StemFile of exactly ``frames`` frames; returns them and the
-    mix (their sum, (frames, channels) float32)."""
-    import tinysoundfont
+    on_mix_block: Callable[[np.ndarray], None] | None = None,
+) -> tuple[dict[str, StemFile], StemFile]:
+    """Render every part, all in step block by block, to StemFiles of exactly ``frames``
+    frames, and their sum (the mix) to another. ``on_mix_block`` sees each (frames,
+    channels) block of the mix as it is made (not for loops, whose head changes at the
+    end). Memory holds one block per part, whatever the length."""
+    import tinysoundfont  # type: ignore[import-untyped]
 
-    mix = np.zeros((frames, CHANNELS), np.float32)
-    stems: dict[str, StemFile] = {}
     fade_frames = min(int(_FADE_OUT_MAX_SECONDS * sample_rate), frames // 8)
     tail_frames = int(LOOP_TAIL_SECONDS * sample_rate) if loop else 0
+    voices = []
     for name, part in arrangement.parts.items():
         synth = tinysoundfont.Synth(gain=SYNTH_GAIN_DB, samplerate=sample_rate)
         sfid = synth.sfload(str(soundfont))
         channel = 9 if part.is_drum else 0
         synth.program_select(channel, sfid, 128 if part.is_drum else 0, 0 if part.is_drum else part.program, part.is_drum)
-        stem = StemFile(scratch_dir / f"{name}.f32", frames)
-        gain = np.float32(PART_GAIN.get(name, 0.8))
-        position = 0
-        tail_pieces: list[np.ndarray] = []
-        for block in _synthesize(synth, channel, part, sample_rate, frames + tail_frames):
-            block = block * gain
-            keep = max(0, min(block.shape[0], frames - position))
+        blocks = _synthesize(synth, channel, part, sample_rate, frames + tail_frames, _FLUSH_FRAMES)
+        voices.append((name, blocks, np.float32(PART_GAIN.get(name, 0.8)), StemFile(scratch_dir / f"{name}.f32", frames)))
+    mix = StemFile(scratch_dir / "mix.f32", frames)
+    tails: dict[str, list[np.ndarray]] = {name: [] for name, *_ in voices}
+    for position in range(0, frames + tail_frames, _FLUSH_FRAMES):
+        count = min(_FLUSH_FRAMES, frames + tail_frames - position)
+        keep = max(0, min(count, frames - position))
+        fade = None
+        if not loop and fade_frames and position + keep > frames - fade_frames:
+            fade = _fade_out(position, keep, frames, fade_frames)[:, None]
+        mixed = np.zeros((keep, CHANNELS), np.float32)
+        for name, blocks, gain, stem in voices:
+            block = next(blocks) * gain
+            body = block[:keep] if fade is None else block[:keep] * fade
             if keep:
-                body = block[:keep]
-                if not loop and fade_frames and position + keep > frames - fade_frames:
-                    body = body * _fade_out(position, keep, frames, fade_frames)[:, None]
                 stem.write(body)
-                mix[position : position + keep] += body
-            if keep < block.shape[0]:
-                tail_pieces.append(block[keep:])
-            position += block.shape[0]
-        if loop and tail_pieces:
-            tail = np.concatenate(tail_pieces)
+                mixed += body
+            if keep < count:
+                tails[name].append(block[keep:])
+        if keep:
+            mix.write(mixed)
+            if on_mix_block is not None and not loop:
+                on_mix_block(mixed)
+    if loop:
+        mix_tail = np.zeros((tail_frames, CHANNELS), np.float32)
+        for name, _, _, stem in voices:
+            tail = np.concatenate(tails[name]) if tails[name] else np.zeros((0, CHANNELS), np.float32)
             stem.add_to_head(tail)
-            count = min(tail.shape[0], frames)
-            mix[:count] += tail[:count]
+            mix_tail[: tail.shape[0]] += tail
+        mix.add_to_head(mix_tail)
+    for *_, stem in voices:
         stem.finish()
-        stems[name] = stem
-    return stems, mix
+    mix.finish()
+    return {name: stem for name, _, _, stem in voices}, mix
 
 
 def _fade_out(position: int, count: int, frames: int, fade_frames: int) -> np.ndarray:
@@ -136,8 +150,11 @@ def _fade_out(position: int, count: int, frames: int, fade_frames: int) -> np.nd
     return (0.5 - 0.5 * np.cos(np.pi * remaining)).astype(np.float32)  # raised cosine
 
 
-def _synthesize(synth: object, channel: int, part: Part, sample_rate: int, frames: int) -> Iterator[np.ndarray]:
-    """Drive the synthesizer note by note, sample-accurately; yields (n, 2) float32."""
+def _synthesize(
+    synth: object, channel: int, part: Part, sample_rate: int, frames: int, block_frames: int
+) -> Iterator[np.ndarray]:
+    """Drive the synthesizer note by note, sample-accurately; yields (block_frames, 2)
+    float32 blocks (the last one shorter) covering ``frames`` frames."""
     events: list[tuple[int, int, int, int]] = []  # (frame, 0 = off | 1 = on, pitch, velocity)
     for note in part.notes:
         start = round(note.start_seconds * sample_rate)
@@ -145,30 +162,27 @@ def _synthesize(synth: object, channel: int, part: Part, sample_rate: int, frame
         events.append((start, 1, note.pitch, note.velocity))
         events.append((end, 0, note.pitch, 0))
     events.sort()  # at the same frame, note-offs (0) before note-ons (1): repeated notes retrigger
+    events.append((frames, 0, -1, 0))  # the end: render up to it
     position = 0
     pending: list[np.ndarray] = []
     pending_frames = 0
     for frame, kind, pitch, velocity in events:
         frame = min(frame, frames)
-        if frame > position:
-            pending.append(_generate(synth, frame - position))
-            pending_frames += frame - position
-            position = frame
-            if pending_frames >= _FLUSH_FRAMES:
-                yield np.concatenate(pending)
+        while position < frame:
+            # generate up to the event, cut at block boundaries
+            count = min(frame - position, block_frames - pending_frames)
+            pending.append(_generate(synth, count))
+            pending_frames += count
+            position += count
+            if pending_frames == block_frames:
+                yield np.concatenate(pending) if len(pending) > 1 else pending[0]
                 pending, pending_frames = [], 0
-        if frame >= frames:
-            break
+        if pitch < 0 or frame >= frames:
+            continue
         if kind:
             synth.noteon(channel, pitch, velocity)  # type: ignore[attr-defined]
         else:
             synth.noteoff(channel, pitch)  # type: ignore[attr-defined]
-    while position < frames:
-        count = min(_FLUSH_FRAMES, frames - position)
-        pending.append(_generate(synth, count))
-        position += count
-        yield np.concatenate(pending)
-        pending = []
     if pending:
         yield np.concatenate(pending)
 

@@ -67,13 +67,13 @@ STYLES: tuple[Style, ...] = (
         description=(
             "Slow relaxing ambient soundscape for meditation, yoga, sleep, spa and "
             "mindfulness; a sunset on a quiet beach, gentle waves, floating; warm evolving "
-            "synth pads, soft sparse piano notes, a deep held bass, no drums at all; major "
-            "scale; low energy throughout, slow swells in and out."
+            "synth pads, gently rippling harp arpeggios, soft sparse piano notes, a deep "
+            "held bass, no drums at all; major scale; low energy throughout, slow swells."
         ),
         tempo_range=(60, 76), mode="major",
         progressions=((0, 3, 5, 4), (3, 0, 4, 5), (5, 3, 0, 4)),
-        groove=None, bass_pattern="whole", comp_pattern="pad",
-        programs=Programs(melody=0, chords=None, bass=32, pad=89),
+        groove=None, bass_pattern="whole", comp_pattern="arpeggio",
+        programs=Programs(melody=0, chords=46, bass=32, pad=89),
         energy=0.35, melody_density=0.2, melody_range=(67, 86),
         tags=("meditation", "relax", "sleep", "calm"),
     ),
@@ -323,7 +323,7 @@ STYLES: tuple[Style, ...] = (
         ),
         tempo_range=(50, 66), mode="major",
         progressions=((0, 3, 0, 4), (0, 5, 3, 4), (3, 0, 4, 0)),
-        groove=None, bass_pattern="whole", comp_pattern="arpeggio",
+        groove=None, bass_pattern="beats", comp_pattern="arpeggio",
         programs=Programs(melody=10, chords=46, bass=32, pad=89),
         time_signature="6/8", energy=0.3, melody_density=0.3, melody_range=(67, 88),
         tags=("sleep", "baby", "6/8"),

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from audiomill.errors import InvalidInput
 from audiomill.params.common import EncodeOptions
 
 GenerateModel = Literal["composer", "musicgen-small", "musicgen-medium", "musicgen-large", "musicgen-melody"]
@@ -63,7 +64,7 @@ class GenerateParams(EncodeOptions):
 
         try:
             return parse_key(value).name
-        except Exception as exc:  # InvalidInput -> a 422 naming the field
+        except InvalidInput as exc:  # -> a 422 naming the field
             raise ValueError(str(exc)) from None
 
     @field_validator("instruments")
@@ -76,7 +77,7 @@ class GenerateParams(EncodeOptions):
         for name in value:
             try:
                 instrument_program(name)
-            except Exception as exc:
+            except InvalidInput as exc:
                 raise ValueError(str(exc)) from None
         return value
 

@@ -20,7 +20,12 @@ from fastapi import APIRouter
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from audiomill.api.compat.beatflow_tasks import TaskStatus, register_result, static_audio_url, task_status
+from audiomill.api.compat.beatflow_tasks import (
+    TaskStatus,
+    register_result,
+    static_audio_url,
+    task_status,
+)
 from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep
 from audiomill.api.files import file_response
 from audiomill.api.routes.media import asset_for_media_path
@@ -76,8 +81,8 @@ def generate_result(job: Job) -> dict[str, Any]:
         "status": "success",
         "file_path": static_audio_url(outputs["mix"], f"{name}.wav") if "mix" in outputs else None,
         "preview_path": static_audio_url(outputs["preview"], f"{name}.mp3") if "preview" in outputs else None,
-        "duration": result.get("duration_seconds", job.params.get("duration_seconds")),
-        "bpm": result.get("bpm", job.params.get("bpm")),
+        "duration": _number(result.get("duration_seconds", job.params.get("duration_seconds"))),
+        "bpm": _number(result.get("bpm", job.params.get("bpm"))),
         "mood": job.params.get("mood") or "neutral",
         "prompt": job.params.get("prompt"),
         "output_filename": f"{name}.wav",
@@ -91,6 +96,11 @@ def generate_result(job: Job) -> dict[str, Any]:
     if job.params.get("repo_id"):
         answer["repo_id"], answer["commit_id"] = job.params.get("repo_id"), job.params.get("commit_id")
     return answer
+
+
+def _number(value: Any) -> Any:
+    """15.0 -> 15: the seed's fields are integers where ours happen to be whole."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 register_result(KIND, generate_result)

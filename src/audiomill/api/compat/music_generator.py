@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import re
-import statistics
 import threading
 from datetime import datetime, timedelta
 from typing import Literal
@@ -110,23 +109,26 @@ def find_track(session: Session, owner_id: int, track_id: str) -> Job:
 
 
 def estimate_processing_seconds(session: Session, duration_seconds: float) -> int:
-    """Seconds a track of this length should take, from the median speed of the last
-    finished composer jobs (any user: it is the machine's speed), else the prior."""
+    """Seconds a track of this length should take, from how fast the last finished
+    composer jobs ran (any user's: it is the machine's speed), else the prior."""
     rows = session.execute(
         select(Job.started_at, Job.finished_at, Job.params)
         .where(Job.kind == KIND, Job.status == JobStatus.completed.value, Job.started_at.is_not(None))
         .order_by(Job.finished_at.desc())
         .limit(_RECENT_JOBS)
     ).all()
-    rates = []
+    work_seconds = audio_seconds_done = 0.0
     for started, finished, params in rows:
         audio_seconds = float(params.get("duration_seconds", 0)) * int(params.get("variations", 1))
         if finished is None or audio_seconds <= 0 or params.get("model", "composer") != "composer":
             continue
-        rates.append((finished - started).total_seconds() / audio_seconds)
-    rate = statistics.median(rates) if rates else PRIOR_SECONDS_PER_AUDIO_SECOND
-    overhead = 0.0 if rates else PRIOR_OVERHEAD_SECONDS
-    return max(1, math.ceil(overhead + rate * duration_seconds))
+        work_seconds += (finished - started).total_seconds()
+        audio_seconds_done += audio_seconds
+    if audio_seconds_done == 0:
+        return max(1, math.ceil(PRIOR_OVERHEAD_SECONDS + PRIOR_SECONDS_PER_AUDIO_SECOND * duration_seconds))
+    # seconds of work per second of music over those jobs together: long tracks weigh
+    # more than short ones, whose fixed costs (a first job loads the prompt model) dominate
+    return max(1, math.ceil(work_seconds / audio_seconds_done * duration_seconds))
 
 
 # The seed promises progress that never goes down. A job's own progress restarts if a dead
@@ -162,7 +164,7 @@ def _iso(moment: datetime | None) -> str | None:
 
 def track_status(session: Session, job: Job) -> TrackStatus:
     status = _seed_status(job)
-    duration = int(round(float(job.params.get("duration_seconds", 0))))
+    duration = round(float(job.params.get("duration_seconds", 0)))
     if status == "completed":
         estimated = job.finished_at
     elif status == "failed":
