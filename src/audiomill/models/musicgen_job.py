@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from audiomill import audio
+from audiomill.audio.loudness import loudness_normalize
 from audiomill.config import Settings, get_settings
 from audiomill.errors import InvalidInput, JobCancelled
 from audiomill.models import musicgen, musicgen_catalog
-from audiomill.music.master import master
 from audiomill.params.common import EncodeOptions, OutputFormat
 
 if TYPE_CHECKING:
@@ -35,6 +35,9 @@ TEMPO_NOTE = (
     "MusicGen reads bpm, key and mood from the text only and follows them roughly"
 )
 _POLL_SECONDS = 0.2
+# The same master as the composer's mix (audio/loudness: BS.1770 planner, true-peak limiter).
+TARGET_LUFS = -14.0
+CEILING_DBTP = -1.0
 
 
 @dataclass(frozen=True)
@@ -137,17 +140,18 @@ def _generate_takes(
         mix = generated.audio
         if loop:
             mix = _wrap_loop(mix, round(duration_seconds * generated.sample_rate))
-        mastering = master(np.ascontiguousarray(mix.T), generated.sample_rate)
-        mastered = (mix * mastering.gain[None, :]).astype(np.float32)
-        report_ = mastering.report
+        mastered, outcome = loudness_normalize(
+            mix, generated.sample_rate, TARGET_LUFS, CEILING_DBTP
+        )
+        after = outcome.after
         return _Take(
             index + 1,
             seeds[index],
             mastered,
             generated.sample_rate,
             generated.windows,
-            _finite(report_.integrated_lufs),
-            _finite(report_.true_peak_dbtp),
+            _finite(after.integrated_lufs),
+            _finite(after.true_peak_dbtp),
         )
 
     with ThreadPoolExecutor(
