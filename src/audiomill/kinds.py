@@ -87,6 +87,13 @@ def _check_separation(params: Any, settings: Settings) -> None:
     demucs_repo.check_request(params.model, params.two_stems, settings)
 
 
+def _check_generation(params: Any, settings: Settings) -> None:
+    if params.model != "composer":  # the composer needs no weights
+        from audiomill.models import musicgen_catalog  # torch-free
+
+        musicgen_catalog.check_request(params.model, settings)
+
+
 def _audio_in(name: str = "audio", description: str = "the audio to process") -> InputSpec:
     return InputSpec(name, "audio", True, description)
 
@@ -162,6 +169,9 @@ register(KindSpec(
     ),
     engine="audiomill.engines.generate",
     cli_arguments=("prompt",),
+    check=_check_generation,
+    # Concurrent MusicGen jobs in one worker share one batched generate call.
+    batch_slots=4,
 ))
 
 

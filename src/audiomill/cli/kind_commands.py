@@ -33,6 +33,7 @@ _OPTION_ALIASES: dict[str, tuple[str, ...]] = {
     "bitrate_kbps": ("--bitrate",),
     "wav_bit_depth": ("--bit-depth",),
     "segment_seconds": ("--segment",),
+    "duration_seconds": ("--duration",),
     "model": ("-n",),
 }
 _KIND_OPTION_ALIASES: dict[tuple[str, str], tuple[str, ...]] = {("boost", "boost_level"): ("--level",)}
@@ -284,7 +285,7 @@ def _run_kind(spec: KindSpec, layout: OutputLayout, options: Sequence[ParamOptio
     failures = 0
     reports: list[dict[str, Any]] = []
     for inputs, path in runs:
-        name = path.stem if path is not None else _label(params)
+        name = path.stem if path is not None else _label(spec, params)
         try:
             result, outputs = run_engine(spec, params, inputs, out / folder / name,
                                          path.name if path is not None else spec.name, show_progress=not as_json)
@@ -305,9 +306,12 @@ def _run_kind(spec: KindSpec, layout: OutputLayout, options: Sequence[ParamOptio
         raise typer.Exit(code=1)
 
 
-def _label(params: Any) -> str:
-    """A folder name for a run with no input file (e.g. generation): its first text param."""
-    for value in params.model_dump().values():
+def _label(spec: KindSpec, params: Any) -> str:
+    """A folder name for a run with no input file (e.g. generation): its positional text
+    parameter (the prompt), else its first text parameter."""
+    values = params.model_dump()
+    ordered = [values[name] for name in spec.cli_arguments if name in values] + list(values.values())
+    for value in ordered:
         if isinstance(value, str) and value.strip():
             safe = "".join(c if c.isalnum() or c in "-_ " else "_" for c in value.strip())[:40].strip()
             return safe.replace(" ", "_") or "run"

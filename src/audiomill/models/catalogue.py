@@ -71,4 +71,18 @@ def model_rows(settings: Settings) -> list[ModelRow]:
         _wheel_row("silero-vad", "extract_speaker", "silero_vad", "MIT"),
     ]
     rows += _demucs_rows(settings)
+    rows += _musicgen_rows(settings)
+    return rows
+
+
+def _musicgen_rows(settings: Settings) -> list[ModelRow]:
+    from audiomill.models import musicgen_catalog
+
+    rows = []
+    for status in musicgen_catalog.list_models(settings):
+        lines = [f"{name}  missing" for name in status.missing] if not status.present else [
+            _file_line(status.location / name if status.location else None, name) for name in status.files]
+        lines.append(f"Hugging Face repo {status.repo_id}")
+        rows.append(ModelRow(status.name, "generate (model=…)", status.present, status.licence,
+                             status.location, tuple(lines)))
     return rows
