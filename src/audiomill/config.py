@@ -110,6 +110,19 @@ class Settings(BaseSettings):
     job_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     cleanup_interval_seconds: int = Field(default=3600, ge=5)
 
+    # Back-pressure, per API process: at most max_concurrent_requests HTTP requests are
+    # processed at once; up to max_queued_requests more wait (first come, first served) at
+    # most request_queue_timeout_seconds; beyond either, 503 with Retry-After instead of a
+    # backlog that outlives the burst. max_concurrent_requests 0 disables the limit.
+    max_concurrent_requests: int = Field(default=64, ge=0)
+    max_queued_requests: int = Field(default=1024, ge=0)
+    request_queue_timeout_seconds: float = Field(default=10.0, gt=0)
+    # API processes `audiomill serve` starts on one port (each with its own limits above);
+    # the local executor's job workers still run once, in the serving parent.
+    api_workers: int = Field(default=1, ge=1, le=64)
+    # uvicorn's per-request access log line (off saves ~5 % of a status read's CPU).
+    access_log: bool = True
+
     @field_validator("data_dir", "models_dir", "models_cache_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:

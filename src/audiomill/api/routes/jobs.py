@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile, WebSocket, WebSocketDisconnect
 from fastapi.responses import FileResponse, JSONResponse, Response
+from sqlalchemy.orm import Session
 
-from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep, authenticate
+from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep, authenticate, in_session
 from audiomill.api.files import file_response, zip_response
 from audiomill.api.schemas import JobPublic, JobsPublic, job_public
 from audiomill.api.guard import is_same_origin
@@ -54,8 +55,8 @@ def create_job(
 
 
 @router.get("", response_model=JobsPublic)
-def list_jobs(
-    session: SessionDep,
+async def list_jobs(
+    runtime: RuntimeDep,
     user: CurrentUser,
     kind: str | None = None,
     status: JobStatus | None = None,
@@ -64,13 +65,17 @@ def list_jobs(
     all_users: Annotated[bool, Query(alias="all", description="admins: every user's jobs")] = False,
 ) -> JobsPublic:
     owner_id = None if all_users and user.is_admin else user.id
-    jobs, count = service.list_jobs(session, owner_id, [kind] if kind else None, status, limit, offset)
-    return JobsPublic(data=[job_public(job) for job in jobs], count=count)
+
+    def read(session: Session) -> JobsPublic:
+        jobs, count = service.list_jobs(session, owner_id, [kind] if kind else None, status, limit, offset)
+        return JobsPublic(data=[job_public(job) for job in jobs], count=count)
+
+    return await in_session(runtime, read)  # clients poll: one thread hop for the whole read
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=ERRORS)
-def get_job(job_id: str, session: SessionDep, user: CurrentUser) -> JobPublic:
-    return job_public(service.get_job(session, user.id, job_id))
+async def get_job(job_id: str, runtime: RuntimeDep, user: CurrentUser) -> JobPublic:
+    return await in_session(runtime, lambda session: job_public(service.get_job(session, user.id, job_id)))
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic, responses=ERRORS)
