@@ -22,7 +22,7 @@ from audiomill import __version__
 from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep, in_session
 from audiomill.api.files import zip_response
 from audiomill.api.schemas import as_utc
-from audiomill.jobs import service
+from audiomill.jobs import reads, service
 from audiomill.jobs.states import JobStatus
 from audiomill.params import OutputFormat, SeparateParams
 from audiomill.store.tables import Job
@@ -101,7 +101,9 @@ def upload(runtime: RuntimeDep, user: CurrentUser, file: Annotated[UploadFile, F
 @router.get("/status/{job_id}", response_model=SeedJob)
 async def status(job_id: str, runtime: RuntimeDep, user: CurrentUser) -> SeedJob:
     # Clients poll this: the whole read is one hop to the thread pool (api.deps.in_session).
-    return await in_session(runtime, lambda session: seed_job(service.get_job(session, user.id, job_id, [KIND])))
+    return await in_session(
+        runtime, lambda session: seed_job(reads.get_job(session, user.id, job_id, [KIND]))  # type: ignore[arg-type]
+    )
 
 
 @router.get("/download/{job_id}", response_class=FileResponse)

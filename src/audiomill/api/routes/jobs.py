@@ -15,7 +15,7 @@ from audiomill.api.files import file_response, zip_response
 from audiomill.api.schemas import JobPublic, JobsPublic, job_public
 from audiomill.api.guard import is_same_origin
 from audiomill.errors import AudiomillError, InvalidInput, NotFound
-from audiomill.jobs import service
+from audiomill.jobs import reads, service
 from audiomill.jobs.states import JobStatus
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
@@ -67,15 +67,17 @@ async def list_jobs(
     owner_id = None if all_users and user.is_admin else user.id
 
     def read(session: Session) -> JobsPublic:
-        jobs, count = service.list_jobs(session, owner_id, [kind] if kind else None, status, limit, offset)
-        return JobsPublic(data=[job_public(job) for job in jobs], count=count)
+        jobs, count = reads.list_jobs(session, owner_id, [kind] if kind else None, status, limit, offset)
+        return JobsPublic(data=[job_public(job) for job in jobs], count=count)  # type: ignore[arg-type]
 
     return await in_session(runtime, read)  # clients poll: one thread hop for the whole read
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=ERRORS)
 async def get_job(job_id: str, runtime: RuntimeDep, user: CurrentUser) -> JobPublic:
-    return await in_session(runtime, lambda session: job_public(service.get_job(session, user.id, job_id)))
+    return await in_session(
+        runtime, lambda session: job_public(reads.get_job(session, user.id, job_id))  # type: ignore[arg-type]
+    )
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic, responses=ERRORS)
