@@ -39,6 +39,7 @@ JOBS_SEEDED = 120  # more than one page of ?limit=50
 CONNECTIONS = (8, 64, 256)
 GOAL_RPS_AT_64 = 1500.0
 GOAL_P99_MS_AT_64 = 50.0
+WRK_TIMEOUT_SECONDS = 2  # wrk's default: a request unanswered this long counts as an error
 
 # Runs inside the peer's own interpreter path (its src/ first), so each tree seeds with its
 # own tables. Prints the uuid of the job the reads target.
@@ -116,6 +117,7 @@ class WrkResult:
     non_2xx: int
     timeouts: int
     after_burst_ms: float
+    cpu_ms_per_request: float  # the server's CPU (all its processes) per answered request
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -128,10 +130,10 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS_MS[match.group(2)]
 
 
-def run_wrk(url: str, connections: int, seconds: float) -> tuple[float, float, float, int, int, int]:
+def run_wrk(url: str, connections: int, seconds: float) -> tuple[float, float, float, int, int, int, int]:
     threads = min(2, connections)
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "5s", url],
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", f"{WRK_TIMEOUT_SECONDS}s", url],
         capture_output=True, text=True, check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
@@ -143,16 +145,33 @@ def run_wrk(url: str, connections: int, seconds: float) -> tuple[float, float, f
     if m := re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out):
         socket_errors = sum(int(g) for g in m.groups())
         timeouts = int(m.group(4))
-    return rps, p50, p99, socket_errors + non_2xx, non_2xx, timeouts
+    answered = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    return rps, p50, p99, socket_errors + non_2xx, non_2xx, timeouts, answered
 
 
-def timed_get(url: str, timeout_seconds: float = 60.0) -> float:
+def group_cpu_seconds(pgid: int) -> float:
+    """utime + stime of every live process in a process group (the server and its children)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def timed_get(url: str, timeout_seconds: float = 30.0) -> float:
+    """Milliseconds one GET took (any answer counts); inf when none came in time."""
     start = time.perf_counter()
     try:
         with urllib.request.urlopen(url, timeout=timeout_seconds) as response:
             response.read()
     except urllib.error.HTTPError:
         pass
+    except OSError:  # timed out or reset: the service was deaf
+        return float("inf")
     return (time.perf_counter() - start) * 1000
 
 
@@ -199,7 +218,7 @@ class Served:
             try:
                 with urllib.request.urlopen(self.base + "/health", timeout=2):
                     return self
-            except (urllib.error.URLError, ConnectionError):
+            except OSError:  # refused, reset or timed out: not ready yet
                 time.sleep(0.2)
         raise RuntimeError(f"{self.peer.name} server not ready after 60 s")
 
@@ -240,10 +259,13 @@ def measure(served: Served, seconds: float, connections: tuple[int, ...]) -> dic
         for _ in range(20):  # warm: first-use imports, the pool's connections
             timed_get(url)
         for count in connections:
-            rps, p50, p99, errors, non_2xx, timeouts = run_wrk(url, count, seconds)
+            assert served.proc is not None
+            cpu_before = group_cpu_seconds(served.proc.pid)
+            rps, p50, p99, errors, non_2xx, timeouts, answered = run_wrk(url, count, seconds)
+            cpu_ms = (group_cpu_seconds(served.proc.pid) - cpu_before) * 1000 / max(answered, 1)
             time.sleep(1.0)  # "one second after the burst ends"
             after_ms = timed_get(url)
-            results[(label, count)] = WrkResult(rps, p50, p99, errors, non_2xx, timeouts, after_ms)
+            results[(label, count)] = WrkResult(rps, p50, p99, errors, non_2xx, timeouts, after_ms, cpu_ms)
             time.sleep(1.0)
     return results
 
@@ -253,7 +275,7 @@ def print_results(title: str, peers: dict[str, dict[tuple[str, int], WrkResult]]
     print(f"\n=== {title} ===")
     for name, load in loads.items():
         print(f"{name}: 1-min load average when it started: {load:.2f}")
-    headers = ["request", "conns"] + [f"{name} {col}" for name in peers for col in ("req/s", "p99 ms", "err", "+1s ms")]
+    headers = ["request", "conns"] + [f"{name} {col}" for name in peers for col in ("req/s", "p99 ms", "err", "+1s ms", "cpu ms/req")]
     if len(peers) == 2:
         headers.append("req/s ratio")
     rows = []
@@ -265,7 +287,8 @@ def print_results(title: str, peers: dict[str, dict[tuple[str, int], WrkResult]]
             for result in peers.values():
                 r = result[(label, count)]
                 values.append(r.requests_per_second)
-                row += [f"{r.requests_per_second:.0f}", f"{r.p99_ms:.1f}", r.errors, f"{r.after_burst_ms:.1f}"]
+                row += [f"{r.requests_per_second:.0f}", f"{r.p99_ms:.1f}", r.errors, f"{r.after_burst_ms:.1f}",
+                        f"{r.cpu_ms_per_request:.2f}"]
             if len(values) == 2:
                 row.append(f"{values[1] / values[0]:.1f}x" if values[0] else "inf")
             rows.append(row)
@@ -292,7 +315,9 @@ def run(args: argparse.Namespace) -> None:
             loads[peer.name] = os.getloadavg()[0]
             with Served(peer, url, args.workers) as served:
                 results[peer.name] = measure(served, args.seconds, connections)
-        print_results(f"{backend}: {args.seconds:g} s per cell, wrk --timeout 5s, workers={args.workers}",
+        print_results(f"{backend}: {args.seconds:g} s per cell, wrk --timeout {WRK_TIMEOUT_SECONDS}s, "
+                      f"workers={args.workers}; err = timeouts + socket errors + non-2xx; "
+                      "+1s ms = one GET one second after the burst",
                       results, connections, loads)
         summary[backend] = {
             name: {f"{label} @{count}": vars(r) for (label, count), r in result.items()} for name, result in results.items()

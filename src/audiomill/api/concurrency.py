@@ -5,8 +5,10 @@ a backlog that outlived it by tens of seconds (clients gave up, the service kept
 on their requests). Here at most ``max_concurrent`` HTTP requests are processed at once;
 up to ``max_queued`` more wait their turn, first come first served, for at most
 ``queue_timeout_seconds``; anything beyond is answered at once with 503 and
-``Retry-After``. A slot is held until the response starts (a long download streams its
-body without holding one). WebSockets and lifespan events pass through.
+``Retry-After``. A waiting request whose client hangs up leaves the line unanswered, so
+the clients that gave up during a burst cost nothing after it. A slot is held until the
+response starts (a long download streams its body without holding one). WebSockets and
+lifespan events pass through.
 """
 
 from __future__ import annotations
@@ -36,9 +38,18 @@ class ConcurrencyLimit:
         if scope["type"] != "http" or self.max_concurrent <= 0:
             await self.app(scope, receive, send)
             return
-        if not await self._acquire():
+        if self.active < self.max_concurrent and not self.queued:
+            self.active += 1
+        elif self.queued >= self.max_queued:
             await self._busy(scope, receive, send)
             return
+        else:
+            admitted, receive = await self._wait_for_slot(receive)
+            if admitted is None:
+                return  # the client left while waiting: nobody to answer, no work to do
+            if not admitted:
+                await self._busy(scope, receive, send)
+                return
         released = False
 
         def release_once() -> None:
@@ -57,19 +68,30 @@ class ConcurrencyLimit:
         finally:
             release_once()
 
-    async def _acquire(self) -> bool:
-        if self.active < self.max_concurrent and not self.queued:
-            self.active += 1
-            return True
-        if self.queued >= self.max_queued:
-            return False
+    async def _wait_for_slot(self, receive: Receive) -> tuple[bool | None, Receive]:
+        """Wait in line. True: a releasing request handed us its slot; False: waited too
+        long; None: the client went away meanwhile (after a burst, the clients that gave
+        up must not keep the service busy with answers nobody reads)."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
         self._waiters.append(waiter)
         self.queued += 1
         timer = loop.call_later(self.queue_timeout_seconds, lambda: waiter.done() or waiter.set_result(False))
+        watcher: asyncio.Future[Message] | None = None
+        first: Message | None = None
         try:
-            return await waiter  # True: a releasing request handed us its slot
+            # A request whose body is complete in its first message (GET, small POST) can be
+            # watched for a disconnect while it waits; a longer body is left unread.
+            first = await receive()
+            if first["type"] == "http.disconnect":
+                return None, receive
+            if not first.get("more_body", False):
+                watcher = asyncio.ensure_future(receive())
+                await asyncio.wait({waiter, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                if not waiter.done() and watcher.done() and watcher.result()["type"] == "http.disconnect":
+                    waiter.set_result(False)  # leave the line
+                    return None, receive
+            admitted = await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled() and waiter.result():
                 self._release()  # handed a slot as we were cancelled: pass it on
@@ -77,6 +99,9 @@ class ConcurrencyLimit:
         finally:
             timer.cancel()
             self.queued -= 1
+            if watcher is not None and not watcher.done():
+                watcher.cancel()
+        return admitted, _replaying(first, receive)
 
     def _release(self) -> None:
         while self._waiters:
@@ -92,3 +117,13 @@ class ConcurrencyLimit:
         status, body = shaped_error(scope.get("path", ""), 503, message)
         response = JSONResponse(status_code=status, content=body, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         await response(scope, receive, send)
+
+
+def _replaying(first: Message | None, receive: Receive) -> Receive:
+    """``receive`` with the message read while waiting handed out first."""
+    pending = [first] if first is not None else []
+
+    async def replay() -> Message:
+        return pending.pop() if pending else await receive()
+
+    return replay
