@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from typing import Any
 
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -76,7 +77,7 @@ class ConcurrencyLimit:
         waiter: asyncio.Future[bool] = loop.create_future()
         self._waiters.append(waiter)
         self.queued += 1
-        timer = loop.call_later(self.queue_timeout_seconds, lambda: waiter.done() or waiter.set_result(False))
+        timer = loop.call_later(self.queue_timeout_seconds, _resolve, waiter, False)
         watcher: asyncio.Future[Message] | None = None
         first: Message | None = None
         try:
@@ -87,7 +88,8 @@ class ConcurrencyLimit:
                 return None, receive
             if not first.get("more_body", False):
                 watcher = asyncio.ensure_future(receive())
-                await asyncio.wait({waiter, watcher}, return_when=asyncio.FIRST_COMPLETED)
+                both: set[asyncio.Future[Any]] = {waiter, watcher}
+                await asyncio.wait(both, return_when=asyncio.FIRST_COMPLETED)
                 if not waiter.done() and watcher.done() and watcher.result()["type"] == "http.disconnect":
                     waiter.set_result(False)  # leave the line
                     return None, receive
@@ -117,6 +119,11 @@ class ConcurrencyLimit:
         status, body = shaped_error(scope.get("path", ""), 503, message)
         response = JSONResponse(status_code=status, content=body, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         await response(scope, receive, send)
+
+
+def _resolve(waiter: asyncio.Future[bool], admitted: bool) -> None:
+    if not waiter.done():
+        waiter.set_result(admitted)
 
 
 def _replaying(first: Message | None, receive: Receive) -> Receive:

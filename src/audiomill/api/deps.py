@@ -170,9 +170,9 @@ def authenticate(connection: HTTPConnection, runtime: Runtime) -> Caller:
         with runtime.db.session() as session:
             user, csrf_token = accounts.find_session_user(session, cookie)
             session.expunge(user)
-        if connection.scope["type"] == "http" and method not in SAFE_METHODS:
-            if connection.headers.get(CSRF_HEADER) != csrf_token:
-                raise Forbidden("CSRF token missing or incorrect: send the X-CSRFToken header")
+        unsafe = connection.scope["type"] == "http" and method not in SAFE_METHODS
+        if unsafe and connection.headers.get(CSRF_HEADER) != csrf_token:
+            raise Forbidden("CSRF token missing or incorrect: send the X-CSRFToken header")
         caller = Caller(user=user, via="session", session_token=cookie)
     elif runtime.settings.anonymous_is_local_user:
         caches = _local_users(connection)

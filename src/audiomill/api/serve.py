@@ -21,7 +21,6 @@ import logging
 import os
 import shutil
 import socket
-import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -54,10 +53,9 @@ def serve(settings: Settings | None = None, api_workers: int | None = None) -> N
     settings = settings or get_settings()
     workers = api_workers or settings.api_workers
     check_binding(settings)  # refuse an unsafe binding before anything starts
-    options = dict(host=settings.host, port=settings.port, timeout_keep_alive=KEEP_ALIVE_SECONDS,
-                   access_log=settings.access_log)
     if workers <= 1:
-        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS, access_log=settings.access_log)
         return
 
     runtime = build_runtime(settings)  # migrates once, before any API process starts
@@ -66,8 +64,9 @@ def serve(settings: Settings | None = None, api_workers: int | None = None) -> N
         host.start()
         os.environ[HANDOFF_SOCKET_ENV] = str(host.socket_path)
     try:
-        uvicorn.run("audiomill.api.serve:worker_app", factory=True, workers=workers,  # type: ignore[arg-type]
-                    timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS, **options)
+        uvicorn.run("audiomill.api.serve:worker_app", factory=True, workers=workers,
+                    host=settings.host, port=settings.port, timeout_keep_alive=KEEP_ALIVE_SECONDS,
+                    access_log=settings.access_log, timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
     finally:
         os.environ.pop(HANDOFF_SOCKET_ENV, None)
         if host is not None:
@@ -179,4 +178,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -126,7 +126,7 @@ def list_jobs(
         select(*_JOB_COLUMNS).where(*conditions)
         .order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
     ).all()
-    jobs = [JobView(*row) for row in page]
+    jobs = [JobView(*row) for row in page]  # type: ignore[call-arg]  # the columns, in field order
     if not jobs and offset == 0:
         return [], 0
     by_id = {job.id: job for job in jobs}
