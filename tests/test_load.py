@@ -183,3 +183,16 @@ def test_serve_with_two_api_processes_runs_every_job_once(tmp_path: Path) -> Non
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+
+
+def test_uploads_are_not_counted_against_the_limit() -> None:
+    from audiomill.api.concurrency import UPLOAD_BYTES, _is_upload
+
+    def scope(*headers: tuple[bytes, bytes]) -> dict[str, object]:
+        return {"type": "http", "headers": list(headers)}
+
+    assert not _is_upload(scope())
+    assert not _is_upload(scope((b"content-length", b"200")))
+    assert _is_upload(scope((b"content-length", str(UPLOAD_BYTES + 1).encode())))
+    assert _is_upload(scope((b"transfer-encoding", b"chunked")))
+    assert not _is_upload(scope((b"content-length", b"junk")))

@@ -114,7 +114,10 @@ class Settings(BaseSettings):
     # processed at once; up to max_queued_requests more wait (first come, first served) at
     # most request_queue_timeout_seconds; beyond either, 503 with Retry-After instead of a
     # backlog that outlives the burst. max_concurrent_requests 0 disables the limit.
-    max_concurrent_requests: int = Field(default=64, ge=0)
+    # 16: enough to keep one process's thread pool and database busy (more adds no
+    # throughput under the GIL), few enough that the work a burst leaves in progress ends
+    # quickly. Uploads (bodies over 1 MiB) are not counted.
+    max_concurrent_requests: int = Field(default=16, ge=0)
     max_queued_requests: int = Field(default=1024, ge=0)
     request_queue_timeout_seconds: float = Field(default=10.0, gt=0)
     # API processes `audiomill serve` starts on one port (each with its own limits above);

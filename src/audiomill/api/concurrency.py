@@ -5,7 +5,7 @@ a backlog that outlived it by tens of seconds (clients gave up, the service kept
 on their requests). Here at most ``max_concurrent`` HTTP requests are processed at once;
 up to ``max_queued`` more wait their turn, first come first served, for at most
 ``queue_timeout_seconds``; anything beyond is answered at once with 503 and
-``Retry-After``. A waiting request whose client hangs up leaves the line unanswered, so
+``Retry-After``. Uploads (a body over 1 MiB) are not counted. A waiting request whose client hangs up leaves the line unanswered, so
 the clients that gave up during a burst cost nothing after it. A slot is held until the
 response starts (a long download streams its body without holding one). WebSockets and
 lifespan events pass through.
@@ -23,6 +23,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from audiomill.api.errors import shaped_error
 
 RETRY_AFTER_SECONDS = 1
+# Requests with a body larger than this (uploads) are not counted: see _is_upload.
+UPLOAD_BYTES = 1024 * 1024
 
 
 class ConcurrencyLimit:
@@ -36,7 +38,7 @@ class ConcurrencyLimit:
         self._waiters: deque[asyncio.Future[bool]] = deque()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.max_concurrent <= 0:
+        if scope["type"] != "http" or self.max_concurrent <= 0 or _is_upload(scope):
             await self.app(scope, receive, send)
             return
         if self.active < self.max_concurrent and not self.queued:
@@ -119,6 +121,21 @@ class ConcurrencyLimit:
         status, body = shaped_error(scope.get("path", ""), 503, message)
         response = JSONResponse(status_code=status, content=body, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         await response(scope, receive, send)
+
+
+def _is_upload(scope: Scope) -> bool:
+    """A request with a large (or streamed) body: its slot would be held for as long as the
+    client takes to send it, so a few slow uploads could starve every poll. Uploads are
+    bounded by the per-user rate and active-job limits instead."""
+    for key, value in scope.get("headers", ()):
+        if key == b"transfer-encoding":
+            return True
+        if key == b"content-length":
+            try:
+                return int(value) > UPLOAD_BYTES
+            except ValueError:
+                return False
+    return False
 
 
 def _resolve(waiter: asyncio.Future[bool], admitted: bool) -> None:
