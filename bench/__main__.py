@@ -14,6 +14,7 @@ from bench import common
 BENCHMARKS: dict[str, str] = {
     "b1": "bench.b1_track", "b2": "bench.b2_batch", "b3": "bench.b3_memory",
     "b4": "bench.b4_scaleout", "forward": "bench.forward",
+    "status": "bench.bench_status",
 }
 
 
