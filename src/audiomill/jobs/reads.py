@@ -25,6 +25,8 @@ from audiomill.store.tables import Asset, Job, JobFile
 
 @dataclass(frozen=True, slots=True)
 class AssetView:
+    id: int
+    uuid: str
     sha256: str
     filename: str
     media_type: str
@@ -65,7 +67,7 @@ _JOB_COLUMNS = (
     Job.error, Job.attempts, Job.created_at, Job.started_at, Job.finished_at,
 )
 _FILE_COLUMNS = (
-    JobFile.job_id, JobFile.role, JobFile.name, Asset.sha256, Asset.filename, Asset.media_type, Asset.size_bytes,
+    JobFile.job_id, JobFile.role, JobFile.name, Asset.id, Asset.uuid, Asset.sha256, Asset.filename, Asset.media_type, Asset.size_bytes,
     Asset.duration_seconds, Asset.sample_rate, Asset.channels,
 )
 _N_JOB = len(_JOB_COLUMNS)
