@@ -15,6 +15,8 @@ BENCHMARKS: dict[str, str] = {
     "b1": "bench.b1_track", "b2": "bench.b2_batch", "b3": "bench.b3_memory",
     "b4": "bench.b4_scaleout", "forward": "bench.forward",
     "workers": "bench.b5_workers",
+
+    "status": "bench.bench_status",
 }
 
 

@@ -133,6 +133,22 @@ class Settings(BaseSettings):
         # `AUDIOMILL_MODELS_DIR=` in a shell or an env file means "not set", not "here".
         return None if isinstance(value, str) and not value.strip() else value
 
+    # Back-pressure, per API process: at most max_concurrent_requests HTTP requests are
+    # processed at once; up to max_queued_requests more wait (first come, first served) at
+    # most request_queue_timeout_seconds; beyond either, 503 with Retry-After instead of a
+    # backlog that outlives the burst. max_concurrent_requests 0 disables the limit.
+    # 16: enough to keep one process's thread pool and database busy (more adds no
+    # throughput under the GIL), few enough that the work a burst leaves in progress ends
+    # quickly. Uploads (bodies over 1 MiB) are not counted.
+    max_concurrent_requests: int = Field(default=16, ge=0)
+    max_queued_requests: int = Field(default=1024, ge=0)
+    request_queue_timeout_seconds: float = Field(default=10.0, gt=0)
+    # API processes `audiomill serve` starts on one port (each with its own limits above);
+    # the local executor's job workers still run once, in the serving parent.
+    api_workers: int = Field(default=1, ge=1, le=64)
+    # uvicorn's per-request access log line (off saves ~5 % of a status read's CPU).
+    access_log: bool = True
+
     @field_validator("data_dir", "models_dir", "models_cache_dir", mode="after")
     @classmethod
     def _absolute(cls, value: Path | None) -> Path | None:

@@ -110,14 +110,23 @@ def revoke_api_key(session: Session, user_id: int | None, key_id: int) -> ApiKey
     return key
 
 
+# last_used_at is kept to this precision: writing it on every request would turn every
+# read into a write (on SQLite, one writer at a time for the whole service).
+LAST_USED_PRECISION_SECONDS = 60.0
+
+
 def user_for_api_key(session: Session, secret: str) -> User:
-    key = session.scalar(select(ApiKey).where(ApiKey.key_sha256 == _sha256(secret)))
-    if key is None or key.revoked_at is not None:
+    row = session.execute(
+        select(ApiKey, User).join(User, User.id == ApiKey.user_id).where(ApiKey.key_sha256 == _sha256(secret))
+    ).first()
+    if row is None:
         raise Unauthorized("invalid or revoked API key")
-    user = session.get(User, key.user_id)
-    if user is None or not user.is_active:
+    key, user = row
+    if key.revoked_at is not None or not user.is_active:
         raise Unauthorized("invalid or revoked API key")
-    key.last_used_at = utc_now()
+    now = utc_now()
+    if key.last_used_at is None or (now - _as_utc(key.last_used_at)).total_seconds() >= LAST_USED_PRECISION_SECONDS:
+        key.last_used_at = now
     return user
 
 
@@ -139,13 +148,19 @@ def create_session(session: Session, user: User, ttl_seconds: int) -> NewSession
 
 
 def find_session(session: Session, token: str) -> tuple[User, AuthSession]:
-    row = session.scalar(select(AuthSession).where(AuthSession.token_sha256 == _sha256(token)))
-    if row is None or _as_utc(row.expires_at) <= utc_now():
+    row = session.execute(
+        select(AuthSession, User).join(User, User.id == AuthSession.user_id)
+        .where(AuthSession.token_sha256 == _sha256(token))
+    ).first()
+    if row is None or _as_utc(row[0].expires_at) <= utc_now() or not row[1].is_active:
         raise Unauthorized("session expired or unknown: log in again")
-    user = session.get(User, row.user_id)
-    if user is None or not user.is_active:
-        raise Unauthorized("session expired or unknown: log in again")
-    return user, row
+    return row[1], row[0]
+
+
+def find_session_user(session: Session, token: str) -> tuple[User, str]:
+    """The session's user and its CSRF token (one indexed query)."""
+    user, row = find_session(session, token)
+    return user, row.csrf_token
 
 
 def end_session(session: Session, token: str) -> None:

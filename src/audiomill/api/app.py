@@ -17,6 +17,8 @@ from audiomill import __version__
 from audiomill.api import job_requests
 from audiomill.api.compat import audio_services, demucs_api
 from audiomill.api.compat import beatflow_generate, music_generator
+
+from audiomill.api.concurrency import ConcurrencyLimit
 from audiomill.api.errors import BodySizeLimit, install_error_handlers
 from audiomill.api.guard import LocalModeGuard
 from audiomill.api.routes import assets, auth, health, jobs, kinds, media, metrics
@@ -113,6 +115,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     if settings.auth == "auto" and settings.is_loopback_bind:
         app.add_middleware(LocalModeGuard, settings=settings)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_upload_bytes + MULTIPART_SLACK_BYTES)
+    # Outermost of all: a request over the concurrency limit costs nothing but its 503.
+    app.add_middleware(
+        ConcurrencyLimit, max_concurrent=settings.max_concurrent_requests,
+        max_queued=settings.max_queued_requests, queue_timeout_seconds=settings.request_queue_timeout_seconds,
+    )
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(metrics.router)

@@ -1,13 +1,25 @@
-"""Typed dependencies that keep handlers plain: the runtime, a DB session, the caller."""
+"""Typed dependencies that keep handlers plain: the runtime, a DB session, the caller.
+
+Why most of these are ``async def``: FastAPI runs every *sync* dependency (and a sync
+endpoint, and its response validation) in the thread pool, one hop each. Under load those
+hops, not the SQL, were the cost: threads queued behind the GIL and behind each other, and
+a status read took half a dozen of them. So nothing here hops to a thread unless it does
+I/O: the runtime is read from the app, the built-in local user is cached, and a session's
+connection is only touched (in one hop) when the handler used it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 from fastapi import Depends, Request
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from audiomill.accounts import service as accounts
@@ -20,21 +32,61 @@ SESSION_COOKIE = "sessionid"
 CSRF_COOKIE = "csrftoken"
 CSRF_HEADER = "x-csrftoken"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+# The built-in local user's row is re-read this often (it is created once and, in
+# practice, never changes; re-reading keeps an operator's edit from being ignored forever).
+LOCAL_USER_TTL_SECONDS = 10.0
+
+T = TypeVar("T")
 
 
-def get_runtime(connection: HTTPConnection) -> Runtime:
+async def get_runtime(connection: HTTPConnection) -> Runtime:
     return connection.app.state.runtime  # type: ignore[no-any-return]
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_session(runtime: RuntimeDep) -> Iterator[Session]:
-    with runtime.db.session() as session:
+def _finish_session(session: Session, failed: bool) -> None:
+    try:
+        if failed:
+            session.rollback()
+        else:
+            session.commit()
+    finally:
+        session.close()
+
+
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[Session]:
+    """The request's session. Creating it costs no I/O (it connects on first use); a
+    session that was never used is closed without a thread hop."""
+    session = runtime.db.new_session()
+    try:
         yield session
+    except BaseException:
+        if session.in_transaction():
+            await run_in_threadpool(_finish_session, session, True)
+        else:
+            session.close()
+        raise
+    if session.in_transaction():
+        await run_in_threadpool(_finish_session, session, False)
+    else:
+        session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+async def in_session(runtime: Runtime, work: Callable[[Session], T]) -> T:
+    """Run ``work(session)`` in one hop to the thread pool, in a session that commits (or
+    rolls back) and closes in that same hop. Read endpoints build their whole response in
+    ``work``, so a request costs one hop however many rows it touches."""
+
+    def run() -> T:
+        with runtime.db.session() as session:
+            return work(session)
+
+    return await run_in_threadpool(run)
 
 
 @dataclass(frozen=True)
@@ -54,38 +106,97 @@ def _bearer_token(connection: HTTPConnection) -> str | None:
     return None
 
 
+class _LocalUserCache:
+    """The built-in local user, detached, re-read every LOCAL_USER_TTL_SECONDS."""
+
+    def __init__(self) -> None:
+        self._user: User | None = None
+        self._read_at = 0.0
+        self._lock = threading.Lock()
+
+    def fresh(self) -> User | None:
+        if self._user is not None and time.monotonic() - self._read_at < LOCAL_USER_TTL_SECONDS:
+            return self._user
+        return None
+
+    def load(self, runtime: Runtime) -> User:
+        with self._lock:  # one thread reads (or creates) it; the others wait and share it
+            if (user := self.fresh()) is not None:
+                return user
+            user = _read_local_user(runtime)
+            self._user, self._read_at = user, time.monotonic()
+            return user
+
+
+def _read_local_user(runtime: Runtime) -> User:
+    for attempt in range(2):
+        try:
+            with runtime.db.session() as session:
+                user = service.ensure_local_user(session)
+                session.flush()
+                session.expunge(user)
+                return user
+        except IntegrityError:
+            # Another process created it at the same moment: read theirs.
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _local_users(connection: HTTPConnection) -> _LocalUserCache:
+    state = connection.app.state
+    cache = getattr(state, "local_user_cache", None)
+    if cache is None:
+        cache = state.local_user_cache = _LocalUserCache()
+    return cache  # type: ignore[no-any-return]
+
+
+def _sends_credentials(connection: HTTPConnection) -> bool:
+    return "authorization" in connection.headers or SESSION_COOKIE in connection.cookies
+
+
 def authenticate(connection: HTTPConnection, runtime: Runtime) -> Caller:
     """Who is calling: an API key, a cookie session (with CSRF on unsafe methods), or, in
-    local mode only, the built-in local user. Credentials that are sent are always checked."""
+    local mode only, the built-in local user. Credentials that are sent are always checked.
+    Blocking (it may read the database): call it from a thread."""
     method = connection.scope.get("method", "GET")
-    with runtime.db.session() as session:
-        token = _bearer_token(connection)
-        if token is not None:
+    token = _bearer_token(connection)
+    if token is not None:
+        with runtime.db.session() as session:
             user = accounts.user_for_api_key(session, token)
-            caller = Caller(user=user, via="api_key")
-        elif cookie := connection.cookies.get(SESSION_COOKIE):
-            user, row = accounts.find_session(session, cookie)
-            if connection.scope["type"] == "http" and method not in SAFE_METHODS:
-                if connection.headers.get(CSRF_HEADER) != row.csrf_token:
-                    raise Forbidden("CSRF token missing or incorrect: send the X-CSRFToken header")
-            caller = Caller(user=user, via="session", session_token=cookie)
-        elif runtime.settings.anonymous_is_local_user:
-            caller = Caller(user=service.ensure_local_user(session), via="local")
-        else:
-            raise Unauthorized("authentication required: send 'Authorization: Bearer <API key>' or log in")
-        session.expunge(caller.user)
+            session.expunge(user)
+        caller = Caller(user=user, via="api_key")
+    elif cookie := connection.cookies.get(SESSION_COOKIE):
+        with runtime.db.session() as session:
+            user, csrf_token = accounts.find_session_user(session, cookie)
+            session.expunge(user)
+        unsafe = connection.scope["type"] == "http" and method not in SAFE_METHODS
+        if unsafe and connection.headers.get(CSRF_HEADER) != csrf_token:
+            raise Forbidden("CSRF token missing or incorrect: send the X-CSRFToken header")
+        caller = Caller(user=user, via="session", session_token=cookie)
+    elif runtime.settings.anonymous_is_local_user:
+        caches = _local_users(connection)
+        caller = Caller(user=caches.fresh() or caches.load(runtime), via="local")
+    else:
+        raise Unauthorized("authentication required: send 'Authorization: Bearer <API key>' or log in")
     runtime.rate_limiter.hit(caller.user.id)
     return caller
 
 
-def get_caller(request: Request, runtime: RuntimeDep) -> Caller:
-    return authenticate(request, runtime)
+async def get_caller(request: Request, runtime: RuntimeDep) -> Caller:
+    # Local mode without credentials and a cached local user: no I/O, so no thread hop.
+    if not _sends_credentials(request) and runtime.settings.anonymous_is_local_user:
+        user = _local_users(request).fresh()
+        if user is not None:
+            runtime.rate_limiter.hit(user.id)
+            return Caller(user=user, via="local")
+    return await run_in_threadpool(authenticate, request, runtime)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
-def get_current_user(caller: CallerDep) -> User:
+async def get_current_user(caller: CallerDep) -> User:
     return caller.user
 
 

@@ -35,6 +35,12 @@ def _shape_for(request: Request) -> ErrorShape | None:
     return next((shape for prefix, shape in _ERROR_SHAPES if path.startswith(prefix)), None)
 
 
+def shaped_error(path: str, status: int, message: str) -> tuple[int, dict[str, Any]]:
+    """(status, body) for an error answered outside the handlers (e.g. by a middleware)."""
+    shape = next((shape for prefix, shape in _ERROR_SHAPES if path.startswith(prefix)), None)
+    return shape(status, message) if shape is not None else (status, {"detail": message})
+
+
 def _validation_message(exc: RequestValidationError) -> str:
     problems = []
     for err in exc.errors():

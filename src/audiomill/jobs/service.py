@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from audiomill import audio
 from audiomill import images
@@ -393,7 +393,9 @@ def list_jobs(
         query = query.where(Job.status == status.value)
     count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     jobs = session.scalars(
+        # Files (and their assets) in one more query, not one per job listed.
         query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
+        .options(selectinload(Job.files))
     ).all()
     return list(jobs), count
 

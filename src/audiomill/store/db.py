@@ -11,6 +11,20 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
+# Connections per process. The API runs blocking DB work on AnyIO's thread pool (40
+# threads by default) and a request holds at most one connection at a time, so a pool this
+# size means a request never waits for a connection that another is about to return
+# (SQLAlchemy's default, 5 + 10 overflow, had 40 threads queueing on 15 connections, and
+# overflow connections opened and closed under load). PostgreSQL's default
+# max_connections (100) fits two API processes at full load plus workers; raise it there
+# for more (``audiomill serve --workers N``).
+POOL_SIZE = 20
+POOL_MAX_OVERFLOW = 20
+
+
+def _in_memory(database_url: str) -> bool:
+    return database_url in {"sqlite://", "sqlite:///:memory:"} or "mode=memory" in database_url
+
 
 def make_engine(database_url: str) -> Engine:
     if database_url.startswith("sqlite"):
@@ -18,6 +32,8 @@ def make_engine(database_url: str) -> Engine:
             database_url,
             # Workers run in threads beside the API; SQLite waits for the lock instead of failing.
             connect_args={"check_same_thread": False, "timeout": 30},
+            # An in-memory database is one connection (SQLAlchemy picks a singleton pool).
+            **({} if _in_memory(database_url) else {"pool_size": POOL_SIZE, "max_overflow": POOL_MAX_OVERFLOW}),
         )
 
         @event.listens_for(engine, "connect")
@@ -30,7 +46,7 @@ def make_engine(database_url: str) -> Engine:
             cursor.close()
 
         return engine
-    return create_engine(database_url, pool_pre_ping=True)
+    return create_engine(database_url, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=POOL_MAX_OVERFLOW)
 
 
 # Any constant: processes migrating one PostgreSQL database at once queue on this lock.
@@ -76,6 +92,10 @@ class Database:
 
     def migrate(self) -> None:
         migrate(self.url)
+
+    def new_session(self) -> Session:
+        """A session that connects on first use (so creating one costs no I/O)."""
+        return self._sessions()
 
     @contextmanager
     def session(self) -> Iterator[Session]:

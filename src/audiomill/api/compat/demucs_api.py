@@ -19,10 +19,10 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from audiomill import __version__
-from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep
+from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep, in_session
 from audiomill.api.files import archive_name, zip_response
 from audiomill.api.schemas import as_utc
-from audiomill.jobs import service
+from audiomill.jobs import reads, service
 from audiomill.jobs.states import JobStatus
 from audiomill.params import OutputFormat, SeparateParams
 from audiomill.store.tables import Job
@@ -99,8 +99,11 @@ def upload(runtime: RuntimeDep, user: CurrentUser, file: Annotated[UploadFile, F
 
 
 @router.get("/status/{job_id}", response_model=SeedJob)
-def status(job_id: str, session: SessionDep, user: CurrentUser) -> SeedJob:
-    return seed_job(service.get_job(session, user.id, job_id, [KIND]))
+async def status(job_id: str, runtime: RuntimeDep, user: CurrentUser) -> SeedJob:
+    # Clients poll this: the whole read is one hop to the thread pool (api.deps.in_session).
+    return await in_session(
+        runtime, lambda session: seed_job(reads.get_job(session, user.id, job_id, [KIND]))  # type: ignore[arg-type]
+    )
 
 
 @router.head("/download/{job_id}", include_in_schema=False)

@@ -6,16 +6,15 @@ from fastapi import APIRouter
 from sqlalchemy import text
 
 from audiomill import __version__
-from audiomill.api.deps import RuntimeDep
+from audiomill.api.deps import RuntimeDep, in_session
 from audiomill.api.schemas import HealthPublic
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health", response_model=HealthPublic)
-def health(runtime: RuntimeDep) -> HealthPublic:
-    with runtime.db.session() as session:
-        session.execute(text("SELECT 1"))
+async def health(runtime: RuntimeDep) -> HealthPublic:
+    await in_session(runtime, lambda session: session.execute(text("SELECT 1")))
     return HealthPublic(
         status="healthy",
         version=__version__,

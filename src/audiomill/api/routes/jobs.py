@@ -8,14 +8,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
+from sqlalchemy.orm import Session
 
 from audiomill.api import job_requests
-from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep, authenticate
+from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep, authenticate, in_session
 from audiomill.api.files import archive_name, file_response, zip_response
 from audiomill.api.guard import is_same_origin
 from audiomill.api.schemas import JobPublic, JobsPublic, job_public
 from audiomill.errors import AudiomillError, Conflict, Forbidden, InvalidInput, NotFound, UnsupportedMedia
-from audiomill.jobs import service
+from audiomill.jobs import reads, service
 from audiomill.jobs.states import JobStatus
 from audiomill.kinds import KindSpec
 from audiomill.runtime import Runtime
@@ -75,8 +76,8 @@ async def create_job(request: Request, runtime: RuntimeDep, user: CurrentUser) -
 
 
 @router.get("", response_model=JobsPublic, responses={403: {"description": "all=true from a non-admin"}})
-def list_jobs(
-    session: SessionDep,
+async def list_jobs(
+    runtime: RuntimeDep,
     user: CurrentUser,
     kind: str | None = None,
     status: JobStatus | None = None,
@@ -90,13 +91,19 @@ def list_jobs(
             "leave it out to list your own jobs"
         )
     owner_id = None if all_users else user.id
-    jobs, count = service.list_jobs(session, owner_id, [kind] if kind else None, status, limit, offset)
-    return JobsPublic(data=[job_public(job) for job in jobs], count=count)
+
+    def read(session: Session) -> JobsPublic:
+        jobs, count = reads.list_jobs(session, owner_id, [kind] if kind else None, status, limit, offset)
+        return JobsPublic(data=[job_public(job) for job in jobs], count=count)  # type: ignore[arg-type]
+
+    return await in_session(runtime, read)  # clients poll: one thread hop for the whole read
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=ERRORS)
-def get_job(job_id: str, session: SessionDep, user: CurrentUser) -> JobPublic:
-    return job_public(service.get_job(session, user.id, job_id))
+async def get_job(job_id: str, runtime: RuntimeDep, user: CurrentUser) -> JobPublic:
+    return await in_session(
+        runtime, lambda session: job_public(reads.get_job(session, user.id, job_id))  # type: ignore[arg-type]
+    )
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic, responses=ERRORS)
