@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from audiomill.errors import InvalidInput
 from audiomill.params import BoostParams, DenoiseParams, SeparateParams, SpeakerExtractParams, VocalSplitParams
+from audiomill.params.mixdown import MixdownParams
 
 InputMedia = Literal["audio", "image"]
 
@@ -127,6 +128,17 @@ register(KindSpec(
     ),
     outputs=(OutputSpec("audio", AUDIO_OUT, "the target speaker's voice"),),
     engine="audiomill.engines.extract_speaker",
+))
+
+register(KindSpec(
+    name="mixdown",
+    summary="Mix a repository commit's stems (gain, pan, mute) into one mastered file",
+    params=MixdownParams,
+    # A family: one input per stem, named after its stem type. The repository service
+    # creates these jobs with the commit's stem assets as inputs (no upload, no copy).
+    inputs=(InputSpec("*", "audio", True, "one input per stem, named after its stem type (drums, bass, ...)"),),
+    outputs=(OutputSpec("mix", AUDIO_OUT, "the mixed, mastered song; becomes the commit's render_url"),),
+    engine="audiomill.engines.mixdown",
 ))
 
 

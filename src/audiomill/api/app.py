@@ -11,9 +11,11 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from audiomill import __version__
 from audiomill.api.compat import audio_services, demucs_api
+from audiomill.api.compat import beatflow_vcs
 from audiomill.api.errors import BodySizeLimit, install_error_handlers
 from audiomill.api.guard import LocalModeGuard
 from audiomill.api.routes import auth, health, jobs, media, metrics
+from audiomill.api.routes import repos
 from audiomill.config import Settings, get_settings
 from audiomill.engines.base import check_extra_kinds
 from audiomill.errors import AudiomillError
@@ -93,4 +95,6 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(media.router)
     app.include_router(demucs_api.router)
     app.include_router(audio_services.router)
+    app.include_router(repos.router)
+    app.include_router(beatflow_vcs.router)
     return app

@@ -24,7 +24,7 @@ from audiomill import audio
 from audiomill.engines.base import LocalContext, engine_for, kind_spec
 from audiomill.engines.torch_runtime import select_device
 from audiomill.errors import AudiomillError, JobCancelled
-from audiomill.jobs import service, states
+from audiomill.jobs import hooks, service, states
 from audiomill.jobs.states import JobStatus
 from audiomill.runtime import Runtime
 from audiomill.store.tables import Asset, Job, JobFile
@@ -210,6 +210,10 @@ def _finish(runtime: Runtime, job: Job, ctx: RunnerContext, attempt_token: str) 
             session.add(asset)
             session.flush()
             session.add(JobFile(job_id=job.id, role="output", name=name, asset_id=asset.id))
+        session.flush()
+        completed = session.get(Job, job.id)
+        if completed is not None:  # in this transaction: whoever sees "completed" sees what hooks did
+            hooks.run_completed(runtime, session, completed)
         digests = service.release_assets(session, old_assets)
     with runtime.db.session() as session:
         service.delete_unreferenced_blobs(runtime, session, digests)

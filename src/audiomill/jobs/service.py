@@ -32,7 +32,7 @@ from audiomill.jobs import states
 from audiomill.jobs.states import JobStatus
 from audiomill.runtime import Runtime
 from audiomill.store.blobs import StagedFile
-from audiomill.store.tables import Asset, Job, JobFile, User
+from audiomill.store.tables import Asset, Commit, Job, JobFile, Stem, User
 
 LOCAL_USERNAME = "local"
 _UNSAFE_FILENAME_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
@@ -288,7 +288,7 @@ def release_assets(session: Session, asset_ids: Sequence[int]) -> list[str]:
     digests: list[str] = []
     for asset_id in set(asset_ids):
         still_used = session.scalar(select(func.count()).where(JobFile.asset_id == asset_id))
-        if still_used:
+        if still_used or _held_by_music_projects(session, asset_id):
             continue
         asset = session.get(Asset, asset_id)
         if asset is not None:
@@ -296,6 +296,14 @@ def release_assets(session: Session, asset_ids: Sequence[int]) -> list[str]:
             session.delete(asset)
     session.flush()
     return digests
+
+
+def _held_by_music_projects(session: Session, asset_id: int) -> bool:
+    """A commit's stem or render keeps its asset (and so its bytes) however old it is."""
+    return bool(
+        session.scalar(select(func.count()).where(Stem.asset_id == asset_id))
+        or session.scalar(select(func.count()).where(Commit.render_asset_id == asset_id))
+    )
 
 
 def delete_unreferenced_blobs(runtime: Runtime, session: Session, digests: Sequence[str]) -> None:
