@@ -40,19 +40,28 @@ def test_diff_reports_only_the_changed_stem_at_the_right_times(client: TestClien
     body = client.get(f"/api/v1/repos/{repo}/diff", params={"a": c1["id"], "b": c2["id"]}).json()
     by_type = {s["type"]: s for s in body["stems"]}
     assert {t: s["status"] for t, s in by_type.items()} == {
-        "bass": "changed", "drums": "unchanged", "keys": "added", "vocals": "removed"}
+        "bass": "changed",
+        "drums": "unchanged",
+        "keys": "added",
+        "vocals": "removed",
+    }
     change = by_type["bass"]["change"]
     assert change["duration_a_seconds"] == pytest.approx(4.0) and change["length_change_seconds"] == pytest.approx(0.5)
     # the new riff, and the added half second (audio where there was none)
-    assert change["differing_ranges"] == [{"start_seconds": 1.5, "end_seconds": 2.25},
-                                          {"start_seconds": 4.0, "end_seconds": 4.5}]
+    assert change["differing_ranges"] == [
+        {"start_seconds": 1.5, "end_seconds": 2.25},
+        {"start_seconds": 4.0, "end_seconds": 4.5},
+    ]
     assert change["loudness_change_db"] is not None
     # A/B: both sides playable
     for side in ("a", "b"):
         assert client.get(by_type["bass"][side]["url"]).status_code == 200
     assert by_type["keys"]["a"] is None and by_type["vocals"]["b"] is None
     # branch names work as revisions too
-    assert client.get(f"/api/v1/repos/{repo}/diff", params={"a": c1["id"], "b": "main"}).json()["b"]["commit_id"] == c2["id"]
+    assert (
+        client.get(f"/api/v1/repos/{repo}/diff", params={"a": c1["id"], "b": "main"}).json()["b"]["commit_id"]
+        == c2["id"]
+    )
 
 
 def test_diff_of_a_quiet_change_reports_loudness(client: TestClient) -> None:
@@ -94,7 +103,9 @@ def test_merge_without_and_with_conflicts(client: TestClient) -> None:
     conflict = client.post(f"/api/v1/repos/{repo}/merge", json={"source": "idea"})
     assert conflict.status_code == 409 and "vocals" in conflict.json()["detail"]
     [entry] = conflict.json()["conflicts"]
-    assert entry["type"] == "vocals" and all(client.get(entry[s]["url"]).status_code == 200 for s in ("base", "target", "source"))
+    assert entry["type"] == "vocals" and all(
+        client.get(entry[s]["url"]).status_code == 200 for s in ("base", "target", "source")
+    )
     assert client.get(f"/api/v1/repos/{repo}/commits").json()["count"] == before
     bad = client.post(f"/api/v1/repos/{repo}/merge", json={"source": "idea", "resolutions": {"drums": "source"}})
     assert bad.status_code == 422
@@ -117,7 +128,9 @@ def test_fast_forward_revert_branches_and_tags(client: TestClient) -> None:
     assert reverted["restored_stems"] == ["bass", "vocals"] and reverted["parent_id"] == c2["id"]
     assert {s["type"]: s["sha256"] for s in reverted["stems"]} == {s["type"]: s["sha256"] for s in c1["stems"]}
     # committing on a branch whose head is elsewhere is refused; default branch cannot go
-    stale = client.post(f"/api/v1/repos/{repo}/commits", json={"message": "x", "branch": "main", "parent_commit_id": c1["id"]})
+    stale = client.post(
+        f"/api/v1/repos/{repo}/commits", json={"message": "x", "branch": "main", "parent_commit_id": c1["id"]}
+    )
     assert stale.status_code == 409
     assert client.delete(f"/api/v1/repos/{repo}/branches/main").status_code == 409
     assert client.post(f"/api/v1/repos/{repo}/branches", json={"name": "ff"}).status_code == 409
@@ -126,7 +139,9 @@ def test_fast_forward_revert_branches_and_tags(client: TestClient) -> None:
     assert c2["id"] in [c["id"] for c in client.get(f"/api/v1/repos/{repo}/commits").json()["data"]]  # history stays
     assert client.post(f"/api/v1/repos/{repo}/tags", json={"name": "v1", "commit_id": c1["id"]}).status_code == 201
     assert client.get(f"/api/v1/repos/{repo}/tags").json()["data"][0]["commit_id"] == c1["id"]
-    assert client.get(f"/api/v1/repos/{repo}/diff", params={"a": "v1", "b": "main"}).json()["a"]["commit_id"] == c1["id"]
+    assert (
+        client.get(f"/api/v1/repos/{repo}/diff", params={"a": "v1", "b": "main"}).json()["a"]["commit_id"] == c1["id"]
+    )
     # history of one branch
     only_main = [c["id"] for c in client.get(f"/api/v1/repos/{repo}/commits", params={"branch": "main"}).json()["data"]]
     assert only_main == [c1["id"], c2["id"], reverted["id"]]
@@ -138,8 +153,10 @@ def test_mixdown_equals_the_sum_of_the_gained_stems(client: TestClient) -> None:
     keys = np.concatenate([tone(261.6, 3.0), tone(329.6, 3.0)])  # a stereo stem
     c1 = commit(client, repo, _stems(client, repo, drums=drums, bass=bass, keys=keys, vocals=tone(440.0, 3.0)))
     mix = {"drums": {"pan": -1.0}, "bass": {"gain_db": -6.0, "pan": 0.5}, "vocals": {"mute": True}}
-    job = client.post(f"/api/v1/repos/{repo}/commits/{c1['id']}/mixdown",
-                      json={"mix": mix, "master": False, "sample_rate": SAMPLE_RATE, "wav_bit_depth": 32})
+    job = client.post(
+        f"/api/v1/repos/{repo}/commits/{c1['id']}/mixdown",
+        json={"mix": mix, "master": False, "sample_rate": SAMPLE_RATE, "wav_bit_depth": 32},
+    )
     assert job.status_code == 201, job.text
     done = wait_for(client, job.json()["id"], {"completed", "failed"})
     assert done["status"] == "completed", done["error"]
@@ -163,12 +180,21 @@ def test_mixdown_equals_the_sum_of_the_gained_stems(client: TestClient) -> None:
 
 def test_mixdown_is_mastered_by_default(client: TestClient) -> None:
     repo = new_repo(client)
-    c1 = commit(client, repo, _stems(client, repo, drums=clicks(3.0), bass=tone(55.0, 3.0, amplitude=0.9),
-                                     lead=tone(660.0, 3.0, amplitude=0.9)))
-    job = client.post(f"/api/v1/repos/{repo}/commits/{c1['id']}/mixdown", json={"target_lufs": -14.0, "output_format": "flac"})
+    c1 = commit(
+        client,
+        repo,
+        _stems(
+            client, repo, drums=clicks(3.0), bass=tone(55.0, 3.0, amplitude=0.9), lead=tone(660.0, 3.0, amplitude=0.9)
+        ),
+    )
+    job = client.post(
+        f"/api/v1/repos/{repo}/commits/{c1['id']}/mixdown", json={"target_lufs": -14.0, "output_format": "flac"}
+    )
     done = wait_for(client, job.json()["id"], {"completed", "failed"})
     assert done["status"] == "completed", done["error"]
-    rendered, rate = _decode(client.get(client.get(f"/api/v1/repos/{repo}/commits/{c1['id']}").json()["render_url"]).content)
+    rendered, rate = _decode(
+        client.get(client.get(f"/api/v1/repos/{repo}/commits/{c1['id']}").json()["render_url"]).content
+    )
     report = measure(rendered, rate)
     assert report.integrated_lufs == pytest.approx(-14.0, abs=0.6) and report.true_peak_dbtp <= -0.9
     bad = client.post(f"/api/v1/repos/{repo}/commits/{c1['id']}/mixdown", json={"mix": {"nope": {"gain_db": 1}}})
@@ -186,8 +212,9 @@ def test_a_completed_generation_commits_into_the_repository(client: TestClient, 
     repo = new_repo(client)
     me = client.get("/api/v1/auth/me").json()
     first = commit(client, repo, _stems(client, repo, drums=clicks()))
-    job = jobs_service.create_job(runtime, me["id"], generate_kind,
-                                  {"prompt": "lofi beat", "bpm": 90, "repo_id": repo}, [])
+    job = jobs_service.create_job(
+        runtime, me["id"], generate_kind, {"prompt": "lofi beat", "bpm": 90, "repo_id": repo}, []
+    )
     done = wait_for(client, job.uuid, {"completed", "failed"})
     assert done["status"] == "completed", done["error"]
     made = done["result"]["repo_commit_id"]
@@ -200,10 +227,14 @@ def test_a_completed_generation_commits_into_the_repository(client: TestClient, 
     assert heads[0]["head_commit_id"] == made
 
     # with commit_id: a child of that commit
-    job2 = jobs_service.create_job(runtime, me["id"], generate_kind,
-                                   {"prompt": "variation", "repo_id": repo, "commit_id": first["id"]}, [])
+    job2 = jobs_service.create_job(
+        runtime, me["id"], generate_kind, {"prompt": "variation", "repo_id": repo, "commit_id": first["id"]}, []
+    )
     done2 = wait_for(client, job2.uuid, {"completed", "failed"})
-    assert client.get(f"/api/v1/repos/{repo}/commits/{done2['result']['repo_commit_id']}").json()["parent_id"] == first["id"]
+    assert (
+        client.get(f"/api/v1/repos/{repo}/commits/{done2['result']['repo_commit_id']}").json()["parent_id"]
+        == first["id"]
+    )
 
     # deleting the job keeps the committed audio (stems hold their assets)
     assert client.delete(f"/api/v1/jobs/{job.uuid}").status_code == 204
@@ -211,7 +242,8 @@ def test_a_completed_generation_commits_into_the_repository(client: TestClient, 
         assert client.get(stem["url"]).status_code == 200
 
     # a repository the job's owner cannot write: the job completes, the hook's refusal is recorded
-    job3 = jobs_service.create_job(runtime, me["id"], generate_kind,
-                                   {"prompt": "x", "repo_id": "00000000-0000-0000-0000-000000000000"}, [])
+    job3 = jobs_service.create_job(
+        runtime, me["id"], generate_kind, {"prompt": "x", "repo_id": "00000000-0000-0000-0000-000000000000"}, []
+    )
     done3 = wait_for(client, job3.uuid, {"completed", "failed"})
     assert done3["status"] == "completed" and "not found" in done3["result"]["hook_errors"][0]

@@ -10,6 +10,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import OperationalError
 
 from audiomill.store.db import MIGRATIONS_DIR
 
@@ -32,8 +33,12 @@ def _round_trip(url: str) -> None:
         with engine.begin() as connection:
             for name in ("old-a", "old-b"):
                 connection.execute(
-                    text("INSERT INTO users (username, is_admin, is_active, created_at) "
-                         "VALUES (:name, false, true, CURRENT_TIMESTAMP)"), {"name": name})
+                    text(
+                        "INSERT INTO users (username, is_admin, is_active, created_at) "
+                        "VALUES (:name, false, true, CURRENT_TIMESTAMP)"
+                    ),
+                    {"name": name},
+                )
         command.upgrade(config, "0003_music_projects")
         with engine.connect() as connection:
             uuids = [row[0] for row in connection.execute(text("SELECT uuid FROM users ORDER BY id"))]
@@ -56,7 +61,7 @@ def test_migration_on_postgresql() -> None:
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
-    except Exception as exc:  # no server here: say so
+    except OperationalError as exc:  # no server here: say so
         pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
     schema = f"vcs_mig_{uuid.uuid4().hex[:8]}"
     with engine.begin() as connection:

@@ -27,10 +27,18 @@ def _project(client: TestClient, owner: dict[str, str], public: bool) -> dict[st
     bass = upload(client, repo_id, "bass.wav", tone(55.0), owner)
     c1 = commit(client, repo_id, {"drums": drums["asset_id"], "bass": bass["asset_id"]}, owner)
     c2 = commit(client, repo_id, {"bass": upload(client, repo_id, "b2.wav", tone(65.0), owner)["asset_id"]}, owner)
-    assert client.post(f"/api/v1/repos/{repo_id}/branches", json={"name": "idea", "from_commit": c1["id"]},
-                       headers=owner).status_code == 201
-    assert client.post(f"/api/v1/repos/{repo_id}/tags", json={"name": "v1", "commit_id": c1["id"]},
-                       headers=owner).status_code == 201
+    assert (
+        client.post(
+            f"/api/v1/repos/{repo_id}/branches", json={"name": "idea", "from_commit": c1["id"]}, headers=owner
+        ).status_code
+        == 201
+    )
+    assert (
+        client.post(
+            f"/api/v1/repos/{repo_id}/tags", json={"name": "v1", "commit_id": c1["id"]}, headers=owner
+        ).status_code
+        == 201
+    )
     return {"repo": repo_id, "c1": c1["id"], "c2": c2["id"], "drums": drums}
 
 
@@ -92,8 +100,10 @@ def test_permission_matrix(authed_client: TestClient, public: bool) -> None:
             assert response.status_code < 300, (method, path, response.text)
     # admins may act on any repository
     assert client.get(f"/api/v1/repos/{project['repo']}", headers=admin).status_code == 200
-    assert client.post(f"/api/v1/repos/{project['repo']}/commits", json={"message": "by admin"},
-                       headers=admin).status_code == 201
+    assert (
+        client.post(f"/api/v1/repos/{project['repo']}/commits", json={"message": "by admin"}, headers=admin).status_code
+        == 201
+    )
 
 
 def test_owner_id_rule_and_admins_acting_for_others(authed_client: TestClient) -> None:
@@ -112,9 +122,15 @@ def test_owner_id_rule_and_admins_acting_for_others(authed_client: TestClient) -
     assert client.get(f"/api/repositories/{made.json()['id']}", headers=bob).status_code == 404
     # forking for someone else: only admins
     public = new_repo(client, alice, public=True)
-    assert client.post("/api/vcs/fork", json={"original_repo_id": public, "fork_name": "f", "owner_id": alice_id},
-                       headers=bob).status_code == 403
-    fork = client.post("/api/vcs/fork", json={"original_repo_id": public, "fork_name": "f", "owner_id": bob_id}, headers=bob)
+    assert (
+        client.post(
+            "/api/vcs/fork", json={"original_repo_id": public, "fork_name": "f", "owner_id": alice_id}, headers=bob
+        ).status_code
+        == 403
+    )
+    fork = client.post(
+        "/api/vcs/fork", json={"original_repo_id": public, "fork_name": "f", "owner_id": bob_id}, headers=bob
+    )
     assert fork.status_code == 200 and fork.json()["owner_id"] == bob_id
 
 
@@ -125,7 +141,9 @@ def test_collaborators_may_write(authed_client: TestClient) -> None:
     assert client.post(f"/api/v1/repos/{repo}/commits", json={"message": "m"}, headers=friend).status_code == 404
     assert client.put(f"/api/v1/repos/{repo}/collaborators/friend", headers=owner).status_code == 200
     assert client.post(f"/api/v1/repos/{repo}/commits", json={"message": "m"}, headers=friend).status_code == 201
-    assert [c["username"] for c in client.get(f"/api/v1/repos/{repo}/collaborators", headers=friend).json()] == ["friend"]
+    assert [c["username"] for c in client.get(f"/api/v1/repos/{repo}/collaborators", headers=friend).json()] == [
+        "friend"
+    ]
     assert client.delete(f"/api/v1/repos/{repo}/collaborators/friend", headers=owner).status_code == 204
     assert client.get(f"/api/v1/repos/{repo}", headers=friend).status_code == 404
 
@@ -139,16 +157,29 @@ def test_fork_isolation_between_users(authed_client: TestClient) -> None:
     fork = client.post(f"/api/v1/repos/{repo}/fork", json={"name": "bob's"}, headers=bob).json()
     assert fork["forked_from"] == repo and fork["owner"] == "bob2"
     # bob commits a stem made from alice's stem URL (he may read it) to his fork
-    bob_commit = client.post(f"/api/v1/repos/{fork['id']}/commits", headers=bob, json={
-        "message": "bob", "stems": [{"type": "perc", "url": base["stems"][0]["url"]}]}).json()
-    assert client.get(f"/api/v1/repos/{fork['id']}/commits/{bob_commit['id']}/stems/perc", headers=bob).status_code == 200
+    bob_commit = client.post(
+        f"/api/v1/repos/{fork['id']}/commits",
+        headers=bob,
+        json={"message": "bob", "stems": [{"type": "perc", "url": base["stems"][0]["url"]}]},
+    ).json()
+    assert (
+        client.get(f"/api/v1/repos/{fork['id']}/commits/{bob_commit['id']}/stems/perc", headers=bob).status_code == 200
+    )
     assert client.get(f"/api/v1/repos/{repo}/commits/{bob_commit['id']}", headers=alice).status_code == 404
-    assert bob_commit["id"] not in [c["id"] for c in client.get(f"/api/v1/repos/{repo}/commits", headers=alice).json()["data"]]
+    assert bob_commit["id"] not in [
+        c["id"] for c in client.get(f"/api/v1/repos/{repo}/commits", headers=alice).json()["data"]
+    ]
     # branches are per repository: moving the fork's main leaves the original's alone
-    heads = {b["name"]: b["head_commit_id"] for b in client.get(f"/api/v1/repos/{repo}/branches", headers=alice).json()["data"]}
+    heads = {
+        b["name"]: b["head_commit_id"]
+        for b in client.get(f"/api/v1/repos/{repo}/branches", headers=alice).json()["data"]
+    }
     assert heads == {"main": base["id"]}
     # bob cannot write to alice's repository, nor commit alice-only assets into his fork
     assert client.post(f"/api/v1/repos/{repo}/commits", json={"message": "x"}, headers=bob).status_code == 403
-    steal = client.post(f"/api/v1/repos/{fork['id']}/commits", headers=bob, json={
-        "message": "x", "stems": [{"type": "d", "asset_id": drums["asset_id"]}]})
+    steal = client.post(
+        f"/api/v1/repos/{fork['id']}/commits",
+        headers=bob,
+        json={"message": "x", "stems": [{"type": "d", "asset_id": drums["asset_id"]}]},
+    )
     assert steal.status_code == 404

@@ -14,7 +14,9 @@ from audiomill.accounts import service as accounts
 SAMPLE_RATE = 16000
 
 
-def tone(frequency_hz: float, seconds: float = 2.0, amplitude: float = 0.3, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def tone(
+    frequency_hz: float, seconds: float = 2.0, amplitude: float = 0.3, sample_rate: int = SAMPLE_RATE
+) -> np.ndarray:
     t = np.arange(round(seconds * sample_rate)) / sample_rate
     return (amplitude * np.sin(2 * np.pi * frequency_hz * t)).astype(np.float32)[None, :]
 
@@ -33,10 +35,19 @@ def wav_bytes(samples: np.ndarray, sample_rate: int = SAMPLE_RATE, subtype: str 
     return buffer.getvalue()
 
 
-def upload(client: TestClient, repo_id: str, name: str, samples: np.ndarray, headers: dict[str, str] | None = None,
-           subtype: str = "PCM_16") -> dict[str, Any]:
-    response = client.post(f"/api/v1/repos/{repo_id}/uploads", files={"file": (name, wav_bytes(samples, subtype=subtype))},
-                           headers=headers or {})
+def upload(
+    client: TestClient,
+    repo_id: str,
+    name: str,
+    samples: np.ndarray,
+    headers: dict[str, str] | None = None,
+    subtype: str = "PCM_16",
+) -> dict[str, Any]:
+    response = client.post(
+        f"/api/v1/repos/{repo_id}/uploads",
+        files={"file": (name, wav_bytes(samples, subtype=subtype))},
+        headers=headers or {},
+    )
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]
 
@@ -49,16 +60,22 @@ def make_user(client: TestClient, name: str, admin: bool = False) -> dict[str, s
         return {"Authorization": f"Bearer {accounts.create_api_key(session, user, 'test').secret}"}
 
 
-def new_repo(client: TestClient, headers: dict[str, str] | None = None, public: bool = False, name: str = "song") -> str:
+def new_repo(
+    client: TestClient, headers: dict[str, str] | None = None, public: bool = False, name: str = "song"
+) -> str:
     response = client.post("/api/v1/repos", json={"name": name, "is_public": public}, headers=headers or {})
     assert response.status_code == 201, response.text
     return response.json()["id"]  # type: ignore[no-any-return]
 
 
-def commit(client: TestClient, repo_id: str, stems: dict[str, str], headers: dict[str, str] | None = None,
-           **fields: Any) -> dict[str, Any]:
-    body = {"message": fields.pop("message", "a commit"), "stems": [{"type": t, "asset_id": a} for t, a in stems.items()],
-            **fields}
+def commit(
+    client: TestClient, repo_id: str, stems: dict[str, str], headers: dict[str, str] | None = None, **fields: Any
+) -> dict[str, Any]:
+    body = {
+        "message": fields.pop("message", "a commit"),
+        "stems": [{"type": t, "asset_id": a} for t, a in stems.items()],
+        **fields,
+    }
     response = client.post(f"/api/v1/repos/{repo_id}/commits", json=body, headers=headers or {})
     assert response.status_code == 201, response.text
     return response.json()  # type: ignore[no-any-return]

@@ -46,7 +46,7 @@ def _load_builtin() -> None:
 def run_completed(runtime: Runtime, session: Session, job: Job) -> None:
     """Run every hook for a job whose completion (outputs included) is in ``session``."""
     _load_builtin()
-    for hook in list(_HOOKS):
+    for hook in _HOOKS:
         try:
             with session.begin_nested():
                 hook(runtime, session, job)

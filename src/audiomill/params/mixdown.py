@@ -20,7 +20,9 @@ class StemMix(BaseModel):
 
     gain_db: float = Field(default=0.0, ge=-60.0, le=24.0, description="gain applied to the stem, in dB")
     pan: float = Field(
-        default=0.0, ge=-1.0, le=1.0,
+        default=0.0,
+        ge=-1.0,
+        le=1.0,
         description="stereo balance: -1 left only, 0 centre (both channels untouched), +1 right only",
     )
     mute: bool = Field(default=False, description="leave the stem out of the mix")
@@ -31,11 +33,13 @@ class MixdownParams(EncodeOptions):
 
     repo_id: str | None = Field(default=None, max_length=36, description="repository whose commit is mixed")
     commit_id: str | None = Field(
-        default=None, max_length=36,
+        default=None,
+        max_length=36,
         description="the commit mixed; when the job completes its output becomes the commit's render_url",
     )
     stems: list[str] = Field(
-        default_factory=list, max_length=64,
+        default_factory=list,
+        max_length=64,
         description="input names (stem types) to mix, in order; filled from the commit by the service",
     )
     mix: dict[str, StemMix] = Field(default_factory=dict, description="per-stem gain_db / pan / mute, by stem type")
@@ -45,14 +49,18 @@ class MixdownParams(EncodeOptions):
         description="bring the mix to target_lufs with a true-peak limiter (as generation does); "
         "false: the plain sum of the gained stems",
     )
-    target_lufs: float = Field(default=-14.0, ge=-40.0, le=-5.0, description="integrated loudness of the master, in LUFS")
+    target_lufs: float = Field(
+        default=-14.0, ge=-40.0, le=-5.0, description="integrated loudness of the master, in LUFS"
+    )
     ceiling_dbtp: float = Field(default=-1.0, ge=-9.0, le=0.0, description="highest true peak of the master, in dBTP")
 
     @model_validator(mode="after")
     def _mix_names_known(self) -> MixdownParams:
         unknown = sorted(set(self.mix) - set(self.stems)) if self.stems else []
         if unknown:
-            raise ValueError(f"mix names stems the commit does not have: {', '.join(unknown)} (it has {', '.join(self.stems)})")
+            raise ValueError(
+                f"mix names stems the commit does not have: {', '.join(unknown)} (it has {', '.join(self.stems)})"
+            )
         if len(set(self.stems)) != len(self.stems):
             raise ValueError("stems lists a name twice")
         return self

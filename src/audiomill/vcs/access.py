@@ -16,8 +16,7 @@ from audiomill.store.tables import RepoCollaborator, Repository, User
 
 WRITE_RULE = "only the repository's owner and the collaborators the owner adds may change it"
 OWNER_RULE = (
-    "owner_id must be your own user id (the 'uuid' of GET /api/v1/auth/me); "
-    "only admins may act for other users"
+    "owner_id must be your own user id (the 'uuid' of GET /api/v1/auth/me); only admins may act for other users"
 )
 
 

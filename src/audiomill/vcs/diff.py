@@ -96,9 +96,12 @@ def compare_audio(path_a: Path, path_b: Path) -> AudioChange:
     duration_a, duration_b = a.shape[1] / sample_rate, b.shape[1] / sample_rate
     change = loudness_b - loudness_a if math.isfinite(loudness_a) and math.isfinite(loudness_b) else math.nan
     return AudioChange(
-        loudness_a_lufs=_finite(loudness_a), loudness_b_lufs=_finite(loudness_b),
+        loudness_a_lufs=_finite(loudness_a),
+        loudness_b_lufs=_finite(loudness_b),
         loudness_change_db=_finite(change),
-        duration_a_seconds=round(duration_a, 3), duration_b_seconds=round(duration_b, 3),
-        length_change_seconds=round(duration_b - duration_a, 3), differing_ranges=ranges,
+        duration_a_seconds=round(duration_a, 3),
+        duration_b_seconds=round(duration_b, 3),
+        length_change_seconds=round(duration_b - duration_a, 3),
+        differing_ranges=ranges,
         differing_seconds=round(sum(r.end_seconds - r.start_seconds for r in ranges), 3),
     )

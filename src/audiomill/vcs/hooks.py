@@ -40,13 +40,19 @@ def commit_job_outputs(runtime: Runtime, session: Session, job: Job) -> None:
     owner = session.get(User, job.owner_id)
     assert owner is not None
     repo = writable_repo(session, owner, str(repo_uuid))
-    outputs = {name: asset for name, asset in jobs_service.output_files(job).items() if asset.duration_seconds is not None}
+    outputs = {
+        name: asset for name, asset in jobs_service.output_files(job).items() if asset.duration_seconds is not None
+    }
     if job.kind == MIXDOWN_KIND:
         commit = service.commit_in_repo(session, repo, str(params["commit_id"]))
         if RENDER_OUTPUT not in outputs:
             raise InvalidInput(f"mixdown job {job.uuid} has no '{RENDER_OUTPUT}' output")
         service.set_render(session, repo, commit, outputs[RENDER_OUTPUT])
-        job.result = {**(job.result or {}), "repo_commit_id": commit.uuid, "render_url": service.render_url(repo, commit)}
+        job.result = {
+            **(job.result or {}),
+            "repo_commit_id": commit.uuid,
+            "render_url": service.render_url(repo, commit),
+        }
         return
     stems: list[tuple[service.StemSource, Asset]] = []
     for name, asset in sorted(outputs.items()):
@@ -68,7 +74,11 @@ def commit_job_outputs(runtime: Runtime, session: Session, job: Job) -> None:
         generation_params={"kind": job.kind, "job_id": job.uuid, **params},
     )
     outcome = service.commit_to(
-        session, repo, owner, meta, stems,
+        session,
+        repo,
+        owner,
+        meta,
+        stems,
         parent_uuid=str(params["commit_id"]) if params.get("commit_id") else None,
         branch=params.get("branch"),
     )

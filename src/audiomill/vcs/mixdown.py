@@ -19,8 +19,9 @@ from audiomill.vcs.access import writable_repo
 KIND = "mixdown"
 
 
-def submit_mixdown(runtime: Runtime, caller: User, repo_uuid: str, revision: str,
-                   params: Mapping[str, Any] | None = None) -> Job:
+def submit_mixdown(
+    runtime: Runtime, caller: User, repo_uuid: str, revision: str, params: Mapping[str, Any] | None = None
+) -> Job:
     """Queue a mixdown of a commit (id, branch or tag) of a repository the caller may write."""
     with runtime.db.session() as session:
         repo = writable_repo(session, caller, repo_uuid)

@@ -95,8 +95,14 @@ def create_repo(
     name = name.strip()
     if not 1 <= len(name) <= 200:
         raise InvalidInput("repository name: 1-200 characters")
-    repo = Repository(owner_id=owner.id, name=name, description=description or "", is_public=is_public,
-                      genre=genre or "", default_branch=DEFAULT_BRANCH)
+    repo = Repository(
+        owner_id=owner.id,
+        name=name,
+        description=description or "",
+        is_public=is_public,
+        genre=genre or "",
+        default_branch=DEFAULT_BRANCH,
+    )
     session.add(repo)
     session.flush()
     session.add(Branch(repo_id=repo.id, name=DEFAULT_BRANCH, head_commit_id=None))
@@ -171,10 +177,12 @@ def history_scope(session: Session, repo: Repository) -> list[tuple[int, int | N
 
 
 def in_history(session: Session, repo: Repository) -> ColumnElement[bool]:
-    return or_(*(
-        Commit.repo_id == repo_id if cut is None else and_(Commit.repo_id == repo_id, Commit.id <= cut)
-        for repo_id, cut in history_scope(session, repo)
-    ))
+    return or_(
+        *(
+            Commit.repo_id == repo_id if cut is None else and_(Commit.repo_id == repo_id, Commit.id <= cut)
+            for repo_id, cut in history_scope(session, repo)
+        )
+    )
 
 
 def commit_in_repo(session: Session, repo: Repository, commit_uuid: str) -> Commit:
@@ -196,8 +204,13 @@ def find_commit(session: Session, caller: User, commit_uuid: str) -> tuple[Repos
                 continue
             if can_read(session, repo, caller):
                 return repo, commit
-            frontier.extend(session.scalars(select(Repository).where(
-                Repository.forked_from_id == repo.id, Repository.forked_at_commit_id >= commit.id)))
+            frontier.extend(
+                session.scalars(
+                    select(Repository).where(
+                        Repository.forked_from_id == repo.id, Repository.forked_at_commit_id >= commit.id
+                    )
+                )
+            )
     raise NotFound(f"commit {commit_uuid} not found")
 
 
@@ -213,20 +226,38 @@ class HistoryEntry:
     created_at: Any
 
 
-def history(session: Session, caller: User, repo_uuid: str, branch: str | None = None) -> tuple[Repository, list[HistoryEntry]]:
+def history(
+    session: Session, caller: User, repo_uuid: str, branch: str | None = None
+) -> tuple[Repository, list[HistoryEntry]]:
     """Every commit of the repository, oldest first; with ``branch``, only those its head
     reaches (through both parents of merges)."""
     repo = readable_repo(session, caller, repo_uuid)
     rows = session.execute(
-        select(Commit.id, Commit.uuid, Commit.parent_id, Commit.merge_parent_id, Commit.message,
-               Commit.bpm, Commit.key_signature, Commit.created_at)
-        .where(in_history(session, repo)).order_by(Commit.id)
+        select(
+            Commit.id,
+            Commit.uuid,
+            Commit.parent_id,
+            Commit.merge_parent_id,
+            Commit.message,
+            Commit.bpm,
+            Commit.key_signature,
+            Commit.created_at,
+        )
+        .where(in_history(session, repo))
+        .order_by(Commit.id)
     ).all()
     uuid_of = {row.id: row.uuid for row in rows}
     entries = [
-        HistoryEntry(row.id, row.uuid, uuid_of.get(row.parent_id) if row.parent_id else None,
-                     uuid_of.get(row.merge_parent_id) if row.merge_parent_id else None,
-                     row.message, row.bpm, row.key_signature, row.created_at)
+        HistoryEntry(
+            row.id,
+            row.uuid,
+            uuid_of.get(row.parent_id) if row.parent_id else None,
+            uuid_of.get(row.merge_parent_id) if row.merge_parent_id else None,
+            row.message,
+            row.bpm,
+            row.key_signature,
+            row.created_at,
+        )
         for row in rows
     ]
     if branch is not None:
@@ -291,6 +322,13 @@ class CommitOutcome:
     branch: str | None  # the branch it advanced; None: a commit beside the heads
 
 
+def _load(session: Session, commit_id: int) -> Commit:
+    commit = session.get(Commit, commit_id)
+    if commit is None:  # foreign keys make this impossible; say so if it ever happens
+        raise NotFound(f"commit #{commit_id} is missing")
+    return commit
+
+
 def get_branch(session: Session, repo: Repository, name: str) -> Branch:
     branch = session.scalar(select(Branch).where(Branch.repo_id == repo.id, Branch.name == name))
     if branch is None:
@@ -346,15 +384,24 @@ def _write_commit(
     merge_parent: Commit | None = None,
 ) -> Commit:
     commit = Commit(
-        repo_id=repo.id, parent_id=parent.id if parent else None,
-        merge_parent_id=merge_parent.id if merge_parent else None, author_id=author.id,
-        message=meta.message, bpm=meta.bpm, key_signature=meta.key_signature,
+        repo_id=repo.id,
+        parent_id=parent.id if parent else None,
+        merge_parent_id=merge_parent.id if merge_parent else None,
+        author_id=author.id,
+        message=meta.message,
+        bpm=meta.bpm,
+        key_signature=meta.key_signature,
         generation_params=meta.generation_params,
     )
     commit.stems = [
-        Stem(stem_type=name, asset_id=state.asset.id, asset=state.asset,
-             duration_seconds=state.asset.duration_seconds, file_size=state.asset.size_bytes,
-             generation_params=state.generation_params)
+        Stem(
+            stem_type=name,
+            asset_id=state.asset.id,
+            asset=state.asset,
+            duration_seconds=state.asset.duration_seconds,
+            file_size=state.asset.size_bytes,
+            generation_params=state.generation_params,
+        )
         for name, state in sorted(stems.items())
     ]
     session.add(commit)
@@ -382,8 +429,17 @@ def create_commit(
     "commit with a parent"); naming a branch whose head is elsewhere is a Conflict.
     """
     repo = writable_repo(session, caller, repo_uuid)
-    return commit_to(session, repo, caller, meta, [(s, resolve_stem_asset(session, caller, s)) for s in stems],
-                     remove_stems, parent_uuid, branch, inherit_stems)
+    return commit_to(
+        session,
+        repo,
+        caller,
+        meta,
+        [(s, resolve_stem_asset(session, caller, s)) for s in stems],
+        remove_stems,
+        parent_uuid,
+        branch,
+        inherit_stems,
+    )
 
 
 def commit_to(
@@ -502,10 +558,14 @@ def fork_repo(
         raise InvalidInput("fork name: 1-200 characters")
     newest = session.scalar(select(func.max(Commit.id)).where(in_history(session, source)))
     fork = Repository(
-        owner_id=owner.id, name=name,
+        owner_id=owner.id,
+        name=name,
         description=description if description is not None else f"Fork of {source.name}",
-        is_public=source.is_public, genre=source.genre, default_branch=source.default_branch,
-        forked_from_id=source.id, forked_at_commit_id=newest or 0,
+        is_public=source.is_public,
+        genre=source.genre,
+        default_branch=source.default_branch,
+        forked_from_id=source.id,
+        forked_at_commit_id=newest or 0,
     )
     session.add(fork)
     session.flush()
@@ -521,14 +581,20 @@ def fork_repo(
 # branches and tags
 
 
-def list_branches(session: Session, caller: User, repo_uuid: str) -> tuple[Repository, list[tuple[Branch, Commit | None]]]:
+def list_branches(
+    session: Session, caller: User, repo_uuid: str
+) -> tuple[Repository, list[tuple[Branch, Commit | None]]]:
     repo = readable_repo(session, caller, repo_uuid)
     refs = session.scalars(select(Branch).where(Branch.repo_id == repo.id).order_by(Branch.name)).all()
     return repo, [(ref, session.get(Commit, ref.head_commit_id) if ref.head_commit_id else None) for ref in refs]
 
 
 def create_branch(
-    session: Session, caller: User, repo_uuid: str, name: str, from_commit: str | None = None,
+    session: Session,
+    caller: User,
+    repo_uuid: str,
+    name: str,
+    from_commit: str | None = None,
     from_branch: str | None = None,
 ) -> tuple[Repository, Branch, Commit | None]:
     repo = writable_repo(session, caller, repo_uuid)
@@ -560,11 +626,12 @@ def delete_branch(session: Session, caller: User, repo_uuid: str, name: str) -> 
 def list_tags(session: Session, caller: User, repo_uuid: str) -> tuple[Repository, list[tuple[Tag, Commit]]]:
     repo = readable_repo(session, caller, repo_uuid)
     tags = session.scalars(select(Tag).where(Tag.repo_id == repo.id).order_by(Tag.name)).all()
-    return repo, [(tag, session.get(Commit, tag.commit_id)) for tag in tags]  # type: ignore[misc]
+    return repo, [(tag, _load(session, tag.commit_id)) for tag in tags]
 
 
-def create_tag(session: Session, caller: User, repo_uuid: str, name: str, commit_uuid: str | None = None,
-               message: str = "") -> tuple[Repository, Tag, Commit]:
+def create_tag(
+    session: Session, caller: User, repo_uuid: str, name: str, commit_uuid: str | None = None, message: str = ""
+) -> tuple[Repository, Tag, Commit]:
     repo = writable_repo(session, caller, repo_uuid)
     check_ref_name(name, "tag")
     if session.scalar(select(Tag).where(Tag.repo_id == repo.id, Tag.name == name)) is not None:
@@ -575,7 +642,7 @@ def create_tag(session: Session, caller: User, repo_uuid: str, name: str, commit
         ref = get_branch(session, repo, repo.default_branch)
         if ref.head_commit_id is None:
             raise Conflict("the default branch has no commit to tag yet")
-        commit = session.get(Commit, ref.head_commit_id)  # type: ignore[assignment]
+        commit = _load(session, ref.head_commit_id)
     tag = Tag(repo_id=repo.id, name=name, commit_id=commit.id, message=message)
     session.add(tag)
     session.flush()
@@ -597,10 +664,10 @@ def resolve_revision(session: Session, repo: Repository, revision: str) -> Commi
     if ref is not None:
         if ref.head_commit_id is None:
             raise NotFound(f"branch {revision!r} has no commits yet")
-        return session.get(Commit, ref.head_commit_id)  # type: ignore[return-value]
+        return _load(session, ref.head_commit_id)
     tag = session.scalar(select(Tag).where(Tag.repo_id == repo.id, Tag.name == revision))
     if tag is not None:
-        return session.get(Commit, tag.commit_id)  # type: ignore[return-value]
+        return _load(session, tag.commit_id)
     return commit_in_repo(session, repo, revision)
 
 
@@ -608,8 +675,14 @@ def resolve_revision(session: Session, repo: Repository, revision: str) -> Commi
 # revert
 
 
-def revert_commit(session: Session, caller: User, repo_uuid: str, commit_uuid: str, branch: str | None = None,
-                  message: str | None = None) -> tuple[CommitOutcome, list[str]]:
+def revert_commit(
+    session: Session,
+    caller: User,
+    repo_uuid: str,
+    commit_uuid: str,
+    branch: str | None = None,
+    message: str | None = None,
+) -> tuple[CommitOutcome, list[str]]:
     """A new commit on the branch's head that undoes what ``commit_uuid`` did to its
     stems: each stem it changed or removed goes back to its first parent's version, each it
     added goes. Other stems keep the head's version. Returns the restored stem types."""
@@ -623,8 +696,10 @@ def revert_commit(session: Session, caller: User, repo_uuid: str, commit_uuid: s
     before, after = _stems_of(parent), _stems_of(target)
     state = _stems_of(head)
     touched = sorted(
-        name for name in set(before) | set(after)
-        if (before[name].asset.sha256 if name in before else None) != (after[name].asset.sha256 if name in after else None)
+        name
+        for name in set(before) | set(after)
+        if (before[name].asset.sha256 if name in before else None)
+        != (after[name].asset.sha256 if name in after else None)
     )
     for name in touched:
         if name in before:
@@ -632,7 +707,8 @@ def revert_commit(session: Session, caller: User, repo_uuid: str, commit_uuid: s
         else:
             state.pop(name, None)
     meta = CommitMeta(
-        message=message or f'Revert "{target.message}"', bpm=head.bpm if head else target.bpm,
+        message=message or f'Revert "{target.message}"',
+        bpm=head.bpm if head else target.bpm,
         key_signature=head.key_signature if head else target.key_signature,
         generation_params={"reverted_commit": target.uuid},
     )
@@ -659,7 +735,9 @@ class StemConflict:
 class MergeConflict(Conflict):
     """Both branches changed these stems since their common ancestor."""
 
-    def __init__(self, message: str, conflicts: list[StemConflict], base: Commit, target: Commit, source: Commit) -> None:
+    def __init__(
+        self, message: str, conflicts: list[StemConflict], base: Commit | None, target: Commit, source: Commit
+    ) -> None:
         super().__init__(message)
         self.conflicts = conflicts
         self.base, self.target, self.source = base, target, source
@@ -738,8 +816,9 @@ def merge_branches(
             pick = {"source": theirs, "target": ours, "base": base_stems}[side].get(name)
             how = side
         else:
-            conflicts.append(StemConflict(
-                name, _asset(base_stems.get(name)), _asset(ours.get(name)), _asset(theirs.get(name))))
+            conflicts.append(
+                StemConflict(name, _asset(base_stems.get(name)), _asset(ours.get(name)), _asset(theirs.get(name)))
+            )
             continue
         taken[name] = how
         if pick is not None:
@@ -751,10 +830,14 @@ def merge_branches(
         raise MergeConflict(
             f"merge conflict: both {source!r} and {target!r} changed {names} since their common ancestor; "
             "choose a side per stem in 'resolutions' (source, target or base)",
-            conflicts, base, target_head, source_head,  # type: ignore[arg-type]
+            conflicts,
+            base,
+            target_head,
+            source_head,
         )
     meta = CommitMeta(
-        message=message or f"Merge branch '{source}' into '{target}'", bpm=target_head.bpm,
+        message=message or f"Merge branch '{source}' into '{target}'",
+        bpm=target_head.bpm,
         key_signature=target_head.key_signature,
         generation_params={"merged": {"source": source, "target": target, "taken": taken}},
     )

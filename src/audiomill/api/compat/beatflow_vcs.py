@@ -72,18 +72,36 @@ def _owner_uuid(session: Session, repo: Repository) -> str:
 
 @router.post("/api/repositories/create")
 def create_repository(
-    request: RepositoryCreate, user: CurrentUser, session: SessionDep,
-    owner_id: Annotated[str | None, Query(description="your user uuid (GET /api/v1/auth/me); admins may name another")] = None,
+    request: RepositoryCreate,
+    user: CurrentUser,
+    session: SessionDep,
+    owner_id: Annotated[
+        str | None, Query(description="your user uuid (GET /api/v1/auth/me); admins may name another")
+    ] = None,
 ) -> dict[str, Any]:
-    repo = service.create_repo(session, user, request.name, request.description, request.is_public, request.genre, owner_id)
-    return {"id": repo.uuid, "name": repo.name, "owner_id": _owner_uuid(session, repo), "created_at": as_utc(repo.created_at)}
+    repo = service.create_repo(
+        session, user, request.name, request.description, request.is_public, request.genre, owner_id
+    )
+    return {
+        "id": repo.uuid,
+        "name": repo.name,
+        "owner_id": _owner_uuid(session, repo),
+        "created_at": as_utc(repo.created_at),
+    }
 
 
 @router.get("/api/repositories/{repo_id}")
 def get_repository(repo_id: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     repo = service.get_repo(session, user, repo_id)
-    return {"id": repo.uuid, "name": repo.name, "description": repo.description, "is_public": repo.is_public,
-            "genre": repo.genre, "created_at": as_utc(repo.created_at), "owner_id": _owner_uuid(session, repo)}
+    return {
+        "id": repo.uuid,
+        "name": repo.name,
+        "description": repo.description,
+        "is_public": repo.is_public,
+        "genre": repo.genre,
+        "created_at": as_utc(repo.created_at),
+        "owner_id": _owner_uuid(session, repo),
+    }
 
 
 def _parent_uuid(session: Session, commit: Commit) -> str | None:
@@ -97,18 +115,29 @@ def create_commit(repo_id: str, request: CommitRequest, user: CurrentUser, sessi
     stems = [service.StemSource(s.type, s.url, s.asset_id) for s in request.stems]
     outcome = service.create_commit(session, user, repo_id, meta, stems, parent_uuid=request.parent_commit_id)
     commit = outcome.commit
-    return {"id": commit.uuid, "repo_id": outcome.repo.uuid, "parent_commit_id": _parent_uuid(session, commit),
-            "message": commit.message, "timestamp": as_utc(commit.created_at)}
+    return {
+        "id": commit.uuid,
+        "repo_id": outcome.repo.uuid,
+        "parent_commit_id": _parent_uuid(session, commit),
+        "message": commit.message,
+        "timestamp": as_utc(commit.created_at),
+    }
 
 
 @router.get("/api/vcs/commit/{commit_id}")
 def get_commit(commit_id: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     repo, commit = service.find_commit(session, user, commit_id)
     return {
-        "id": commit.uuid, "message": commit.message, "bpm": _bpm(commit.bpm), "key_signature": commit.key_signature,
-        "render_url": service.render_url(repo, commit), "timestamp": as_utc(commit.created_at),
-        "stems": [{"type": s.stem_type, "url": service.stem_url(repo, commit, s.stem_type), "duration": s.duration_seconds}
-                  for s in commit.stems],
+        "id": commit.uuid,
+        "message": commit.message,
+        "bpm": _bpm(commit.bpm),
+        "key_signature": commit.key_signature,
+        "render_url": service.render_url(repo, commit),
+        "timestamp": as_utc(commit.created_at),
+        "stems": [
+            {"type": s.stem_type, "url": service.stem_url(repo, commit, s.stem_type), "duration": s.duration_seconds}
+            for s in commit.stems
+        ],
     }
 
 
@@ -117,14 +146,24 @@ def get_commit_history(repo_id: str, user: CurrentUser, session: SessionDep) -> 
     repo, entries = service.history(session, user, repo_id)
     if not entries:
         return {"commits": [], "root": None}
-    commits = [{"id": e.uuid, "parent_id": e.parent_uuid, "message": e.message, "timestamp": as_utc(e.created_at),
-                "bpm": _bpm(e.bpm), "key_signature": e.key_signature} for e in entries]
+    commits = [
+        {
+            "id": e.uuid,
+            "parent_id": e.parent_uuid,
+            "message": e.message,
+            "timestamp": as_utc(e.created_at),
+            "bpm": _bpm(e.bpm),
+            "key_signature": e.key_signature,
+        }
+        for e in entries
+    ]
     return {"repo_id": repo.uuid, "commits": commits, "root": commits[0]["id"]}
 
 
 @router.post("/api/vcs/fork")
 def fork_repository(
-    user: CurrentUser, session: SessionDep,
+    user: CurrentUser,
+    session: SessionDep,
     original_repo_id: Annotated[str | None, Query()] = None,
     fork_name: Annotated[str | None, Query(max_length=200)] = None,
     owner_id: Annotated[str | None, Query()] = None,
@@ -138,8 +177,13 @@ def fork_repository(
     if missing:
         raise InvalidInput(f"missing {', '.join(missing)} (as query parameters or in a JSON body)")
     fork = service.fork_repo(session, user, str(original), str(name), owner)
-    return {"id": fork.uuid, "name": fork.name, "owner_id": _owner_uuid(session, fork),
-            "description": fork.description, "created_at": as_utc(fork.created_at)}
+    return {
+        "id": fork.uuid,
+        "name": fork.name,
+        "owner_id": _owner_uuid(session, fork),
+        "description": fork.description,
+        "created_at": as_utc(fork.created_at),
+    }
 
 
 __all__ = ["router"]

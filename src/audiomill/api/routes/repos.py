@@ -261,20 +261,35 @@ class CollaboratorPublic(BaseModel):
 # presenters
 
 
+def _when(moment: datetime) -> datetime:
+    return as_utc(moment) or moment
+
+
 def repo_public(session: Session, repo: Repository) -> RepoPublic:
     owner = service.owner_of(session, repo)
     origin = session.get(Repository, repo.forked_from_id) if repo.forked_from_id else None
     return RepoPublic(
-        id=repo.uuid, name=repo.name, description=repo.description, is_public=repo.is_public, genre=repo.genre,
-        owner_id=owner.uuid, owner=owner.username, default_branch=repo.default_branch,
-        forked_from=origin.uuid if origin else None, created_at=as_utc(repo.created_at),  # type: ignore[arg-type]
+        id=repo.uuid,
+        name=repo.name,
+        description=repo.description,
+        is_public=repo.is_public,
+        genre=repo.genre,
+        owner_id=owner.uuid,
+        owner=owner.username,
+        default_branch=repo.default_branch,
+        forked_from=origin.uuid if origin else None,
+        created_at=_when(repo.created_at),
     )
 
 
 def stem_public(repo: Repository, commit: Commit, stem: Stem) -> StemPublic:
     return StemPublic(
-        type=stem.stem_type, url=service.stem_url(repo, commit, stem.stem_type), asset_id=stem.asset.uuid,
-        sha256=stem.asset.sha256, duration=stem.duration_seconds, file_size=stem.file_size,
+        type=stem.stem_type,
+        url=service.stem_url(repo, commit, stem.stem_type),
+        asset_id=stem.asset.uuid,
+        sha256=stem.asset.sha256,
+        duration=stem.duration_seconds,
+        file_size=stem.file_size,
         generation_params=stem.generation_params,
     )
 
@@ -288,11 +303,18 @@ def _uuid_of(session: Session, commit_id: int | None) -> str | None:
 
 def commit_public(session: Session, repo: Repository, commit: Commit, branch: str | None = None) -> CommitPublic:
     return CommitPublic(
-        id=commit.uuid, repo_id=repo.uuid, parent_id=_uuid_of(session, commit.parent_id),
-        merge_parent_id=_uuid_of(session, commit.merge_parent_id), message=commit.message, bpm=commit.bpm,
-        key_signature=commit.key_signature, generation_params=commit.generation_params,
-        render_url=service.render_url(repo, commit), created_at=as_utc(commit.created_at),  # type: ignore[arg-type]
-        stems=[stem_public(repo, commit, s) for s in commit.stems], branch=branch,
+        id=commit.uuid,
+        repo_id=repo.uuid,
+        parent_id=_uuid_of(session, commit.parent_id),
+        merge_parent_id=_uuid_of(session, commit.merge_parent_id),
+        message=commit.message,
+        bpm=commit.bpm,
+        key_signature=commit.key_signature,
+        generation_params=commit.generation_params,
+        render_url=service.render_url(repo, commit),
+        created_at=_when(commit.created_at),
+        stems=[stem_public(repo, commit, s) for s in commit.stems],
+        branch=branch,
     )
 
 
@@ -300,11 +322,15 @@ def _change_public(change: AudioChange | None) -> ChangePublic | None:
     if change is None:
         return None
     return ChangePublic(
-        loudness_a_lufs=change.loudness_a_lufs, loudness_b_lufs=change.loudness_b_lufs,
-        loudness_change_db=change.loudness_change_db, duration_a_seconds=change.duration_a_seconds,
-        duration_b_seconds=change.duration_b_seconds, length_change_seconds=change.length_change_seconds,
-        differing_ranges=[TimeRangePublic(start_seconds=r.start_seconds, end_seconds=r.end_seconds)
-                          for r in change.differing_ranges],
+        loudness_a_lufs=change.loudness_a_lufs,
+        loudness_b_lufs=change.loudness_b_lufs,
+        loudness_change_db=change.loudness_change_db,
+        duration_a_seconds=change.duration_a_seconds,
+        duration_b_seconds=change.duration_b_seconds,
+        length_change_seconds=change.length_change_seconds,
+        differing_ranges=[
+            TimeRangePublic(start_seconds=r.start_seconds, end_seconds=r.end_seconds) for r in change.differing_ranges
+        ],
         differing_seconds=change.differing_seconds,
     )
 
@@ -313,7 +339,9 @@ def _stem_or_none(repo: Repository, commit: Commit, stem: Stem | None) -> StemPu
     return stem_public(repo, commit, stem) if stem is not None else None
 
 
-def _asset_public(repo: Repository, commit: Commit | None, stem_type: str, asset: Asset | None) -> dict[str, Any] | None:
+def _asset_public(
+    repo: Repository, commit: Commit | None, stem_type: str, asset: Asset | None
+) -> dict[str, Any] | None:
     if asset is None or commit is None:
         return None
     return {"sha256": asset.sha256, "url": service.stem_url(repo, commit, stem_type)}
@@ -330,8 +358,11 @@ def create_repo(body: RepoCreate, user: CurrentUser, session: SessionDep) -> Rep
 
 
 @router.get("", response_model=ReposPublic)
-def list_repos(user: CurrentUser, session: SessionDep,
-               include_public: Annotated[bool, Query(description="also list others' public repositories")] = False) -> ReposPublic:
+def list_repos(
+    user: CurrentUser,
+    session: SessionDep,
+    include_public: Annotated[bool, Query(description="also list others' public repositories")] = False,
+) -> ReposPublic:
     repos = service.list_repos(session, user, include_public)
     return ReposPublic(data=[repo_public(session, r) for r in repos], count=len(repos))
 
@@ -349,8 +380,10 @@ def fork_repo(repo_id: str, body: ForkCreate, user: CurrentUser, session: Sessio
 
 @router.get("/{repo_id}/collaborators", response_model=list[CollaboratorPublic], responses=ERRORS)
 def list_collaborators(repo_id: str, user: CurrentUser, session: SessionDep) -> list[CollaboratorPublic]:
-    return [CollaboratorPublic(username=u.username, user_id=u.uuid)
-            for u in service.list_collaborators(session, user, repo_id)]
+    return [
+        CollaboratorPublic(username=u.username, user_id=u.uuid)
+        for u in service.list_collaborators(session, user, repo_id)
+    ]
 
 
 @router.put("/{repo_id}/collaborators/{username}", response_model=CollaboratorPublic, responses=ERRORS)
@@ -366,11 +399,21 @@ def remove_collaborator(repo_id: str, username: str, user: CurrentUser, session:
 
 
 @router.post("/{repo_id}/uploads", status_code=201, response_model=UploadPublic, responses=ERRORS)
-def upload_stem_audio(repo_id: str, runtime: RuntimeDep, user: CurrentUser,
-                      file: Annotated[UploadFile, File(description="an audio file to commit as a stem")]) -> UploadPublic:
+def upload_stem_audio(
+    repo_id: str,
+    runtime: RuntimeDep,
+    user: CurrentUser,
+    file: Annotated[UploadFile, File(description="an audio file to commit as a stem")],
+) -> UploadPublic:
     asset = service.store_upload(runtime, user, repo_id, jobs_service.Upload(stream=file.file, filename=file.filename))
-    return UploadPublic(asset_id=asset.uuid, url=media_url("stems", asset), filename=asset.filename,
-                        sha256=asset.sha256, size_bytes=asset.size_bytes, duration_seconds=asset.duration_seconds)
+    return UploadPublic(
+        asset_id=asset.uuid,
+        url=media_url("stems", asset),
+        filename=asset.filename,
+        sha256=asset.sha256,
+        size_bytes=asset.size_bytes,
+        duration_seconds=asset.duration_seconds,
+    )
 
 
 # ------------------------------------------------------------------------------------
@@ -384,18 +427,40 @@ def _sources(stems: list[StemIn]) -> list[service.StemSource]:
 @router.post("/{repo_id}/commits", status_code=201, response_model=CommitPublic, responses=ERRORS)
 def create_commit(repo_id: str, body: CommitCreate, user: CurrentUser, session: SessionDep) -> CommitPublic:
     meta = service.CommitMeta(body.message, body.bpm, body.key_signature, body.generation_params)
-    outcome = service.create_commit(session, user, repo_id, meta, _sources(body.stems), body.remove_stems,
-                                    body.parent_commit_id, body.branch, body.inherit_stems)
+    outcome = service.create_commit(
+        session,
+        user,
+        repo_id,
+        meta,
+        _sources(body.stems),
+        body.remove_stems,
+        body.parent_commit_id,
+        body.branch,
+        body.inherit_stems,
+    )
     return commit_public(session, outcome.repo, outcome.commit, outcome.branch)
 
 
 @router.get("/{repo_id}/commits", response_model=HistoryPublic, responses=ERRORS)
-def history(repo_id: str, user: CurrentUser, session: SessionDep,
-            branch: Annotated[str | None, Query(description="only commits this branch's head reaches")] = None) -> HistoryPublic:
+def history(
+    repo_id: str,
+    user: CurrentUser,
+    session: SessionDep,
+    branch: Annotated[str | None, Query(description="only commits this branch's head reaches")] = None,
+) -> HistoryPublic:
     repo, entries = service.history(session, user, repo_id, branch)
-    data = [CommitSummary(id=e.uuid, parent_id=e.parent_uuid, merge_parent_id=e.merge_parent_uuid, message=e.message,
-                          bpm=e.bpm, key_signature=e.key_signature, created_at=as_utc(e.created_at))  # type: ignore[arg-type]
-            for e in entries]
+    data = [
+        CommitSummary(
+            id=e.uuid,
+            parent_id=e.parent_uuid,
+            merge_parent_id=e.merge_parent_uuid,
+            message=e.message,
+            bpm=e.bpm,
+            key_signature=e.key_signature,
+            created_at=_when(e.created_at),
+        )
+        for e in entries
+    ]
     return HistoryPublic(repo_id=repo.uuid, data=data, count=len(data), root=data[0].id if data else None)
 
 
@@ -406,14 +471,16 @@ def get_commit(repo_id: str, commit_id: str, user: CurrentUser, session: Session
 
 
 @router.get("/{repo_id}/commits/{commit_id}/stems/{stem_type}", response_class=FileResponse, responses=ERRORS)
-def stem_audio(repo_id: str, commit_id: str, stem_type: str, runtime: RuntimeDep, user: CurrentUser,
-               session: SessionDep) -> FileResponse:
+def stem_audio(
+    repo_id: str, commit_id: str, stem_type: str, runtime: RuntimeDep, user: CurrentUser, session: SessionDep
+) -> FileResponse:
     return file_response(runtime, service.get_stem(session, user, repo_id, commit_id, stem_type).asset)
 
 
 @router.get("/{repo_id}/commits/{commit_id}/render", response_class=FileResponse, responses=ERRORS)
-def render_audio(repo_id: str, commit_id: str, runtime: RuntimeDep, user: CurrentUser,
-                 session: SessionDep) -> FileResponse:
+def render_audio(
+    repo_id: str, commit_id: str, runtime: RuntimeDep, user: CurrentUser, session: SessionDep
+) -> FileResponse:
     return file_response(runtime, service.get_render(session, user, repo_id, commit_id))
 
 
@@ -432,18 +499,34 @@ def mixdown(repo_id: str, commit_id: str, body: MixdownCreate, runtime: RuntimeD
 
 
 @router.get("/{repo_id}/diff", response_model=DiffPublic, responses=ERRORS)
-def diff(repo_id: str, runtime: RuntimeDep, user: CurrentUser, session: SessionDep,
-         a: Annotated[str, Query(description="commit id, branch or tag (the 'before')")],
-         b: Annotated[str, Query(description="commit id, branch or tag (the 'after')")]) -> DiffPublic:
+def diff(
+    repo_id: str,
+    runtime: RuntimeDep,
+    user: CurrentUser,
+    session: SessionDep,
+    a: Annotated[str, Query(description="commit id, branch or tag (the 'before')")],
+    b: Annotated[str, Query(description="commit id, branch or tag (the 'after')")],
+) -> DiffPublic:
     result = compare.diff_commits(runtime, session, user, repo_id, a, b)
     repo = result.repo
     return DiffPublic(
         repo_id=repo.uuid,
-        a=VersionPublic(commit_id=result.a.uuid, message=result.a.message, render_url=service.render_url(repo, result.a)),
-        b=VersionPublic(commit_id=result.b.uuid, message=result.b.message, render_url=service.render_url(repo, result.b)),
-        stems=[StemDiffPublic(type=d.stem_type, status=d.status, a=_stem_or_none(repo, result.a, d.a),
-                              b=_stem_or_none(repo, result.b, d.b), change=_change_public(d.change))
-               for d in result.stems],
+        a=VersionPublic(
+            commit_id=result.a.uuid, message=result.a.message, render_url=service.render_url(repo, result.a)
+        ),
+        b=VersionPublic(
+            commit_id=result.b.uuid, message=result.b.message, render_url=service.render_url(repo, result.b)
+        ),
+        stems=[
+            StemDiffPublic(
+                type=d.stem_type,
+                status=d.status,
+                a=_stem_or_none(repo, result.a, d.a),
+                b=_stem_or_none(repo, result.b, d.b),
+                change=_change_public(d.change),
+            )
+            for d in result.stems
+        ],
     )
 
 
@@ -452,7 +535,9 @@ def diff(repo_id: str, runtime: RuntimeDep, user: CurrentUser, session: SessionD
 
 
 def _branch_public(repo: Repository, ref: Branch, head: Commit | None) -> BranchPublic:
-    return BranchPublic(name=ref.name, head_commit_id=head.uuid if head else None, is_default=ref.name == repo.default_branch)
+    return BranchPublic(
+        name=ref.name, head_commit_id=head.uuid if head else None, is_default=ref.name == repo.default_branch
+    )
 
 
 @router.get("/{repo_id}/branches", response_model=BranchesPublic, responses=ERRORS)
@@ -474,7 +559,7 @@ def delete_branch(repo_id: str, name: str, user: CurrentUser, session: SessionDe
 
 
 def _tag_public(tag: Tag, commit: Commit) -> TagPublic:
-    return TagPublic(name=tag.name, commit_id=commit.uuid, message=tag.message, created_at=as_utc(tag.created_at))  # type: ignore[arg-type]
+    return TagPublic(name=tag.name, commit_id=commit.uuid, message=tag.message, created_at=_when(tag.created_at))
 
 
 @router.get("/{repo_id}/tags", response_model=TagsPublic, responses=ERRORS)
@@ -498,16 +583,24 @@ def delete_tag(repo_id: str, name: str, user: CurrentUser, session: SessionDep) 
 @router.post("/{repo_id}/merge", response_model=MergePublic, responses=ERRORS)
 def merge(repo_id: str, body: MergeCreate, user: CurrentUser, session: SessionDep) -> MergePublic | JSONResponse:
     try:
-        outcome = service.merge_branches(session, user, repo_id, body.source, body.target, body.resolutions, body.message)
+        outcome = service.merge_branches(
+            session, user, repo_id, body.source, body.target, body.resolutions, body.message
+        )
     except service.MergeConflict as conflict:
         repo = service.get_repo(session, user, repo_id)
         conflicts = [
-            {"type": c.stem_type,
-             "base": _asset_public(repo, conflict.base, c.stem_type, c.base),
-             "target": _asset_public(repo, conflict.target, c.stem_type, c.target),
-             "source": _asset_public(repo, conflict.source, c.stem_type, c.source)}
+            {
+                "type": c.stem_type,
+                "base": _asset_public(repo, conflict.base, c.stem_type, c.base),
+                "target": _asset_public(repo, conflict.target, c.stem_type, c.target),
+                "source": _asset_public(repo, conflict.source, c.stem_type, c.source),
+            }
             for c in conflict.conflicts
         ]
         return JSONResponse(status_code=409, content={"detail": conflict.message, "conflicts": conflicts})
-    return MergePublic(status=outcome.status, head_commit_id=outcome.head.uuid,
-                       base_commit_id=outcome.base.uuid if outcome.base else None, taken=outcome.taken)
+    return MergePublic(
+        status=outcome.status,
+        head_commit_id=outcome.head.uuid,
+        base_commit_id=outcome.base.uuid if outcome.base else None,
+        taken=outcome.taken,
+    )
