@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
@@ -479,6 +479,12 @@ def commit_to(
             raise InvalidInput(f"stem {stem_type!r} is given twice")
         seen.add(stem_type)
         state[stem_type] = _StemState(asset, source.generation_params)
+    if parent is not None:  # tempo and key carry on unless the commit says otherwise
+        meta = replace(
+            meta,
+            bpm=meta.bpm if meta.bpm is not None else parent.bpm,
+            key_signature=meta.key_signature if meta.key_signature is not None else parent.key_signature,
+        )
     commit = _write_commit(session, repo, author, parent, state, meta)
     if ref is not None:
         ref.head_commit_id = commit.id
