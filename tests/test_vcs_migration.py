@@ -74,3 +74,63 @@ def test_migration_on_postgresql() -> None:
         with engine.begin() as connection:
             connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         engine.dispose()
+
+
+def test_repository_service_on_postgresql() -> None:
+    """Commits, forks, history and a stem-level merge on PostgreSQL (no audio needed:
+    merge compares stems by sha256)."""
+    from audiomill.accounts import service as accounts
+    from audiomill.store.db import Database
+    from audiomill.store.tables import Asset
+    from audiomill.vcs import service
+
+    engine = create_engine(POSTGRES_URL)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
+    schema = f"vcs_svc_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    db = Database(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}")
+    try:
+        db.migrate()
+        with db.session() as session:
+            user = accounts.create_user(session, "pg-user", "password-pg")
+
+            def asset(tag: str) -> Asset:
+                row = Asset(
+                    owner_id=user.id,
+                    sha256=(tag * 64)[:64],
+                    filename=f"{tag}.wav",
+                    media_type="audio/wav",
+                    size_bytes=10,
+                    duration_seconds=1.0,
+                )
+                session.add(row)
+                session.flush()
+                return row
+
+            def stems(**assets: Asset) -> list[tuple[service.StemSource, Asset]]:
+                return [(service.StemSource(name, asset_id=a.uuid), a) for name, a in assets.items()]
+
+            repo = service.create_repo(session, user, "pg song", is_public=True)
+            base = service.commit_to(
+                session, repo, user, service.CommitMeta("base", 120.0), stems(drums=asset("a"), bass=asset("b"))
+            )
+            service.create_branch(session, user, repo.uuid, "idea")
+            service.commit_to(session, repo, user, service.CommitMeta("idea"), stems(bass=asset("c")), branch="idea")
+            service.commit_to(session, repo, user, service.CommitMeta("main"), stems(drums=asset("d")))
+            fork = service.fork_repo(session, user, repo.uuid, "fork")
+            outcome = service.merge_branches(session, user, repo.uuid, "idea")
+            assert outcome.status == "merged" and outcome.taken == {"bass": "source", "drums": "target"}
+            _, history = service.history(session, user, repo.uuid)
+            _, fork_history = service.history(session, user, fork.uuid)
+            assert len(history) == 4 and len(fork_history) == 3
+            assert history[0].uuid == base.commit.uuid and history[0].bpm == 120.0
+    finally:
+        db.dispose()
+        with engine.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
