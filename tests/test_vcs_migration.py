@@ -134,3 +134,26 @@ def test_repository_service_on_postgresql() -> None:
         with engine.begin() as connection:
             connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
         engine.dispose()
+
+
+def test_a_branch_moved_meanwhile_is_a_conflict_not_a_lost_commit(tmp_path: Path) -> None:
+    from audiomill.accounts import service as accounts
+    from audiomill.errors import Conflict
+    from audiomill.store.db import Database
+    from audiomill.vcs import service
+
+    db = Database(f"sqlite:///{tmp_path / 'race.db'}")
+    db.migrate()
+    try:
+        with db.session() as session:
+            user = accounts.create_user(session, "racer", "password-racer")
+            repo = service.create_repo(session, user, "race")
+            first = service.commit_to(session, repo, user, service.CommitMeta("first"), []).commit
+            ref = service.get_branch(session, repo, "main")
+            second = service.commit_to(session, repo, user, service.CommitMeta("second"), []).commit
+            # a writer that read the head before "second" landed tries to move the branch
+            with pytest.raises(Conflict, match="moved while"):
+                service.advance_branch(session, ref, first.id, first.id)
+            assert service.get_branch(session, repo, "main").head_commit_id == second.id
+    finally:
+        db.dispose()

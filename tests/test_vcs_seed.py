@@ -128,7 +128,7 @@ def test_seed_003_flows_in_order(client: TestClient) -> None:
 
 def test_seed_fork_missing_fields_and_unknown_ids(client: TestClient) -> None:
     refused = client.post("/api/vcs/fork", json={"fork_name": "x"})
-    assert refused.status_code == 422 and "original_repo_id" in refused.json()["detail"]
+    assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["query", "original_repo_id"]
     unknown = "00000000-0000-0000-0000-000000000000"
     assert client.get(f"/api/repositories/{unknown}").status_code == 404
     assert client.get(f"/api/vcs/commit/{unknown}").status_code == 404

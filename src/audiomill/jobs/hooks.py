@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from sqlalchemy.orm import Session
 
+from audiomill.errors import AudiomillError
 from audiomill.runtime import Runtime
 from audiomill.store.tables import Job
 
@@ -51,7 +52,11 @@ def run_completed(runtime: Runtime, session: Session, job: Job) -> None:
             with session.begin_nested():
                 hook(runtime, session, job)
         except Exception as exc:  # a hook's failure must not undo the job's completion
-            log.exception("completion hook %s failed for job %s", getattr(hook, "__name__", hook), job.uuid)
+            name = getattr(hook, "__name__", hook)
+            if isinstance(exc, AudiomillError):  # refused on purpose (no access, nothing to commit)
+                log.warning("completion hook %s refused job %s: %s", name, job.uuid, exc.message)
+            else:
+                log.exception("completion hook %s failed for job %s", name, job.uuid)
             message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
             job.result = {**(job.result or {}), "hook_errors": [*(job.result or {}).get("hook_errors", []), message]}
             session.flush()

@@ -38,7 +38,7 @@ class MixdownParams(EncodeOptions):
         description="the commit mixed; when the job completes its output becomes the commit's render_url",
     )
     stems: list[str] = Field(
-        default_factory=list,
+        min_length=1,
         max_length=64,
         description="input names (stem types) to mix, in order; filled from the commit by the service",
     )

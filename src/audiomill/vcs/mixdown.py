@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from audiomill.errors import InvalidInput
 from audiomill.jobs import service as jobs_service
 from audiomill.runtime import Runtime
 from audiomill.store.tables import Job, JobFile, User
@@ -27,6 +28,8 @@ def submit_mixdown(
         repo = writable_repo(session, caller, repo_uuid)
         commit = service.resolve_revision(session, repo, revision)
         stems = service.stems_by_type(commit)
+        if not stems:
+            raise InvalidInput(f"commit {commit.uuid} has no stems to mix")
         raw = {**dict(params or {}), "repo_id": repo.uuid, "commit_id": commit.uuid, "stems": sorted(stems)}
         validated = jobs_service.validate_params(KIND, raw)
         jobs_service._check_active_jobs(runtime, session, caller.id)

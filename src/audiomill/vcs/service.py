@@ -18,8 +18,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
-from sqlalchemy import ColumnElement, and_, func, or_, select
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from audiomill import audio
 from audiomill.errors import Conflict, InvalidInput, NotFound, UnsupportedMedia
@@ -487,9 +488,24 @@ def commit_to(
         )
     commit = _write_commit(session, repo, author, parent, state, meta)
     if ref is not None:
-        ref.head_commit_id = commit.id
-        session.flush()
+        advance_branch(session, ref, parent.id if parent else None, commit.id)
     return CommitOutcome(repo, commit, ref.name if ref else None)
+
+
+def advance_branch(session: Session, ref: Branch, expected_head_id: int | None, new_head_id: int) -> None:
+    """Move a branch from the head we built on to the new commit, in one conditional
+    UPDATE: if someone moved it meanwhile, Conflict (and the transaction rolls back)
+    instead of silently dropping their commit from the branch."""
+    current = Branch.head_commit_id.is_(None) if expected_head_id is None else Branch.head_commit_id == expected_head_id
+    moved = session.execute(
+        update(Branch)
+        .where(Branch.id == ref.id, current)
+        .values(head_commit_id=new_head_id)
+        .execution_options(synchronize_session=False)
+    )
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        raise Conflict(f"branch {ref.name!r} moved while this change was being made; try again")
+    set_committed_value(ref, "head_commit_id", new_head_id)
 
 
 def _branch_or_none(session: Session, repo: Repository, branch: str | None) -> Branch | None:
@@ -719,8 +735,7 @@ def revert_commit(
         generation_params={"reverted_commit": target.uuid},
     )
     commit = _write_commit(session, repo, caller, head, state, meta)
-    ref.head_commit_id = commit.id
-    session.flush()
+    advance_branch(session, ref, head.id if head else None, commit.id)
     return CommitOutcome(repo, commit, ref.name), touched
 
 
@@ -789,8 +804,7 @@ def merge_branches(
     source_head = session.get(Commit, source_ref.head_commit_id)
     assert source_head is not None
     if target_ref.head_commit_id is None:
-        target_ref.head_commit_id = source_head.id
-        session.flush()
+        advance_branch(session, target_ref, None, source_head.id)
         return MergeOutcome(repo, "fast_forward", source_head, None)
     target_head = session.get(Commit, target_ref.head_commit_id)
     assert target_head is not None
@@ -800,8 +814,7 @@ def merge_branches(
     if base_id == source_head.id:
         return MergeOutcome(repo, "up_to_date", target_head, base)
     if base_id == target_head.id:
-        target_ref.head_commit_id = source_head.id
-        session.flush()
+        advance_branch(session, target_ref, target_head.id, source_head.id)
         return MergeOutcome(repo, "fast_forward", source_head, base)
 
     resolutions = dict(resolutions or {})
@@ -848,8 +861,7 @@ def merge_branches(
         generation_params={"merged": {"source": source, "target": target, "taken": taken}},
     )
     commit = _write_commit(session, repo, caller, target_head, merged, meta, merge_parent=source_head)
-    target_ref.head_commit_id = commit.id
-    session.flush()
+    advance_branch(session, target_ref, target_head.id, commit.id)
     return MergeOutcome(repo, "merged", commit, base, taken)
 
 

@@ -20,16 +20,24 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Query
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from audiomill.api.deps import CurrentUser, SessionDep
 from audiomill.api.schemas import as_utc
-from audiomill.errors import InvalidInput
 from audiomill.store.tables import Commit, Repository
 from audiomill.vcs import service
 
 router = APIRouter(tags=["seed 003: BeatFlow version control"])
+
+# Errors are {"detail": "<what is wrong>"} (422 from request validation: FastAPI's list).
+SEED_ERRORS: dict[int | str, dict[str, Any]] = {
+    403: {"description": "owner_id is not yours, or only the owner and collaborators may write"},
+    404: {"description": "No such repository or commit (or a private one not yours)"},
+    409: {"description": "Conflicting state"},
+    422: {"description": "Invalid request"},
+}
 
 
 def _bpm(value: float | None) -> float | int | None:
@@ -70,7 +78,7 @@ def _owner_uuid(session: Session, repo: Repository) -> str:
     return service.owner_of(session, repo).uuid
 
 
-@router.post("/api/repositories/create")
+@router.post("/api/repositories/create", responses=SEED_ERRORS)
 def create_repository(
     request: RepositoryCreate,
     user: CurrentUser,
@@ -90,7 +98,7 @@ def create_repository(
     }
 
 
-@router.get("/api/repositories/{repo_id}")
+@router.get("/api/repositories/{repo_id}", responses=SEED_ERRORS)
 def get_repository(repo_id: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     repo = service.get_repo(session, user, repo_id)
     return {
@@ -109,7 +117,7 @@ def _parent_uuid(session: Session, commit: Commit) -> str | None:
     return parent.uuid if parent else None
 
 
-@router.post("/api/vcs/commit/{repo_id}")
+@router.post("/api/vcs/commit/{repo_id}", responses=SEED_ERRORS)
 def create_commit(repo_id: str, request: CommitRequest, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     meta = service.CommitMeta(request.message, request.bpm, request.key_signature, request.generation_params)
     stems = [service.StemSource(s.type, s.url, s.asset_id) for s in request.stems]
@@ -124,7 +132,7 @@ def create_commit(repo_id: str, request: CommitRequest, user: CurrentUser, sessi
     }
 
 
-@router.get("/api/vcs/commit/{commit_id}")
+@router.get("/api/vcs/commit/{commit_id}", responses=SEED_ERRORS)
 def get_commit(commit_id: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     repo, commit = service.find_commit(session, user, commit_id)
     return {
@@ -141,7 +149,7 @@ def get_commit(commit_id: str, user: CurrentUser, session: SessionDep) -> dict[s
     }
 
 
-@router.get("/api/vcs/history/{repo_id}")
+@router.get("/api/vcs/history/{repo_id}", responses=SEED_ERRORS)
 def get_commit_history(repo_id: str, user: CurrentUser, session: SessionDep) -> dict[str, Any]:
     repo, entries = service.history(session, user, repo_id)
     if not entries:
@@ -160,7 +168,7 @@ def get_commit_history(repo_id: str, user: CurrentUser, session: SessionDep) -> 
     return {"repo_id": repo.uuid, "commits": commits, "root": commits[0]["id"]}
 
 
-@router.post("/api/vcs/fork")
+@router.post("/api/vcs/fork", responses=SEED_ERRORS)
 def fork_repository(
     user: CurrentUser,
     session: SessionDep,
@@ -174,8 +182,18 @@ def fork_repository(
     name = fork_name or (body.fork_name if body else None)
     owner = owner_id or (body.owner_id if body else None)
     missing = [field for field, value in (("original_repo_id", original), ("fork_name", name)) if not value]
-    if missing:
-        raise InvalidInput(f"missing {', '.join(missing)} (as query parameters or in a JSON body)")
+    if missing:  # FastAPI's own validation shape, as if the parameter had been declared required
+        raise RequestValidationError(
+            [
+                {
+                    "type": "missing",
+                    "loc": ("query", field),
+                    "input": None,
+                    "msg": "Field required (as a query parameter or in the JSON body)",
+                }
+                for field in missing
+            ]
+        )
     fork = service.fork_repo(session, user, str(original), str(name), owner)
     return {
         "id": fork.uuid,
