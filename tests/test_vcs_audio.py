@@ -57,6 +57,10 @@ def test_diff_reports_only_the_changed_stem_at_the_right_times(client: TestClien
     for side in ("a", "b"):
         assert client.get(by_type["bass"][side]["url"]).status_code == 200
     assert by_type["keys"]["a"] is None and by_type["vocals"]["b"] is None
+    # without a and b: what the default branch's last commit changed
+    latest = client.get(f"/api/v1/repos/{repo}/diff").json()
+    assert (latest["a"]["commit_id"], latest["b"]["commit_id"]) == (c1["id"], c2["id"])
+    assert client.get(f"/api/v1/repos/{repo}/diff", params={"b": c1["id"]}).status_code == 422  # a root commit
     # branch names work as revisions too
     assert (
         client.get(f"/api/v1/repos/{repo}/diff", params={"a": c1["id"], "b": "main"}).json()["b"]["commit_id"]

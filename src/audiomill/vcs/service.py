@@ -323,7 +323,7 @@ class CommitOutcome:
     branch: str | None  # the branch it advanced; None: a commit beside the heads
 
 
-def _load(session: Session, commit_id: int) -> Commit:
+def load_commit(session: Session, commit_id: int) -> Commit:
     commit = session.get(Commit, commit_id)
     if commit is None:  # foreign keys make this impossible; say so if it ever happens
         raise NotFound(f"commit #{commit_id} is missing")
@@ -648,7 +648,7 @@ def delete_branch(session: Session, caller: User, repo_uuid: str, name: str) -> 
 def list_tags(session: Session, caller: User, repo_uuid: str) -> tuple[Repository, list[tuple[Tag, Commit]]]:
     repo = readable_repo(session, caller, repo_uuid)
     tags = session.scalars(select(Tag).where(Tag.repo_id == repo.id).order_by(Tag.name)).all()
-    return repo, [(tag, _load(session, tag.commit_id)) for tag in tags]
+    return repo, [(tag, load_commit(session, tag.commit_id)) for tag in tags]
 
 
 def create_tag(
@@ -664,7 +664,7 @@ def create_tag(
         ref = get_branch(session, repo, repo.default_branch)
         if ref.head_commit_id is None:
             raise Conflict("the default branch has no commit to tag yet")
-        commit = _load(session, ref.head_commit_id)
+        commit = load_commit(session, ref.head_commit_id)
     tag = Tag(repo_id=repo.id, name=name, commit_id=commit.id, message=message)
     session.add(tag)
     session.flush()
@@ -686,10 +686,10 @@ def resolve_revision(session: Session, repo: Repository, revision: str) -> Commi
     if ref is not None:
         if ref.head_commit_id is None:
             raise NotFound(f"branch {revision!r} has no commits yet")
-        return _load(session, ref.head_commit_id)
+        return load_commit(session, ref.head_commit_id)
     tag = session.scalar(select(Tag).where(Tag.repo_id == repo.id, Tag.name == revision))
     if tag is not None:
-        return _load(session, tag.commit_id)
+        return load_commit(session, tag.commit_id)
     return commit_in_repo(session, repo, revision)
 
 

@@ -504,8 +504,10 @@ def diff(
     runtime: RuntimeDep,
     user: CurrentUser,
     session: SessionDep,
-    a: Annotated[str, Query(description="commit id, branch or tag (the 'before')")],
-    b: Annotated[str, Query(description="commit id, branch or tag (the 'after')")],
+    a: Annotated[str | None, Query(description="commit id, branch or tag (the 'before'); default: b's parent")] = None,
+    b: Annotated[
+        str | None, Query(description="commit id, branch or tag (the 'after'); default: the default branch")
+    ] = None,
 ) -> DiffPublic:
     result = compare.diff_commits(runtime, session, user, repo_id, a, b)
     repo = result.repo
