@@ -77,7 +77,7 @@ def flush_redis(url: str = REDIS_URL) -> None:
 
 def settings_env(settings: Settings) -> dict[str, str]:
     """The same settings as AUDIOMILL_* environment variables, for child processes."""
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONPATH": f"{REPO_ROOT / 'src'}:{REPO_ROOT}", "PYTHONUNBUFFERED": "1"}
     for name, value in settings.model_dump().items():
         if value is None:
             continue
