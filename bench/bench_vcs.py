@@ -73,6 +73,7 @@ def _runtime(root: Path) -> tuple[Runtime, User]:
     runtime = build_runtime(settings)
     with runtime.db.session() as session:
         user = accounts.create_user(session, "bench", "bench-password")
+        user.api_key = accounts.create_api_key(session, user, "bench").secret  # type: ignore[attr-defined]
         session.flush()
         session.expunge(user)
     return runtime, user
@@ -103,12 +104,8 @@ def bench_fork(root: Path) -> None:
     runtime, user = _runtime(root / "fork")
     repo_uuid = _fill(runtime, user, commits=100, stem_seconds=2.0)
     with runtime.db.session() as session:
-        repo, entries = service.history(session, user, repo_uuid)
-        stems = [
-            s.asset.sha256
-            for e in entries
-            for s in service.get_commit(session, user, repo_uuid, e.uuid)[1].stems
-        ]
+        _, entries = service.history(session, user, repo_uuid)
+        stems = [s.asset.sha256 for e in entries for s in service.get_commit(session, user, repo_uuid, e.uuid)[1].stems]
     blobs = runtime.settings.blobs_dir
     before_blob_bytes = _tree_bytes(blobs)
     forks = []
@@ -135,11 +132,15 @@ def bench_fork(root: Path) -> None:
 
     naive_best, naive_median = _best_ms(naive, repeats=3)
     naive_bytes = _tree_bytes(target)
-    print(f"fork of 100 commits x 5 stems ({len(stems)} stem rows, {len(unique)} distinct files, "
-          f"{before_blob_bytes / 1e6:.1f} MB of audio)")
+    print(
+        f"fork of 100 commits x 5 stems ({len(stems)} stem rows, {len(unique)} distinct files, "
+        f"{before_blob_bytes / 1e6:.1f} MB of audio)"
+    )
     print(f"  audiomill fork      best {best:7.1f} ms  median {median:7.1f} ms  audio bytes written {written}")
-    print(f"  naive file copy     best {naive_best:7.1f} ms  median {naive_median:7.1f} ms  "
-          f"audio bytes written {naive_bytes}  ({naive_best / best:.0f}x slower)")
+    print(
+        f"  naive file copy     best {naive_best:7.1f} ms  median {naive_median:7.1f} ms  "
+        f"audio bytes written {naive_bytes}  ({naive_best / best:.0f}x slower)"
+    )
     runtime.db.dispose()
 
 
@@ -170,9 +171,11 @@ def bench_history(root: Path) -> None:
         def stop(self) -> None: ...
 
     runtime.executor = _NoExecutor()
+    key = user.api_key  # type: ignore[attr-defined]
     with TestClient(create_app(runtime.settings, runtime), base_url="http://127.0.0.1") as client:
+
         def http() -> None:
-            response = client.get(f"/api/vcs/history/{repo_uuid}")
+            response = client.get(f"/api/vcs/history/{repo_uuid}", headers={"Authorization": f"Bearer {key}"})
             assert response.status_code == 200 and len(response.json()["commits"]) == 1000
 
         best, median = _best_ms(http, repeats=10)
@@ -217,8 +220,10 @@ def bench_mixdown(root: Path) -> None:
     naive_best, naive_median = _best_ms(naive, repeats=3)
     print(f"mixdown of five 3-min stereo stems, mastered (-14 LUFS, -1 dBTP true-peak limiter), {os.cpu_count()} cores")
     print(f"  audiomill mixdown   best {best / 1000:6.2f} s   median {median / 1000:6.2f} s")
-    print(f"  numpy+pyloudnorm    best {naive_best / 1000:6.2f} s   median {naive_median / 1000:6.2f} s  "
-          "(no true-peak limiting: clips)")
+    print(
+        f"  numpy+pyloudnorm    best {naive_best / 1000:6.2f} s   median {naive_median / 1000:6.2f} s  "
+        "(no true-peak limiting: clips)"
+    )
 
 
 def main() -> None:

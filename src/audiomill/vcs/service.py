@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 from urllib.parse import unquote, urlsplit
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
@@ -215,8 +215,9 @@ def find_commit(session: Session, caller: User, commit_uuid: str) -> tuple[Repos
     raise NotFound(f"commit {commit_uuid} not found")
 
 
-@dataclass(frozen=True)
-class HistoryEntry:
+class HistoryEntry(NamedTuple):
+    """One line of a history (a tuple: a history of thousands is built in milliseconds)."""
+
     id: int
     uuid: str
     parent_uuid: str | None
@@ -247,23 +248,15 @@ def history(
         .where(in_history(session, repo))
         .order_by(Commit.id)
     ).all()
-    uuid_of = {row.id: row.uuid for row in rows}
+    plain: list[tuple[Any, ...]] = [tuple(row) for row in rows]  # attribute access on Row costs more than the query
+    uuid_of = {row[0]: row[1] for row in plain}
     entries = [
-        HistoryEntry(
-            row.id,
-            row.uuid,
-            uuid_of.get(row.parent_id) if row.parent_id else None,
-            uuid_of.get(row.merge_parent_id) if row.merge_parent_id else None,
-            row.message,
-            row.bpm,
-            row.key_signature,
-            row.created_at,
-        )
-        for row in rows
+        HistoryEntry(id_, uuid, uuid_of.get(parent), uuid_of.get(merge_parent), message, bpm, key, created_at)
+        for id_, uuid, parent, merge_parent, message, bpm, key, created_at in plain
     ]
     if branch is not None:
         head = get_branch(session, repo, branch).head_commit_id
-        reached = _ancestors({row.id: (row.parent_id, row.merge_parent_id) for row in rows}, head)
+        reached = _ancestors({row[0]: (row[2], row[3]) for row in plain}, head)
         entries = [entry for entry in entries if entry.id in reached]
     return repo, entries
 
