@@ -199,6 +199,35 @@ def _remember(runtime: Runtime, known: Known, job_uuid: str) -> None:
             known.add("path", media_url("uploads", file.asset).removeprefix("/media/"))
 
 
+def _remember_repositories(runtime: Runtime, known: Known, ids: Accounts) -> None:
+    """A public repository of the fuzzing user (a commit with a stem, a branch, a tag) and a
+    bystander's private one, so the repository routes are fuzzed past "not found"."""
+    from sqlalchemy import select
+
+    from audiomill.store.tables import Asset, JobFile
+    from audiomill.vcs import service as vcs
+
+    with runtime.db.session() as session:
+        user, bystander = session.get(User, ids.user_id), session.get(User, ids.bystander_id)
+        assert user is not None and bystander is not None
+        asset = session.scalars(
+            select(Asset).join(JobFile, JobFile.asset_id == Asset.id)
+            .where(Asset.owner_id == user.id, Asset.duration_seconds.is_not(None))
+        ).first()
+        assert asset is not None
+        repo = vcs.create_repo(session, user, "fuzzed song", is_public=True)
+        stem = vcs.StemSource("drums", asset_id=asset.uuid)
+        first = vcs.commit_to(session, repo, user, vcs.CommitMeta("first"), [(stem, asset)]).commit
+        vcs.create_branch(session, user, repo.uuid, "idea")
+        vcs.create_tag(session, user, repo.uuid, "v1")
+        private = vcs.create_repo(session, bystander, "not yours")
+        known.add("repo_id", repo.uuid, private.uuid)
+        known.add("commit_id", first.uuid)
+        known.add("stem_type", "drums")
+        known.add("name", "idea", "v1")
+        known.body_values.update({"source": ["idea"], "from_commit": [first.uuid], "asset_id": [asset.uuid]})
+
+
 def _seed(runtime: Runtime, ids: Accounts, scratch: Path, notes: list[str]) -> Known:
     """A completed job of every kind, a failed and a pending one, and a bystander's job."""
     # 1 s: at least every kind's minimum duration (extract_speaker's is 1 s)
@@ -243,6 +272,7 @@ def _seed(runtime: Runtime, ids: Accounts, scratch: Path, notes: list[str]) -> K
         {"username": FUZZ_USERNAME, "password": FUZZ_PASSWORD},
         {"kind": "test_copy", "params": "{}", "file": [tiny]},  # a job that is created and runs
     ]
+    _remember_repositories(runtime, known, ids)
     return known
 
 

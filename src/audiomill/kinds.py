@@ -19,6 +19,8 @@ from audiomill.errors import InvalidInput
 from audiomill.params import BoostParams, DenoiseParams, SeparateParams, SpeakerExtractParams, VocalSplitParams
 from audiomill.params.generate import GenerateParams
 
+from audiomill.params.mixdown import MixdownParams
+
 InputMedia = Literal["audio", "image"]
 
 
@@ -172,6 +174,17 @@ register(KindSpec(
     check=_check_generation,
     # Concurrent MusicGen jobs in one worker share one batched generate call.
     batch_slots=4,
+))
+
+register(KindSpec(
+    name="mixdown",
+    summary="Mix a repository commit's stems (gain, pan, mute) into one mastered file",
+    params=MixdownParams,
+    # A family: one input per stem, named after its stem type. The repository service
+    # creates these jobs with the commit's stem assets as inputs (no upload, no copy).
+    inputs=(InputSpec("*", "audio", True, "one input per stem, named after its stem type (drums, bass, ...)"),),
+    outputs=(OutputSpec("mix", AUDIO_OUT, "the mixed, mastered song; becomes the commit's render_url"),),
+    engine="audiomill.engines.mixdown",
 ))
 
 

@@ -22,6 +22,9 @@ from audiomill.api.concurrency import ConcurrencyLimit
 from audiomill.api.errors import BodySizeLimit, install_error_handlers
 from audiomill.api.guard import LocalModeGuard
 from audiomill.api.routes import assets, auth, health, jobs, kinds, media, metrics
+
+from audiomill.api.compat import beatflow_vcs
+from audiomill.api.routes import repos
 from audiomill.config import Settings, get_settings
 from audiomill.engines.base import check_extra_kinds
 from audiomill.errors import AudiomillError
@@ -132,4 +135,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(audio_services.router)
     app.include_router(music_generator.router)
     app.include_router(beatflow_generate.router)
+
+    app.include_router(repos.router)
+    app.include_router(beatflow_vcs.router)
     return app

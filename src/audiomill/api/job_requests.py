@@ -37,6 +37,8 @@ def _camel(name: str) -> str:
 
 
 def _inputs_model(spec: KindSpec) -> type[BaseModel]:
+    if any(item.name == "*" for item in spec.inputs):  # a family: inputs named by the caller
+        return create_model(f"{_camel(spec.name)}Inputs", __config__=ConfigDict(extra="allow"))
     fields: dict[str, Any] = {}
     for item in spec.inputs:
         description = f"id of an uploaded {item.media} asset (POST /api/v1/assets)"

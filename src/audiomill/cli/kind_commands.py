@@ -320,4 +320,6 @@ def _label(spec: KindSpec, params: Any) -> str:
 
 def add_kind_commands(app: typer.Typer, specs: Sequence[KindSpec]) -> None:
     for spec in specs:
+        if any(item.name == "*" for item in spec.inputs):
+            continue  # inputs named by the caller (mixdown): driven by its own commands
         app.command(spec.command, help=spec.summary + ".")(make_command(spec))

@@ -27,7 +27,7 @@ from audiomill import audio
 from audiomill.config import Settings
 from audiomill.engines.base import Engine, LocalContext, kind_spec
 from audiomill.errors import AudiomillError, JobCancelled
-from audiomill.jobs import lifecycle, service, states
+from audiomill.jobs import hooks, lifecycle, service, states
 from audiomill.jobs.states import JobStatus
 from audiomill.kinds import KindSpec
 from audiomill.runtime import Runtime
@@ -241,6 +241,10 @@ def _finish(runtime: Runtime, job: Job, ctx: RunnerContext, attempt_token: str) 
             session.add(asset)
             session.flush()
             session.add(JobFile(job_id=job.id, role="output", name=name, asset_id=asset.id))
+        session.flush()
+        completed = session.get(Job, job.id)
+        if completed is not None:  # in this transaction: whoever sees "completed" sees what hooks did
+            hooks.run_completed(runtime, session, completed)
         digests = service.release_assets(session, old_assets)
     with runtime.db.session() as session:
         service.delete_unreferenced_blobs(runtime, session, digests)

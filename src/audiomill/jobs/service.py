@@ -35,7 +35,7 @@ from audiomill.kinds import InputMedia, InputSpec
 from audiomill.jobs.states import JobStatus
 from audiomill.runtime import Runtime
 from audiomill.store.blobs import StagedFile
-from audiomill.store.tables import Asset, Job, JobFile, User
+from audiomill.store.tables import Asset, Commit, Job, JobFile, Stem, User
 
 LOCAL_USERNAME = "local"
 _UNSAFE_FILENAME_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
@@ -231,6 +231,13 @@ def _assign_inputs(
     kind's input order (skipping inputs given as assets)."""
     spec = kind_spec(kind)
     names = spec.input_names
+    if "*" in names:  # a family of inputs named by the caller (mixdown's stems)
+        assigned_family = dict(uploads) if isinstance(uploads, Mapping) else {}
+        if not isinstance(uploads, Mapping) and uploads:
+            raise InvalidInput(f"{kind} takes its inputs by name (one per stem); send them under their names")
+        if not assigned_family and not input_assets:
+            raise InvalidInput(f"{kind} needs at least one input")
+        return assigned_family
     unknown = sorted(set(input_assets) - set(names))
     if isinstance(uploads, Mapping):
         unknown += sorted(set(uploads) - set(names))
@@ -276,6 +283,9 @@ def create_job(
     input_assets = dict(input_assets or {})
     assigned = _assign_inputs(kind, uploads, input_assets)
     input_specs = {s.name: s for s in spec.inputs}
+    if "*" in input_specs:
+        family = input_specs["*"]
+        input_specs = {name: family for name in [*assigned, *input_assets]}
     with runtime.db.session() as session:
         _check_active_jobs(runtime, session, owner_id)
         reused: dict[str, int] = {}
@@ -447,7 +457,7 @@ def release_assets(session: Session, asset_ids: Sequence[int]) -> list[str]:
     digests: list[str] = []
     for asset_id in set(asset_ids):
         still_used = session.scalar(select(func.count()).where(JobFile.asset_id == asset_id))
-        if still_used:
+        if still_used or _held_by_music_projects(session, asset_id):
             continue
         asset = session.get(Asset, asset_id)
         if asset is not None and not asset.uploaded:
@@ -455,6 +465,14 @@ def release_assets(session: Session, asset_ids: Sequence[int]) -> list[str]:
             session.delete(asset)
     session.flush()
     return digests
+
+
+def _held_by_music_projects(session: Session, asset_id: int) -> bool:
+    """A commit's stem or render keeps its asset (and so its bytes) however old it is."""
+    return bool(
+        session.scalar(select(func.count()).where(Stem.asset_id == asset_id))
+        or session.scalar(select(func.count()).where(Commit.render_asset_id == asset_id))
+    )
 
 
 def delete_unreferenced_blobs(runtime: Runtime, session: Session, digests: Sequence[str]) -> None:

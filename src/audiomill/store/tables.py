@@ -38,6 +38,8 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # The stable public id (seed 003's owner_id); the integer id stays internal.
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
     username: Mapped[str] = mapped_column(String(150), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -155,3 +157,109 @@ class JobFile(Base):
 
     job: Mapped[Job] = relationship(back_populates="files")
     asset: Mapped[Asset] = relationship(lazy="joined")
+
+
+# --- music projects (audiomill.vcs) ---------------------------------------------------
+
+
+class Repository(Base):
+    """A song under version control. A fork shares its origin's commits up to the fork:
+    it records where it came from and the last commit id it inherits (no rows copied)."""
+
+    __tablename__ = "repositories"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    is_public: Mapped[bool] = mapped_column(Boolean, default=False)
+    genre: Mapped[str] = mapped_column(String(100), default="")
+    default_branch: Mapped[str] = mapped_column(String(100), default="main")
+    forked_from_id: Mapped[int | None] = mapped_column(ForeignKey("repositories.id"), nullable=True, index=True)
+    # commits of forked_from with id <= this are part of this repository's history
+    forked_at_commit_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class RepoCollaborator(Base):
+    """A user the owner lets write to a repository."""
+
+    __tablename__ = "repo_collaborators"
+
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class Commit(Base):
+    """A snapshot of a song: its stems (rows in ``stems``) plus what made them.
+
+    ``repo_id`` is the repository the commit was made in; forks see it through their
+    fork point. The integer id grows with time: a fork's cut-off is an id."""
+
+    __tablename__ = "commits"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repositories.id"), index=True)
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("commits.id"), nullable=True, index=True)
+    merge_parent_id: Mapped[int | None] = mapped_column(ForeignKey("commits.id"), nullable=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    message: Mapped[str] = mapped_column(Text, default="")
+    bpm: Mapped[float | None] = mapped_column(Float, nullable=True)
+    key_signature: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    generation_params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    render_asset_id: Mapped[int | None] = mapped_column(ForeignKey("assets.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+    stems: Mapped[list[Stem]] = relationship(
+        back_populates="commit", cascade="all, delete-orphan", order_by="Stem.id", lazy="selectin"
+    )
+    render_asset: Mapped[Asset | None] = relationship(lazy="joined")
+
+
+class Stem(Base):
+    """One track of a commit. The audio is an Asset (bytes by sha256 in the blob store);
+    many commits, forks and repositories refer to one asset without copying it."""
+
+    __tablename__ = "stems"
+    __table_args__ = (UniqueConstraint("commit_id", "stem_type"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    commit_id: Mapped[int] = mapped_column(ForeignKey("commits.id", ondelete="CASCADE"), index=True)
+    stem_type: Mapped[str] = mapped_column(String(64))
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id"), index=True)
+    duration_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    file_size: Mapped[int] = mapped_column(BigInteger, default=0)
+    generation_params: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+    commit: Mapped[Commit] = relationship(back_populates="stems")
+    asset: Mapped[Asset] = relationship(lazy="joined")
+
+
+class Branch(Base):
+    """A named, movable ref; ``head_commit_id`` is None until the first commit."""
+
+    __tablename__ = "branches"
+    __table_args__ = (UniqueConstraint("repo_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    head_commit_id: Mapped[int | None] = mapped_column(ForeignKey("commits.id"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class Tag(Base):
+    """A fixed name for a commit ("v1", "radio edit")."""
+
+    __tablename__ = "tags"
+    __table_args__ = (UniqueConstraint("repo_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    repo_id: Mapped[int] = mapped_column(ForeignKey("repositories.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    commit_id: Mapped[int] = mapped_column(ForeignKey("commits.id"))
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)

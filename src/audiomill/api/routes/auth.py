@@ -28,6 +28,7 @@ class LoginPublic(BaseModel):
 
 class UserPublic(BaseModel):
     id: int
+    uuid: str = Field(description="your stable public user id (seed 003's owner_id)")
     username: str
     is_admin: bool
     authenticated_by: str
@@ -96,7 +97,7 @@ def logout(caller: CallerDep, session: SessionDep) -> Response:
 @router.get("/me", response_model=UserPublic)
 def me(caller: CallerDep) -> UserPublic:
     user = caller.user
-    return UserPublic(id=user.id, username=user.username, is_admin=user.is_admin, authenticated_by=caller.via)
+    return UserPublic(id=user.id, uuid=user.uuid, username=user.username, is_admin=user.is_admin, authenticated_by=caller.via)
 
 
 @router.post("/keys", status_code=201, response_model=KeyCreated)

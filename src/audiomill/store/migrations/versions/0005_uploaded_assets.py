@@ -1,7 +1,7 @@
 """assets uploaded on their own (POST /api/v1/assets), kept until their owner deletes them
 
 Revision ID: 0004
-Revises: 0003
+Revises: 0003_music_projects
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0003"
+down_revision = "0003_music_projects"
 branch_labels = None
 depends_on = None
 
