@@ -81,7 +81,7 @@ def after_commit(session: Session, line: Callable[[], None]) -> None:
             for write in lines:
                 write()
 
-        def forget(_session: Session) -> None:
+        def forget(_session: Session, *_previous_transaction: object) -> None:
             session.info[_PENDING_KEY] = []
 
         event.listen(session, "after_commit", flush)

@@ -161,10 +161,11 @@ def _asset_from(staged: StagedFile, info: MediaInfo, owner_id: int, filename: st
     )
 
 
-def upload_asset(runtime: Runtime, owner_id: int, upload: Upload) -> Asset:
-    """Store a file on its own, for any number of later jobs; the same bytes uploaded again
-    by the same owner return the asset they already have."""
-    staged, info = _stage_upload(runtime, upload, None, None)
+def upload_asset(runtime: Runtime, owner_id: int, upload: Upload, media: InputMedia | None = None) -> Asset:
+    """Store a file on its own, for any number of later jobs or commits; the same bytes
+    uploaded again by the same owner return the asset they already have. ``media`` None
+    takes audio or an image, whichever the bytes are."""
+    staged, info = _stage_upload(runtime, upload, None, media)
     filename = safe_filename(upload.filename)
     try:
         with runtime.db.session() as session:
@@ -173,6 +174,7 @@ def upload_asset(runtime: Runtime, owner_id: int, upload: Upload) -> Asset:
             )
             if existing is not None:
                 runtime.blobs.discard(staged)
+                session.expunge(existing)
                 return existing
             _check_quota(runtime, session, owner_id, staged.size_bytes)
             runtime.blobs.commit(staged)
@@ -180,6 +182,7 @@ def upload_asset(runtime: Runtime, owner_id: int, upload: Upload) -> Asset:
             session.add(asset)
             session.flush()
             session.refresh(asset)
+            session.expunge(asset)
             return asset
     except BaseException:
         runtime.blobs.discard(staged)

@@ -22,7 +22,6 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from audiomill import audio
 from audiomill.errors import Conflict, InvalidInput, NotFound, UnsupportedMedia
 from audiomill.jobs import service as jobs_service
 from audiomill.runtime import Runtime
@@ -530,26 +529,9 @@ def get_render(session: Session, caller: User, repo_uuid: str, commit_uuid: str)
 def store_upload(runtime: Runtime, caller: User, repo_uuid: str, upload: jobs_service.Upload) -> Asset:
     """Store an audio file for a later commit of ``repo_uuid`` (writers only); identical
     bytes are stored once."""
-    settings = runtime.settings
     with runtime.db.session() as session:
         writable_repo(session, caller, repo_uuid)
-    staged = runtime.blobs.stage_stream(upload.stream, settings.max_upload_bytes, settings.upload_chunk_bytes)
-    try:
-        if staged.size_bytes == 0:
-            raise UnsupportedMedia("the uploaded file is empty")
-        info = audio.probe(staged.path)
-        with runtime.db.session() as session:
-            jobs_service._check_quota(runtime, session, caller.id, staged.size_bytes)
-    except BaseException:
-        runtime.blobs.discard(staged)
-        raise
-    runtime.blobs.commit(staged)
-    with runtime.db.session() as session:
-        asset = jobs_service._asset_from(staged, info, caller.id, jobs_service.safe_filename(upload.filename))
-        session.add(asset)
-        session.flush()
-        session.expunge(asset)
-    return asset
+    return jobs_service.upload_asset(runtime, caller.id, upload, media="audio")
 
 
 # ------------------------------------------------------------------------------------
