@@ -111,6 +111,11 @@ def memory(src: Path, label: str, status_calls: int, scratch: Path) -> list[obje
             job = requests.post(base + "/api/v1/jobs", data={"kind": "bench_noop", "params": "{}"},
                                 files={"file": ("clip.wav", handle)}, timeout=60).json()
         session = requests.Session()
+        deadline = time.monotonic() + 180  # the job done first: the worker is up and warm
+        while session.get(f"{base}/api/v1/jobs/{job['id']}", timeout=60).json()["status"] in ("pending", "processing"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{label}: job {job['id']} did not finish:\n{common.tail(log)}")
+            time.sleep(0.2)
         for _ in range(status_calls):
             session.get(f"{base}/api/v1/jobs/{job['id']}", timeout=60).raise_for_status()
         status = session.get(f"{base}/api/v1/jobs/{job['id']}", timeout=60).json()["status"]

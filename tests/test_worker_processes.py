@@ -57,11 +57,12 @@ def wait_healthy_until(client: TestClient, job_id: str, statuses: set[str], time
 
 
 def alive(pid: int) -> bool:
+    """Running (a zombie nobody reaped yet has exited: it counts as gone)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
         return False
-    return True
+    return state not in ("Z", "X")
 
 
 def test_exit_descriptions_name_the_signal() -> None:
@@ -219,9 +220,39 @@ def test_the_api_process_never_imports_torch(tmp_path: Path, tone_wav: Path) -> 
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
     # Kinds from other packages come from the environment, in the API and in its workers.
     env["AUDIOMILL_EXTRA_KINDS"] = json.dumps({"test_copy": "tests.fixtures.engines.copy_audio"})
-    env.pop("AUDIOMILL_DEVICE", None)  # the worker picks the device (importing torch there)
+    env.pop("AUDIOMILL_DEVICE", None)  # device selection (torch) happens in workers, if at all
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=180)
+                          text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome == {"status": "completed", "heavy": []}
+
+
+def test_workers_do_not_outlive_a_killed_service(tmp_path: Path) -> None:
+    # The service process dies without stopping anything (kill -9): its workers notice
+    # their pipe closing and exit instead of lingering as orphans.
+    script = textwrap.dedent(f"""
+        import time
+        from audiomill.config import Settings
+        from audiomill.jobs.executors.local import LocalExecutor
+        from audiomill.runtime import build_runtime
+        runtime = build_runtime(Settings(data_dir={str(tmp_path / "data")!r}))
+        executor = LocalExecutor(runtime, 2)
+        executor.start()
+        print(" ".join(str(pid) for pid in executor.worker_pids()), flush=True)
+        time.sleep(600)
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
+    service_process = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env,
+                                       stdout=subprocess.PIPE, text=True)
+    try:
+        assert service_process.stdout is not None
+        pids = [int(pid) for pid in service_process.stdout.readline().split()]
+        assert len(pids) == 2
+    finally:
+        service_process.kill()
+        service_process.wait()
+    deadline = time.monotonic() + 60  # a worker still importing notices once it reads the pipe
+    while [pid for pid in pids if alive(pid)]:
+        assert time.monotonic() < deadline, [pid for pid in pids if alive(pid)]
+        time.sleep(0.1)

@@ -48,6 +48,8 @@ def serve(settings: Settings | None = None, api_workers: int | None = None) -> N
     """Serve the API on ``settings.host:settings.port`` until interrupted (blocks)."""
     import uvicorn
 
+    from audiomill.logs import uvicorn_log_config
+
     from audiomill.api.app import check_binding, create_app
 
     settings = settings or get_settings()
@@ -55,7 +57,8 @@ def serve(settings: Settings | None = None, api_workers: int | None = None) -> N
     check_binding(settings)  # refuse an unsafe binding before anything starts
     if workers <= 1:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                    timeout_keep_alive=KEEP_ALIVE_SECONDS, access_log=settings.access_log)
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS, access_log=settings.access_log,
+                    log_config=uvicorn_log_config())
         return
 
     runtime = build_runtime(settings)  # migrates once, before any API process starts
@@ -66,7 +69,8 @@ def serve(settings: Settings | None = None, api_workers: int | None = None) -> N
     try:
         uvicorn.run("audiomill.api.serve:worker_app", factory=True, workers=workers,
                     host=settings.host, port=settings.port, timeout_keep_alive=KEEP_ALIVE_SECONDS,
-                    access_log=settings.access_log, timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS)
+                    access_log=settings.access_log, timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+                    log_config=uvicorn_log_config())
     finally:
         os.environ.pop(HANDOFF_SOCKET_ENV, None)
         if host is not None:

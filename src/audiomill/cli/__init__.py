@@ -4,17 +4,14 @@ the HTTP API uses. One command per job kind is derived from the kinds' specs
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from audiomill.config import get_settings, reset_settings_cache
@@ -58,22 +55,20 @@ def _set_env(**values: object) -> None:
 def serve(
     host: Annotated[Optional[str], typer.Option(help="address to bind (AUDIOMILL_HOST)")] = None,
     port: Annotated[Optional[int], typer.Option(help="port (AUDIOMILL_PORT)")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="jobs run at once (AUDIOMILL_WORKER_CONCURRENCY)")] = None,
+    workers: Annotated[Optional[int], typer.Option(help="API processes sharing the port (AUDIOMILL_API_WORKERS); job workers still start once")] = None,
+    concurrency: Annotated[Optional[int], typer.Option(help="jobs run at once, each in its own worker process (AUDIOMILL_WORKER_CONCURRENCY)")] = None,
     insecure_no_auth: Annotated[bool, typer.Option("--insecure-no-auth", help="on a non-loopback address, let anyone act as the local user")] = False,
 ) -> None:
-    """Serve the HTTP API, the seed APIs and the web page."""
-    import uvicorn
+    """Serve the HTTP API, the seed APIs and the docs."""
+    from audiomill.api.serve import serve as serve_api
+    from audiomill.logs import configure_logging
 
-    from audiomill.api.app import create_app
-
-    _set_env(host=host, port=port, worker_concurrency=workers, insecure_no_auth=insecure_no_auth or None)
+    _set_env(host=host, port=port, api_workers=workers, worker_concurrency=concurrency,
+             insecure_no_auth=insecure_no_auth or None)
     settings = get_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     with _user_errors():
-        application = create_app(settings)
-    # Clients that poll every few seconds on one keep-alive connection (the seeds' examples
-    # poll every 5 s) must not race uvicorn's default 5 s idle close: keep idle ones longer.
-    uvicorn.run(application, host=settings.host, port=settings.port, timeout_keep_alive=KEEP_ALIVE_SECONDS)
+        serve_api(settings)
 
 
 @app.command()
@@ -84,9 +79,11 @@ def worker(
     """Run a Celery worker (AUDIOMILL_EXECUTOR=celery, AUDIOMILL_BROKER_URL)."""
     from audiomill.jobs.executors.celery_worker import run_worker
 
+    from audiomill.logs import configure_logging
+
     _set_env(worker_concurrency=concurrency)
     settings = get_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings)
     with _user_errors():
         run_worker(settings, [q.strip() for q in queues.split(",") if q.strip()], settings.worker_concurrency)
 

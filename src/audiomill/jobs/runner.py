@@ -45,7 +45,7 @@ _set_up_kinds: set[str] = set()
 
 def _ensure_setup(spec: KindSpec) -> Engine:
     """Engines set up once per worker process (models stay warm between jobs)."""
-    engine: Engine = importlib.import_module(spec.engine)  # type: ignore[assignment]
+    engine: Engine = importlib.import_module(spec.engine)
     with _setup_lock:
         if spec.engine not in _set_up_kinds:
             engine.setup()
@@ -89,6 +89,19 @@ class RunnerContext(LocalContext[Any]):
         self._last_stage = ""
         self._last_cancel_check = 0.0
         self._cancelled = False
+        self._chosen_device: str | None = None  # LocalContext's "cpu" default is not a choice
+
+    @property
+    def device(self) -> str:
+        """Chosen when an engine first asks: kinds that never do (boost, denoise) never
+        import torch in the worker process."""
+        if self._chosen_device is None:
+            self._chosen_device = _device(self._runtime.settings)
+        return self._chosen_device
+
+    @device.setter
+    def device(self, value: str) -> None:
+        self._chosen_device = value
 
     def progress(self, fraction: float, stage: str) -> None:
         now = time.monotonic()
@@ -185,9 +198,7 @@ def run_job(runtime: Runtime, job_id: int, spec: KindSpec | None = None) -> JobS
     try:
         with heartbeat(runtime, ctx, job_id, attempt_token):
             # Inside the try: a store that cannot deliver an input (S3 down) fails the job
-            # with its message instead of leaving it processing; a device that does not
-            # exist fails it the same way.
-            ctx.device = _device(runtime.settings)
+            # with its message instead of leaving it processing.
             spec = spec or kind_spec(job.kind)
             ctx.params = spec.params.model_validate(job.params)
             ctx.inputs = {name: runtime.blobs.path(digest) for name, digest in input_digests.items()}

@@ -20,8 +20,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, cast
 
-from sqlalchemy import Row, or_, update
+from sqlalchemy import ColumnElement, CursorResult, Row, or_, update
 from sqlalchemy.orm import Session
 
 from audiomill.jobs import lifecycle
@@ -51,13 +52,9 @@ ALLOWED_FROM: dict[JobStatus, frozenset[JobStatus]] = {
 }
 
 
-# Read back from every transition for its log line.
-_Changed = Row[tuple[str, str, datetime | None, int]]
-
-
 def _transition(
-    session: Session, job_id: int, to: JobStatus, *conditions: object, **values: object
-) -> _Changed | None:
+    session: Session, job_id: int, to: JobStatus, *conditions: ColumnElement[bool], **values: object
+) -> Row[str, str, datetime | None, int] | None:
     """The one conditional UPDATE; the changed row's (uuid, kind, started_at, attempts),
     or None when the job was not in a state it may leave for ``to``."""
     statement = (
@@ -70,7 +67,7 @@ def _transition(
     return session.execute(statement).first()
 
 
-def _held_by(attempt_token: str | None) -> tuple[object, ...]:
+def _held_by(attempt_token: str | None) -> tuple[ColumnElement[bool], ...]:
     """A processing job may be ended only by its attempt (pending ones by anyone)."""
     if attempt_token is None:
         return ()
@@ -98,7 +95,7 @@ def requeue(
 
     With ``silent_since``, only if the attempt has not heartbeat since then; with
     ``attempt_token``, only if that attempt still holds the job."""
-    conditions: tuple[object, ...] = () if silent_since is None else (
+    conditions: tuple[ColumnElement[bool], ...] = () if silent_since is None else (
         or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < silent_since),
     )
     if attempt_token is not None:
@@ -152,7 +149,7 @@ def _update_running(session: Session, job_id: int, attempt_token: str | None, **
     if attempt_token is not None:
         conditions.append(Job.attempt_token == attempt_token)
     statement = update(Job).where(*conditions).values(**values).execution_options(synchronize_session=False)
-    return session.execute(statement).rowcount == 1
+    return cast(CursorResult[Any], session.execute(statement)).rowcount == 1
 
 
 def report_progress(

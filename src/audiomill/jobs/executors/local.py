@@ -194,14 +194,19 @@ class LocalExecutor:
                     return
                 self._force_stop(deadline)
                 continue
-            self._replace_dead()
-            self._dispatch()
+            try:
+                self._replace_dead()
+                self._dispatch()
+            except Exception:  # a failed spawn, say: the pool must keep running; retry soon
+                log.exception("local executor: dispatching failed; trying again")
+                self._respawn_at = time.monotonic() + 1.0
 
     def _next_timeout(self, deadline: float | None) -> float | None:
         if deadline is not None:
             return 0.1  # stopping: look at the clock often (grace period, then signals)
-        if len(self._workers) < self._concurrency:
-            return max(0.0, self._respawn_at - time.monotonic())
+        now = time.monotonic()
+        if len(self._workers) < self._concurrency or self._respawn_at > now:  # a spawn or a retry due
+            return max(0.0, self._respawn_at - now)
         return None
 
     def _read_messages(self, worker: _Worker) -> None:
@@ -241,9 +246,10 @@ class LocalExecutor:
             if worker is None:
                 continue
             try:
-                worker.connection.send(("run", job_id, spec))
-            except (pickle.PicklingError, AttributeError, TypeError):
-                worker.connection.send(("run", job_id, None))  # the child resolves the kind itself
+                try:
+                    worker.connection.send(("run", job_id, spec))
+                except (pickle.PicklingError, AttributeError, TypeError):
+                    worker.connection.send(("run", job_id, None))  # the child resolves the kind itself
             except OSError:
                 continue  # the worker is dying; its sentinel comes next
             with self._lock:
