@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> None:
         f"demucs CLI x{len(clips)} sequential", cli_seconds, cli_cpu, common.torch_threads(),
         f"{cli_seconds / len(clips):.2f}", "1.00",
     ]]
-    for (concurrency, precision), (total, cpu, jobs, _) in api.items():
+    for (concurrency, precision), (total, cpu, _jobs, _) in api.items():
         rows.append([
             f"API, worker concurrency {concurrency}, {precision}", total, cpu,
             common.service_threads(concurrency), f"{total / len(clips):.2f}", f"{cli_seconds / total:.2f}",
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> None:
     print(f"demucs CLI per clip: {cli_seconds / len(clips):.2f} s wall "
           f"(first clip {one.seconds:.2f} s, {one.cpu_seconds:.2f} CPU s)")
     details: list[list[object]] = []
-    for (concurrency, precision), (total, _, jobs, get_ms) in api.items():
+    for (concurrency, precision), (_total, _, jobs, get_ms) in api.items():
         processing = [j.phases()["processing (server)"] for j in jobs]
         uploads = max(j.t_created for j in jobs) - min(j.t_submit for j in jobs)
         tail_ = [j.phases()["poll notice delay"] + j.phases()["archive download"] for j in jobs]

@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -373,7 +374,7 @@ class Server:
     base: str = ""
     log: Path = field(default_factory=Path)
 
-    def __enter__(self) -> "Server":
+    def __enter__(self) -> Server:
         import shutil
 
         shutil.rmtree(self.data_dir, ignore_errors=True)

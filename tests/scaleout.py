@@ -208,7 +208,7 @@ class CeleryCluster:
         self.processes = processes
 
     @classmethod
-    def start(cls, folder: Path, extra_kinds: dict[str, str]) -> "CeleryCluster":
+    def start(cls, folder: Path, extra_kinds: dict[str, str]) -> CeleryCluster:
         require_services("postgres", "redis")
         url = create_database()
         from audiomill.store.db import migrate

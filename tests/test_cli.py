@@ -59,7 +59,7 @@ def test_missing_model_is_a_clear_error(tmp_path: Path, models_dir: Path) -> Non
 def test_models_lists_what_is_present_and_where(tmp_path: Path, tiny_htdemucs: Path, models_dir: Path) -> None:
     result = run_cli(["models"], models_dir, tmp_path)
     assert result.returncode == 0, result.stderr
-    line = next(l for l in result.stdout.splitlines() if " htdemucs " in f" {l} ")
+    line = next(row for row in result.stdout.splitlines() if " htdemucs " in f" {row} ")
     assert "yes" in line and str(models_dir)[:20] in result.stdout
-    ft = next(l for l in result.stdout.splitlines() if "htdemucs_ft" in l)
+    ft = next(row for row in result.stdout.splitlines() if "htdemucs_ft" in row)
     assert "no" in ft

@@ -107,7 +107,8 @@ def test_same_seed_same_bytes_other_seed_other_music(tmp_path: Path) -> None:
     assert digests(first) == digests(again)
     assert first.result["seed"] == 11 and other.result["seed"] == 12
     assert digests(first)["mix"] != digests(other)["mix"]
-    notes = lambda ctx: [(n.pitch, round(n.start, 3)) for n in _midi_notes(ctx)]
+    def notes(ctx):  # type: ignore[no-untyped-def]
+        return [(n.pitch, round(n.start, 3)) for n in _midi_notes(ctx)]
     assert notes(first) != notes(other)
 
 

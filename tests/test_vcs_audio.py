@@ -173,7 +173,7 @@ def test_mixdown_equals_the_sum_of_the_gained_stems(client: TestClient) -> None:
     assert rate == SAMPLE_RATE and rendered.shape == (2, 3 * SAMPLE_RATE)
 
     expected = np.zeros((2, 3 * SAMPLE_RATE), dtype=np.float64)
-    for name, samples, settings in (("drums", drums, mix["drums"]), ("bass", bass, mix["bass"]), ("keys", keys, {})):
+    for name, _samples, settings in (("drums", drums, mix["drums"]), ("bass", bass, mix["bass"]), ("keys", keys, {})):
         stored, _ = _decode(client.get(f"/api/v1/repos/{repo}/commits/{c1['id']}/stems/{name}").content)
         stereo = np.repeat(stored, 2, axis=0) if stored.shape[0] == 1 else stored
         left, right = balance_gains(settings.get("gain_db", 0.0), settings.get("pan", 0.0))

@@ -91,7 +91,7 @@ def test_permission_matrix(authed_client: TestClient, public: bool) -> None:
         assert response.status_code == expected, (method, path, response.text)
         if expected == 403:
             assert "only the repository's owner" in response.json()["detail"]
-    for kind, method, path, kwargs in routes:
+    for _kind, method, path, kwargs in routes:
         response = client.request(method, path, headers=owner, **kwargs)
         wanted = 404 if path.endswith("/nobody-here") else None  # the user, not the repo, is unknown
         if wanted:

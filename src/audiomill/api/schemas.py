@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -63,7 +63,7 @@ def as_utc(moment: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything we store is UTC."""
     if moment is None:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def eta_seconds(job: Job) -> float | None:
@@ -71,7 +71,7 @@ def eta_seconds(job: Job) -> float | None:
     started = as_utc(job.started_at)
     if job.status != JobStatus.processing or started is None or job.progress < 1.0:
         return None
-    elapsed = (datetime.now(timezone.utc) - started).total_seconds()
+    elapsed = (datetime.now(UTC) - started).total_seconds()
     return round(elapsed * (100.0 - job.progress) / job.progress, 1)
 
 

@@ -8,7 +8,7 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -53,10 +53,10 @@ def _set_env(**values: object) -> None:
 
 @app.command()
 def serve(
-    host: Annotated[Optional[str], typer.Option(help="address to bind (AUDIOMILL_HOST)")] = None,
-    port: Annotated[Optional[int], typer.Option(help="port (AUDIOMILL_PORT)")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="API processes sharing the port (AUDIOMILL_API_WORKERS); job workers still start once")] = None,
-    concurrency: Annotated[Optional[int], typer.Option(help="jobs run at once, each in its own worker process (AUDIOMILL_WORKER_CONCURRENCY)")] = None,
+    host: Annotated[str | None, typer.Option(help="address to bind (AUDIOMILL_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="port (AUDIOMILL_PORT)")] = None,
+    workers: Annotated[int | None, typer.Option(help="API processes sharing the port (AUDIOMILL_API_WORKERS); job workers still start once")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="jobs run at once, each in its own worker process (AUDIOMILL_WORKER_CONCURRENCY)")] = None,
     insecure_no_auth: Annotated[bool, typer.Option("--insecure-no-auth", help="on a non-loopback address, let anyone act as the local user")] = False,
 ) -> None:
     """Serve the HTTP API, the seed APIs and the docs."""
@@ -74,7 +74,7 @@ def serve(
 @app.command()
 def worker(
     queues: Annotated[str, typer.Option(help="comma-separated queues to take jobs from")] = "gpu,cpu",
-    concurrency: Annotated[Optional[int], typer.Option(help="jobs run at once in this process")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="jobs run at once in this process")] = None,
 ) -> None:
     """Run a Celery worker (AUDIOMILL_EXECUTOR=celery, AUDIOMILL_BROKER_URL)."""
     from audiomill.jobs.executors.celery_worker import run_worker

@@ -12,7 +12,8 @@ import importlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Callable
 
 import numpy as np
 from pydantic import BaseModel
@@ -20,7 +21,7 @@ from pydantic import BaseModel
 from audiomill.config import Settings, get_settings
 from audiomill.errors import InvalidInput, JobCancelled
 from audiomill import kinds
-from audiomill.kinds import KINDS, KindSpec
+from audiomill.kinds import KindSpec
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)
 

@@ -34,7 +34,7 @@ import contextlib
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import torch
 from demucs.apply import BagOfModels, Model, TensorChunk, apply_model
