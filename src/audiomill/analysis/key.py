@@ -29,6 +29,7 @@ from functools import lru_cache
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy import sparse
 from scipy.ndimage import median_filter
 
 PITCH_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -50,6 +51,7 @@ PROFILE_HARMONIC_DECAY = 0.75  # amplitude of overtone h relative to h-1 in the 
 LOG_COMPRESSION = 100.0  # log1p(gain * x / max): loud notes count, quiet ones still do
 CLOSING_SECONDS = 2.0  # the closing chord: the last seconds above the silence threshold
 CLOSING_WEIGHT = 0.6
+HPSS_SECONDS = 0.4
 ACTIVE_FRACTION = 0.05  # frames quieter than this share of the loudest are "silence"
 
 @dataclass(frozen=True)
@@ -83,18 +85,18 @@ def semitone_spectrogram(
 ) -> NDArray[np.float64]:
     """Fold an STFT magnitude (bins, frames) onto MIDI notes LOWEST..HIGHEST (notes, frames)
     with triangular weights one semitone wide."""
-    return _semitone_matrix(sample_rate, n_fft, round(tuning_semitones, 2)) @ magnitude
+    return np.asarray(_semitone_matrix(sample_rate, n_fft, round(tuning_semitones, 2)) @ magnitude, dtype=np.float64)
 
 
 @lru_cache(maxsize=16)
-def _semitone_matrix(sample_rate: int, n_fft: int, tuning_semitones: float) -> NDArray[np.float64]:
+def _semitone_matrix(sample_rate: int, n_fft: int, tuning_semitones: float) -> sparse.csr_matrix:
     frequencies = np.arange(n_fft // 2 + 1) * sample_rate / n_fft
     with np.errstate(divide="ignore"):
         midi = 69.0 + 12.0 * np.log2(frequencies / 440.0) - tuning_semitones
     notes = np.arange(LOWEST_MIDI, HIGHEST_MIDI + 1)[:, None]
     weights = np.clip(1.0 - np.abs(midi[None, :] - notes), 0.0, None)
     weights[:, 0] = 0.0
-    return weights
+    return sparse.csr_matrix(weights)  # each bin feeds at most two notes
 
 
 def _with_overtones(profile: tuple[float, ...]) -> tuple[float, ...]:
@@ -115,8 +117,10 @@ _MAJOR_TRIAD = np.array([1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0], dtype=np.float64)
 _MINOR_TRIAD = np.array([1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0], dtype=np.float64)
 
 
-def harmonic_part(semitones: NDArray[np.floating], time_kernel: int = 17, pitch_kernel: int = 7) -> NDArray[np.float64]:
-    """Soft-masked harmonic part of a semitone spectrogram (Fitzgerald's median HPSS)."""
+def harmonic_part(semitones: NDArray[np.floating], frames_per_second: float, pitch_kernel: int = 7) -> NDArray[np.float64]:
+    """Soft-masked harmonic part of a semitone spectrogram (Fitzgerald's median HPSS):
+    what holds still for HPSS_SECONDS against what spreads over PITCH_KERNEL semitones."""
+    time_kernel = max(3, int(round(HPSS_SECONDS * frames_per_second)) | 1)
     harmonic = median_filter(semitones, size=(1, time_kernel), mode="nearest")
     percussive = median_filter(semitones, size=(pitch_kernel, 1), mode="nearest")
     power_h, power_p = harmonic**2, percussive**2
@@ -167,8 +171,13 @@ def estimate_key(
     magnitude: NDArray[np.floating], sample_rate: int, n_fft: int, hop_length: int, tuning_semitones: float = 0.0
 ) -> KeyEstimate:
     """Key of a track from its STFT magnitude (bins, frames) at ``sample_rate``."""
+    frames_per_second = sample_rate / hop_length
     semitones = semitone_spectrogram(magnitude, sample_rate, n_fft, tuning_semitones)
-    harmonic = harmonic_part(semitones)
+    return key_from_harmonic(harmonic_part(semitones, frames_per_second), frames_per_second)
+
+
+def key_from_harmonic(harmonic: NDArray[np.floating], frames_per_second: float) -> KeyEstimate:
+    """Key of a track from the harmonic part of its semitone spectrogram."""
     peak = float(harmonic.max()) if harmonic.size else 0.0
     if peak <= 0:
         return KeyEstimate(0, "major", 0.0, tuple([0.0] * 24), tuple([0.0] * 12))
@@ -179,7 +188,7 @@ def estimate_key(
     closing = None
     if active.size:
         last = int(active[-1])
-        closing_frames = max(1, int(round(CLOSING_SECONDS * sample_rate / hop_length)))
+        closing_frames = max(1, int(round(CLOSING_SECONDS * frames_per_second)))
         closing = fold_pitch_classes(compressed[:, max(0, last - closing_frames):last + 1].mean(axis=1))
     scores = key_scores(profile, closing)
     order = np.argsort(scores)[::-1]
@@ -191,3 +200,11 @@ def estimate_key(
         scores=tuple(round(float(s), 5) for s in scores),
         pitch_class_profile=tuple(round(float(v), 5) for v in profile / profile.sum()),
     )
+
+
+def chromagram(harmonic: NDArray[np.floating]) -> NDArray[np.float64]:
+    """(12, frames) log-compressed pitch-class energy of a harmonic semitone spectrogram."""
+    fold = np.zeros((12, harmonic.shape[0]))
+    fold[(np.arange(harmonic.shape[0]) + LOWEST_MIDI) % 12, np.arange(harmonic.shape[0])] = 1.0
+    peak = float(harmonic.max()) if harmonic.size else 0.0
+    return np.asarray(fold @ np.log1p(harmonic * (LOG_COMPRESSION / peak if peak > 0 else 0.0)), dtype=np.float64)
