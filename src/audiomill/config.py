@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     broker_visibility_timeout_seconds: int = Field(default=12 * 3600, ge=60)
     # Extra job kinds from other packages: kind -> module with Params, input_names, setup, run.
     extra_kinds: dict[str, str] = Field(default_factory=dict)
+    # General MIDI SoundFont (.sf2/.sf3) the composer renders with; None: the TimGM6mb.sf2
+    # that ships inside pretty_midi (small, offline). FluidR3_GM or MuseScore_General sound better.
+    soundfont: Path | None = None
 
     # Where blob bytes live: "local" (data_dir/blobs) or "s3" (a bucket shared by all
     # machines; each keeps a read cache in work_dir/blob-cache). Credentials come from

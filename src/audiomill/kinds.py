@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from audiomill.errors import InvalidInput
 from audiomill.params import BoostParams, DenoiseParams, SeparateParams, SpeakerExtractParams, VocalSplitParams
+from audiomill.params.generate import GenerateParams
 
 InputMedia = Literal["audio", "image"]
 
@@ -127,6 +128,21 @@ register(KindSpec(
     ),
     outputs=(OutputSpec("audio", AUDIO_OUT, "the target speaker's voice"),),
     engine="audiomill.engines.extract_speaker",
+))
+
+register(KindSpec(
+    name="generate",
+    summary="Compose music from a text prompt: a mastered mix, one stem per part and the MIDI",
+    params=GenerateParams,
+    inputs=(),
+    outputs=(
+        OutputSpec("mix", AUDIO_OUT, "the mastered track (-14 LUFS, -1 dBTP)"),
+        OutputSpec("stem:*", AUDIO_OUT, "one file per part (drums, bass, chords, pad, melody); they sum to the mix"),
+        OutputSpec("midi", "audio/midi", "every part as a MIDI track"),
+        OutputSpec("preview", "audio/mpeg", "with preview: true, the mix as mp3"),
+        OutputSpec("v*", AUDIO_OUT, "variation N >= 2: vN:mix, vN:stem:<part>, vN:midi"),
+    ),
+    engine="audiomill.engines.generate",
 ))
 
 

@@ -6,6 +6,7 @@ Kept apart from the engines so the API validates a request without importing tor
 from audiomill.params.boost import BoostParams
 from audiomill.params.common import EncodeOptions, OutputFormat
 from audiomill.params.denoise import DenoiseParams
+from audiomill.params.generate import GenerateParams
 from audiomill.params.separate import SeparateParams, VocalSplitParams
 from audiomill.params.speaker import SpeakerExtractParams
 
@@ -13,6 +14,7 @@ __all__ = [
     "BoostParams",
     "DenoiseParams",
     "EncodeOptions",
+    "GenerateParams",
     "OutputFormat",
     "SeparateParams",
     "SpeakerExtractParams",

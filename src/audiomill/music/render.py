@@ -1,0 +1,202 @@
+"""Arrangement -> MIDI file and audio stems, rendered in-process through a SoundFont.
+
+Each part is rendered on its own (tinysoundfont, one synthesizer per part) so it becomes
+its own stem; the stems are summed into the mix as they are rendered. Stems are parked on
+disk as raw float32 (``StemFile``), so memory holds only the mix, whatever the length.
+
+The stems are fitted to the exact duration here: cut to the sample with a fade-out at
+the end, or, for a loop, with the ringing tail past the loop point added back onto the
+start, so that playing the file end to end again continues seamlessly.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pretty_midi
+
+from audiomill.errors import ModelUnavailable
+from audiomill.music.arrange import PART_GAIN, Arrangement, Part
+
+SAMPLE_RATE = 44100
+CHANNELS = 2
+SYNTH_GAIN_DB = -6.0  # tinysoundfont peaks above full scale at 0 dB with dense parts
+LOOP_TAIL_SECONDS = 3.0  # how much of the ringing past a loop point wraps onto its start
+_FADE_OUT_MAX_SECONDS = 2.0
+_FLUSH_FRAMES = 1 << 16
+
+
+def default_soundfont() -> Path:
+    """pretty_midi's bundled General MIDI SoundFont (TimGM6mb, 6 MB)."""
+    return Path(pretty_midi.__file__).resolve().parent / "TimGM6mb.sf2"
+
+
+def resolve_soundfont(configured: Path | None) -> Path:
+    path = Path(configured) if configured else default_soundfont()
+    if not path.is_file():
+        raise ModelUnavailable(
+            f"SoundFont {path} not found: set AUDIOMILL_SOUNDFONT to a General MIDI .sf2/.sf3 file "
+            "(e.g. FluidR3_GM.sf2 from Debian's fluid-soundfont-gm), or unset it to use the one "
+            "bundled with pretty_midi"
+        )
+    return path
+
+
+class StemFile:
+    """One stem as raw interleaved float32 on disk: written in order, the head rewritable
+    (for loop wrapping), read back in blocks."""
+
+    def __init__(self, path: Path, frames: int) -> None:
+        self.path = path
+        self.frames = frames
+        self._file = open(path, "w+b")  # noqa: SIM115 (closed by finish())
+        self._written = 0
+
+    def write(self, block: np.ndarray) -> None:  # (frames, channels)
+        np.ascontiguousarray(block, dtype="<f4").tofile(self._file)
+        self._written += block.shape[0]
+
+    def add_to_head(self, tail: np.ndarray) -> None:
+        """Add ``tail`` (frames, channels) onto the first frames already written."""
+        count = min(tail.shape[0], self.frames)
+        self._file.flush()
+        self._file.seek(0)
+        head = np.fromfile(self._file, dtype="<f4", count=count * CHANNELS).reshape(count, CHANNELS)
+        self._file.seek(0)
+        (head + tail[:count]).astype("<f4").tofile(self._file)
+        self._file.seek(0, io.SEEK_END)
+
+    def finish(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        if self._written != self.frames:
+            raise RuntimeError(f"stem {self.path.name}: wrote {self._written} of {self.frames} frames")
+
+    def blocks(self, block_frames: int) -> Iterator[np.ndarray]:
+        """(frames, channels) float32 blocks, in order."""
+        with open(self.path, "rb") as file:
+            for start in range(0, self.frames, block_frames):
+                count = min(block_frames, self.frames - start)
+                yield np.fromfile(file, dtype="<f4", count=count * CHANNELS).reshape(count, CHANNELS)
+
+
+def render_stems(
+    arrangement: Arrangement,
+    soundfont: Path,
+    scratch_dir: Path,
+    frames: int,
+    loop: bool,
+    sample_rate: int = SAMPLE_RATE,
+) -> tuple[dict[str, StemFile], np.ndarray]:
+    """Render every part to a StemFile of exactly ``frames`` frames; returns them and the
+    mix (their sum, (frames, channels) float32)."""
+    import tinysoundfont
+
+    mix = np.zeros((frames, CHANNELS), np.float32)
+    stems: dict[str, StemFile] = {}
+    fade_frames = min(int(_FADE_OUT_MAX_SECONDS * sample_rate), frames // 8)
+    tail_frames = int(LOOP_TAIL_SECONDS * sample_rate) if loop else 0
+    for name, part in arrangement.parts.items():
+        synth = tinysoundfont.Synth(gain=SYNTH_GAIN_DB, samplerate=sample_rate)
+        sfid = synth.sfload(str(soundfont))
+        channel = 9 if part.is_drum else 0
+        synth.program_select(channel, sfid, 128 if part.is_drum else 0, 0 if part.is_drum else part.program, part.is_drum)
+        stem = StemFile(scratch_dir / f"{name}.f32", frames)
+        gain = np.float32(PART_GAIN.get(name, 0.8))
+        position = 0
+        tail_pieces: list[np.ndarray] = []
+        for block in _synthesize(synth, channel, part, sample_rate, frames + tail_frames):
+            block = block * gain
+            keep = max(0, min(block.shape[0], frames - position))
+            if keep:
+                body = block[:keep]
+                if not loop and fade_frames and position + keep > frames - fade_frames:
+                    body = body * _fade_out(position, keep, frames, fade_frames)[:, None]
+                stem.write(body)
+                mix[position : position + keep] += body
+            if keep < block.shape[0]:
+                tail_pieces.append(block[keep:])
+            position += block.shape[0]
+        if loop and tail_pieces:
+            tail = np.concatenate(tail_pieces)
+            stem.add_to_head(tail)
+            count = min(tail.shape[0], frames)
+            mix[:count] += tail[:count]
+        stem.finish()
+        stems[name] = stem
+    return stems, mix
+
+
+def _fade_out(position: int, count: int, frames: int, fade_frames: int) -> np.ndarray:
+    index = np.arange(position, position + count, dtype=np.float64)
+    remaining = np.clip((frames - index) / fade_frames, 0.0, 1.0)
+    return (0.5 - 0.5 * np.cos(np.pi * remaining)).astype(np.float32)  # raised cosine
+
+
+def _synthesize(synth: object, channel: int, part: Part, sample_rate: int, frames: int) -> Iterator[np.ndarray]:
+    """Drive the synthesizer note by note, sample-accurately; yields (n, 2) float32."""
+    events: list[tuple[int, int, int, int]] = []  # (frame, 0 = off | 1 = on, pitch, velocity)
+    for note in part.notes:
+        start = round(note.start_seconds * sample_rate)
+        end = max(start + 1, round((note.start_seconds + note.duration_seconds) * sample_rate))
+        events.append((start, 1, note.pitch, note.velocity))
+        events.append((end, 0, note.pitch, 0))
+    events.sort()  # at the same frame, note-offs (0) before note-ons (1): repeated notes retrigger
+    position = 0
+    pending: list[np.ndarray] = []
+    pending_frames = 0
+    for frame, kind, pitch, velocity in events:
+        frame = min(frame, frames)
+        if frame > position:
+            pending.append(_generate(synth, frame - position))
+            pending_frames += frame - position
+            position = frame
+            if pending_frames >= _FLUSH_FRAMES:
+                yield np.concatenate(pending)
+                pending, pending_frames = [], 0
+        if frame >= frames:
+            break
+        if kind:
+            synth.noteon(channel, pitch, velocity)  # type: ignore[attr-defined]
+        else:
+            synth.noteoff(channel, pitch)  # type: ignore[attr-defined]
+    while position < frames:
+        count = min(_FLUSH_FRAMES, frames - position)
+        pending.append(_generate(synth, count))
+        position += count
+        yield np.concatenate(pending)
+        pending = []
+    if pending:
+        yield np.concatenate(pending)
+
+
+def _generate(synth: object, count: int) -> np.ndarray:
+    buffer = synth.generate(count)  # type: ignore[attr-defined]
+    return np.frombuffer(buffer, dtype=np.float32).reshape(count, CHANNELS)
+
+
+def to_midi(arrangement: Arrangement) -> pretty_midi.PrettyMIDI:
+    """The arrangement as a standard MIDI file: tempo, meter, key, one track per part."""
+    meter = arrangement.meter
+    midi = pretty_midi.PrettyMIDI(initial_tempo=_midi_tempo(arrangement))
+    numerator, denominator = (int(x) for x in meter.time_signature.split("/"))
+    midi.time_signature_changes.append(pretty_midi.TimeSignature(numerator, denominator, 0.0))
+    key_number = arrangement.key.tonic + (12 if arrangement.key.mode == "minor" else 0)
+    midi.key_signature_changes.append(pretty_midi.KeySignature(key_number, 0.0))
+    for name, part in arrangement.parts.items():
+        instrument = pretty_midi.Instrument(program=part.program, is_drum=part.is_drum, name=name)
+        for note in part.notes:
+            instrument.notes.append(
+                pretty_midi.Note(note.velocity, note.pitch, note.start_seconds, note.start_seconds + note.duration_seconds)
+            )
+        midi.instruments.append(instrument)
+    return midi
+
+
+def _midi_tempo(arrangement: Arrangement) -> float:
+    # MIDI tempo counts quarter notes; a 6/8 beat is a dotted quarter (1.5 quarters)
+    meter = arrangement.meter
+    return meter.bpm * (1.5 if meter.time_signature == "6/8" else 1.0)
