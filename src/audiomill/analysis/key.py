@@ -208,3 +208,22 @@ def chromagram(harmonic: NDArray[np.floating]) -> NDArray[np.float64]:
     fold[(np.arange(harmonic.shape[0]) + LOWEST_MIDI) % 12, np.arange(harmonic.shape[0])] = 1.0
     peak = float(harmonic.max()) if harmonic.size else 0.0
     return np.asarray(fold @ np.log1p(harmonic * (LOG_COMPRESSION / peak if peak > 0 else 0.0)), dtype=np.float64)
+
+
+def key_from_pitch_classes(histogram: NDArray[np.floating], closing: NDArray[np.floating] | None = None) -> KeyEstimate:
+    """Key of symbolic notes (e.g. a transcribed melody): duration-weighted pitch classes
+    against the plain Temperley and Albrecht-Shanahan profiles (notes have no overtones),
+    the closing note or chord breaking ties."""
+    profile = np.asarray(histogram, dtype=np.float64)
+    if profile.sum() <= 0:
+        return KeyEstimate(0, "major", 0.0, tuple([0.0] * 24), tuple([0.0] * 12))
+    scores = (_correlations(profile, TEMPERLEY_MAJOR, TEMPERLEY_MINOR)
+              + _correlations(profile, ALBRECHT_SHANAHAN_MAJOR, ALBRECHT_SHANAHAN_MINOR))
+    if closing is not None and np.asarray(closing).sum() > 0:
+        scores = scores + CLOSING_WEIGHT * _triad_correlations(np.asarray(closing, dtype=np.float64))
+    order = np.argsort(scores)[::-1]
+    best, second = int(order[0]), int(order[1])
+    return KeyEstimate(
+        tonic=best % 12, mode=MODES[best // 12], confidence=round(float(np.clip((scores[best] - scores[second]) / 0.2, 0, 1)), 3),
+        scores=tuple(round(float(s), 5) for s in scores), pitch_class_profile=tuple(round(float(v), 5) for v in profile / profile.sum()),
+    )
