@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from audiomill import __version__
 from audiomill.api.compat import audio_services, demucs_api
-from audiomill.api.compat import beatflow_generate, music_generator
+from audiomill.api.compat import beatflow_audio, beatflow_generate, music_generator
 from audiomill.api.errors import BodySizeLimit, install_error_handlers
 from audiomill.api.guard import LocalModeGuard
 from audiomill.api.routes import auth, health, jobs, media, metrics
@@ -96,4 +96,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(audio_services.router)
     app.include_router(music_generator.router)
     app.include_router(beatflow_generate.router)
+    app.include_router(beatflow_audio.router)
     return app
