@@ -118,11 +118,12 @@ def analyze_audio(
     asset = resolve_file_path(session, user.id, file_path)
     analysis = analyze_file(runtime.blobs.path(asset.sha256)).as_dict()
     return {
-        "bpm": int(round(analysis["bpm"])),
+        **analysis,
+        "bpm": int(round(analysis["bpm"])),  # the seed's integer; the measured value is bpm_exact
+        "bpm_exact": analysis["bpm"],
         "key_signature": analysis["key_signature"],
         "duration": round(float(analysis["duration_seconds"]), 3),
         "file_path": file_path,
-        **analysis,
     }
 
 
