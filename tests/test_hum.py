@@ -3,6 +3,7 @@ scored by mir_eval's onset+pitch F1; hum-to-beat end to end."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,7 @@ def test_quantize_snaps_to_sixteenths_without_overlap() -> None:
     for note in snapped:
         assert note.start_seconds / step == pytest.approx(round(note.start_seconds / step))
         assert note.duration_seconds >= step - 1e-9
-    for before, after in zip(snapped, snapped[1:]):
+    for before, after in itertools.pairwise(snapped):
         assert after.start_seconds >= before.end_seconds - 1e-9
 
 

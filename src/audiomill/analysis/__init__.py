@@ -6,6 +6,11 @@ monophonic transcription of a hummed melody.
     warm_up()                                    compile librosa's numba kernels once
 """
 
-from audiomill.analysis.track import TrackAnalysis, analyze_file, analyze_samples, warm_up
+from audiomill.analysis.track import (
+    TrackAnalysis,
+    analyze_file,
+    analyze_samples,
+    warm_up,
+)
 
 __all__ = ["TrackAnalysis", "analyze_file", "analyze_samples", "warm_up"]

@@ -104,7 +104,7 @@ def _with_overtones(profile: tuple[float, ...]) -> tuple[float, ...]:
     out = np.zeros(12)
     for pitch_class, weight in enumerate(profile):
         for harmonic in range(1, PROFILE_HARMONICS + 1):
-            offset = int(round(12 * np.log2(harmonic)))
+            offset = round(12 * np.log2(harmonic))
             out[(pitch_class + offset) % 12] += weight * PROFILE_HARMONIC_DECAY ** (harmonic - 1)
     return tuple(float(v) for v in out)
 
@@ -120,7 +120,7 @@ _MINOR_TRIAD = np.array([1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0], dtype=np.float64)
 def harmonic_part(semitones: NDArray[np.floating], frames_per_second: float, pitch_kernel: int = 7) -> NDArray[np.float64]:
     """Soft-masked harmonic part of a semitone spectrogram (Fitzgerald's median HPSS):
     what holds still for HPSS_SECONDS against what spreads over PITCH_KERNEL semitones."""
-    time_kernel = max(3, int(round(HPSS_SECONDS * frames_per_second)) | 1)
+    time_kernel = max(3, round(HPSS_SECONDS * frames_per_second) | 1)
     harmonic = median_filter(semitones, size=(1, time_kernel), mode="nearest")
     percussive = median_filter(semitones, size=(pitch_kernel, 1), mode="nearest")
     power_h, power_p = harmonic**2, percussive**2
@@ -188,7 +188,7 @@ def key_from_harmonic(harmonic: NDArray[np.floating], frames_per_second: float) 
     closing = None
     if active.size:
         last = int(active[-1])
-        closing_frames = max(1, int(round(CLOSING_SECONDS * frames_per_second)))
+        closing_frames = max(1, round(CLOSING_SECONDS * frames_per_second))
         closing = fold_pitch_classes(compressed[:, max(0, last - closing_frames):last + 1].mean(axis=1))
     scores = key_scores(profile, closing)
     order = np.argsort(scores)[::-1]

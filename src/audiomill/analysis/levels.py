@@ -107,14 +107,15 @@ def true_peak(audio: NDArray[np.floating]) -> float:
     reach = _INTERPOLATION_REACH
     loud = np.flatnonzero(blocks >= threshold)
     loud = loud[np.argsort(blocks[loud])[::-1][:TRUE_PEAK_MAX_BLOCKS]]
-    for index in loud:
-        start = max(0, index * _PEAK_BLOCK_FRAMES - reach)
-        stop = min(magnitude.size, (index + 1) * _PEAK_BLOCK_FRAMES + reach)
+    for index in loud.tolist():
+        first_frame = int(index) * _PEAK_BLOCK_FRAMES
+        start = max(0, first_frame - reach)
+        stop = min(int(magnitude.size), first_frame + _PEAK_BLOCK_FRAMES + reach)
         envelope = loudness._TruePeakEnvelope(audio.shape[0])
         segment = np.asarray(audio[:, start:stop], dtype=np.float32)
         peaks = np.concatenate([envelope.process(segment), envelope.flush()])
         # The first and last `reach` samples saw zeros for context: they are only margins.
-        inner = peaks[min(reach, index * _PEAK_BLOCK_FRAMES - start) : len(peaks) - reach]
+        inner = peaks[min(reach, first_frame - start) : len(peaks) - reach]
         if inner.size:
             best = max(best, float(inner.max()))
     return best

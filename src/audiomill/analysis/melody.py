@@ -16,6 +16,7 @@ synthetic hums here). So:
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def _runs(mask: NDArray[np.bool_]) -> list[tuple[int, int]]:
 def smooth(midi: NDArray[np.floating], frames_per_second: float) -> NDArray[np.float64]:
     """Median-filter each voiced run on its own (unvoiced frames stay NaN)."""
     out = np.full(len(midi), np.nan)
-    kernel = max(1, int(round(MEDIAN_SECONDS * frames_per_second)) | 1)
+    kernel = max(1, round(MEDIAN_SECONDS * frames_per_second) | 1)
     for start, stop in _runs(np.isfinite(midi)):
         out[start:stop] = median_filter(midi[start:stop], size=min(kernel, (stop - start) | 1), mode="nearest")
     return out
@@ -100,7 +101,7 @@ def split_at_dips(rounded: NDArray[np.floating], level: NDArray[np.floating], fr
     """Mark as unvoiced the deepest frame of each level dip inside a voiced run: a singer
     repeating a pitch re-articulates it (a dip) without always stopping the voice."""
     out = np.array(rounded, dtype=np.float64)
-    reach = max(2, int(round(0.06 * frames_per_second)))
+    reach = max(2, round(0.06 * frames_per_second))
     for start, stop in _runs(np.isfinite(out)):
         if stop - start < 3 * reach:
             continue
@@ -114,14 +115,14 @@ def split_at_dips(rounded: NDArray[np.floating], level: NDArray[np.floating], fr
 
 def segment(rounded: NDArray[np.floating], frames_per_second: float) -> list[TranscribedNote]:
     """Notes from a per-frame rounded pitch track (NaN = unvoiced)."""
-    min_frames = max(1, int(round(MIN_NOTE_SECONDS * frames_per_second)))
+    min_frames = max(1, round(MIN_NOTE_SECONDS * frames_per_second))
     notes: list[TranscribedNote] = []
     for start, stop in _runs(np.isfinite(rounded)):
         values = rounded[start:stop].astype(int)
         # runs of one pitch inside this voiced stretch
         cuts = np.flatnonzero(np.diff(values)) + 1
         bounds = np.concatenate([[0], cuts, [len(values)]])
-        pieces = [[int(values[a]), int(a), int(b)] for a, b in zip(bounds[:-1], bounds[1:])]
+        pieces = [[int(values[a]), int(a), int(b)] for a, b in itertools.pairwise(bounds)]
         # merge pieces too short to be notes into the longer neighbour (glides, blips)
         changed = True
         while changed and len(pieces) > 1:

@@ -94,7 +94,7 @@ def _candidate(envelope: NDArray[np.floating], autocorrelation: NDArray[np.float
         contrast = float(np.mean(halfway) / max(float(np.mean(on_beats)), 1e-9))
     else:
         contrast = 1.0
-    lag = int(round(period_frames))
+    lag = round(period_frames)
     periodicity = float(autocorrelation[lag] / autocorrelation[0]) if 0 < lag < len(autocorrelation) and autocorrelation[0] > 0 else 0.0
     return TempoCandidate(round(bpm, 2), round(contrast, 3), round(max(periodicity, 0.0), 3))
 
@@ -111,12 +111,13 @@ def initial_tempo(autocorrelation: NDArray[np.floating], frames_per_second: floa
     lag = int(np.argmax(weighted))
     if not np.isfinite(weighted[lag]) or weighted[lag] <= 0:
         return PREFERRED_BPM
+    refined = float(lag)
     if 0 < lag < len(autocorrelation) - 1:
         left, centre, right = autocorrelation[lag - 1], autocorrelation[lag], autocorrelation[lag + 1]
         curvature = left - 2 * centre + right
         if curvature < 0:
-            lag = lag + float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5))
-    return float(60.0 * frames_per_second / lag)
+            refined += float(np.clip(0.5 * (left - right) / curvature, -0.5, 0.5))
+    return float(60.0 * frames_per_second / refined)
 
 
 def choose_octave(candidates: list[TempoCandidate]) -> int:

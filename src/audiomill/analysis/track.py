@@ -15,9 +15,20 @@ import numpy as np
 from numpy.typing import NDArray
 
 from audiomill import audio as audio_io
-from audiomill.analysis.key import KeyEstimate, chromagram, harmonic_part, key_from_harmonic, semitone_spectrogram
+from audiomill.analysis.key import (
+    KeyEstimate,
+    chromagram,
+    harmonic_part,
+    key_from_harmonic,
+    semitone_spectrogram,
+)
 from audiomill.analysis.levels import Levels, measure_levels
-from audiomill.analysis.rhythm import Rhythm, estimate_meter, estimate_rhythm, onset_envelope
+from audiomill.analysis.rhythm import (
+    Rhythm,
+    estimate_meter,
+    estimate_rhythm,
+    onset_envelope,
+)
 from audiomill.analysis.waveform import DEFAULT_COLUMNS, WaveformPeaks, waveform_peaks
 
 RHYTHM_SAMPLE_RATE = 22050

@@ -58,5 +58,5 @@ def draw_waveform_png(peaks: WaveformPeaks, path: Path, width: int = 1200, heigh
             bottom = float(np.min(low[start:stop]))
             y0 = middle - np.clip(top, -1.0, 1.0) * middle
             y1 = middle - np.clip(bottom, -1.0, 1.0) * middle
-            draw.line([(x, int(round(y0))), (x, int(round(max(y1, y0 + 1))))], fill=(*color, 255))
+            draw.line([(x, round(y0)), (x, round(max(y1, y0 + 1)))], fill=(*color, 255))
     image.save(path, format="PNG", optimize=True)

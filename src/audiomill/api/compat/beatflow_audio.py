@@ -31,7 +31,11 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from audiomill.api.compat.beatflow_tasks import STATIC_AUDIO_PREFIX, register_result, static_audio_url
+from audiomill.api.compat.beatflow_tasks import (
+    STATIC_AUDIO_PREFIX,
+    register_result,
+    static_audio_url,
+)
 from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep
 from audiomill.api.files import file_response
 from audiomill.api.routes.media import asset_for_client_path
@@ -119,7 +123,7 @@ def analyze_audio(
     analysis = analyze_file(runtime.blobs.path(asset.sha256)).as_dict()
     return {
         **analysis,
-        "bpm": int(round(analysis["bpm"])),  # the seed's integer; the measured value is bpm_exact
+        "bpm": round(analysis["bpm"]),  # the seed's integer; the measured value is bpm_exact
         "bpm_exact": analysis["bpm"],
         "key_signature": analysis["key_signature"],
         "duration": round(float(analysis["duration_seconds"]), 3),
