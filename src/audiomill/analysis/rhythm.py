@@ -27,7 +27,7 @@ MAX_BPM = 250.0
 # A period whose half-way points are at least this strong, relative to its beats, is half
 # the real tempo: its "off-beats" are beats.
 HALF_TEMPO_CONTRAST = 0.72
-CLEAR_GRID_CONTRAST = 0.2  # below this the off-beats are clearly not beats
+CLEAR_GRID_CONTRAST = 0.25  # below this the off-beats are clearly not beats
 SLOWEST_LIKELY_BPM = 50.0
 PREFERRED_BPM = 120.0
 
