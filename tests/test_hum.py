@@ -74,9 +74,16 @@ def test_hum_to_beat_engine_plays_the_hummed_melody(tmp_path: Path) -> None:
     assert [n["pitch"] for n in result["notes"]] == [n.pitch for n in truth]
     melody = pretty_midi.PrettyMIDI(str(ctx.outputs["melody_midi"][0]))
     assert [n.pitch for n in melody.instruments[0].notes] == [n.pitch for n in truth]
-    # the rendered melody stem carries the hummed pitches
+    arrangement = pretty_midi.PrettyMIDI(str(ctx.outputs["midi"][0]))
+    played = next(i for i in arrangement.instruments if i.name == "melody")
+    assert [(n.pitch, round(n.start, 3)) for n in played.notes] == [(n.pitch, round(n.start_seconds, 3)) for n in truth]
+    # the rendered melody stem sounds the hummed pitches (its instrument's tremolo may
+    # re-articulate a long note, so pitch at each note's middle is what is compared)
     stem, rate = audio.decode(ctx.outputs["stem:melody"][0], SAMPLE_RATE, 1)
-    heard = transcribe_samples(stem, rate, bpm=100)
-    assert onset_pitch_f1(truth, _as_tuples(heard.notes)) >= 0.8
+    heard = transcribe_samples(stem, rate, bpm=100).notes
+    def heard_at(seconds: float) -> int | None:
+        return next((n.pitch for n in heard if n.start_seconds <= seconds < n.end_seconds), None)
+    matches = [heard_at(n.start_seconds + n.duration_seconds / 2) == n.pitch for n in truth]
+    assert sum(matches) >= 0.9 * len(truth), matches
     mix, _ = audio.decode(ctx.outputs["mix"][0])
     assert mix.shape[0] == 2 and mix.shape[1] > 0
