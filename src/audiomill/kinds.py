@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from audiomill.config import Settings
 from audiomill.errors import InvalidInput
-from audiomill.params import BoostParams, DenoiseParams, SeparateParams, SpeakerExtractParams, VocalSplitParams
+from audiomill.params import AnalyzeParams, HumToBeatParams, BoostParams, DenoiseParams, SeparateParams, SpeakerExtractParams, VocalSplitParams
 from audiomill.params.generate import GenerateParams
 
 from audiomill.params.mixdown import MixdownParams
@@ -186,6 +186,32 @@ register(KindSpec(
     inputs=(InputSpec("*", "audio", True, "one input per stem, named after its stem type (drums, bass, ...)"),),
     outputs=(OutputSpec("mix", AUDIO_OUT, "the mixed, mastered song; becomes the commit's render_url"),),
     engine="audiomill.engines.mixdown",
+))
+
+
+register(KindSpec(
+    name="analyze",
+    summary="Analyse a track: bpm (with half/double candidates), beats, downbeats, meter, key, loudness, waveform",
+    params=AnalyzeParams,
+    inputs=(_audio_in(description="the track to analyse"),),
+    outputs=(
+        OutputSpec("analysis", "application/json", "the whole analysis (also the job's result)"),
+        OutputSpec("waveform", "image/png", "the waveform drawn from its peaks"),
+    ),
+    engine="audiomill.engines.analyze",
+))
+register(KindSpec(
+    name="hum_to_beat",
+    summary="Turn a hummed melody into a track: notes transcribed, harmonised, drums and bass in the mood",
+    params=HumToBeatParams,
+    inputs=(_audio_in("hum", "a hummed, sung or whistled melody (one voice)"),),
+    outputs=(
+        OutputSpec("mix", AUDIO_OUT, "the mastered track (-14 LUFS, -1 dBTP)"),
+        OutputSpec("stem:*", AUDIO_OUT, "one file per part (drums, bass, chords, pad, melody); they sum to the mix"),
+        OutputSpec("melody_midi", "audio/midi", "the transcribed melody alone, quantized to the tempo"),
+        OutputSpec("midi", "audio/midi", "every part of the arrangement as a MIDI track"),
+    ),
+    engine="audiomill.engines.hum_to_beat",
 ))
 
 

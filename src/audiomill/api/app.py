@@ -10,21 +10,23 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi_offline import FastAPIOffline
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from audiomill import __version__
 from audiomill.api import job_requests
-from audiomill.api.compat import audio_services, demucs_api
-from audiomill.api.compat import beatflow_generate, music_generator
-
+from audiomill.api.compat import (
+    audio_services,
+    beatflow_audio,
+    beatflow_generate,
+    beatflow_vcs,
+    demucs_api,
+    music_generator,
+)
 from audiomill.api.concurrency import ConcurrencyLimit
 from audiomill.api.errors import BodySizeLimit, install_error_handlers
 from audiomill.api.guard import LocalModeGuard
-from audiomill.api.routes import assets, auth, health, jobs, kinds, media, metrics
-
-from audiomill.api.compat import beatflow_vcs
-from audiomill.api.routes import repos
+from audiomill.api.routes import assets, auth, health, jobs, kinds, media, metrics, repos
 from audiomill.config import Settings, get_settings
 from audiomill.engines.base import check_extra_kinds
 from audiomill.errors import AudiomillError
@@ -135,7 +137,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(audio_services.router)
     app.include_router(music_generator.router)
     app.include_router(beatflow_generate.router)
-
     app.include_router(repos.router)
     app.include_router(beatflow_vcs.router)
+
+    app.include_router(beatflow_audio.router)
     return app

@@ -1,0 +1,146 @@
+"""Music analysis on rendered songs with a known tempo, key and meter; loudness, waveform,
+and the analyze engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audiomill.analysis import analyze_samples, warm_up
+from audiomill.analysis.key import key_from_pitch_classes
+from audiomill.analysis.levels import measure_levels
+from audiomill.analysis.rhythm import fitted_bpm
+from audiomill.analysis.waveform import draw_waveform_png, waveform_peaks
+from audiomill.audio.loudness import measure
+from tests.music_renders import STYLES, SongSpec, render_song, song_set
+
+pytest.importorskip("tinysoundfont", reason="tinysoundfont renders the test songs (Makefile installs it --no-deps)")
+
+
+@pytest.fixture(scope="module")
+def warmed() -> None:
+    warm_up()
+
+
+@pytest.fixture(scope="module")
+def all_keys() -> list[tuple[SongSpec, dict]]:  # type: ignore[type-arg]
+    """Every key once (60-180 bpm, five styles, some in 3/4), rendered and analysed once."""
+    warm_up()
+    return [(spec, analyze_samples(render_song(spec), 44100).as_dict(include_peaks=False)) for spec in song_set(seed=0)]
+
+
+def test_one_song_everything(warmed: None, tmp_path: Path) -> None:
+    spec = SongSpec(9, "minor", 124.0, 4, 8, STYLES[1], seed=5)
+    samples = render_song(spec)
+    result = analyze_samples(samples, 44100, peaks_columns=500).as_dict()
+    assert abs(result["bpm"] - 124.0) < 1.0
+    assert result["key"] == "A minor" and result["key_signature"] == "A Minor" and result["mode"] == "minor"
+    assert result["time_signature"] == "4/4" and result["beats_per_bar"] == 4
+    assert result["bpm_candidates"] == {"half": pytest.approx(result["bpm"] / 2, abs=0.01),
+                                        "double": pytest.approx(result["bpm"] * 2, abs=0.01)}
+    beats = np.array(result["beats"])
+    assert len(beats) >= 28 and np.all(np.diff(beats) > 0)
+    assert np.median(np.diff(beats)) == pytest.approx(60 / 124, rel=0.03)
+    downbeats = np.array(result["downbeats"])
+    bar = 4 * 60 / 124
+    # renders start on a downbeat: every detected downbeat is a whole number of bars in
+    assert np.all(np.abs((downbeats / bar) - np.round(downbeats / bar)) < 0.08)
+    assert 0 < result["bpm_confidence"] <= 1 and 0 < result["key_confidence"] <= 1
+    assert result["duration_seconds"] == pytest.approx(samples.shape[1] / 44100, abs=1e-3)
+    assert result["channels"] == 2 and result["sample_rate"] == 44100
+    reference = measure(samples, 44100)
+    assert result["loudness"]["integrated_lufs"] == pytest.approx(reference.integrated_lufs, abs=0.05)
+    assert result["loudness"]["true_peak_dbtp"] == pytest.approx(reference.true_peak_dbtp, abs=0.2)
+    assert result["waveform"]["columns"] == 500 and len(result["waveform"]["min"]) == 500
+    assert max(result["waveform"]["max"]) == pytest.approx(float(samples.max()), abs=1e-3)
+    json.dumps(result)  # JSON-able as is
+
+
+@pytest.mark.slow
+def test_all_24_keys(all_keys) -> None:  # type: ignore[no-untyped-def]
+    wrong = [(spec.key_name, spec.style.name, result["key"]) for spec, result in all_keys if result["key"] != spec.key_name]
+    # Known miss: a minor key under the square-wave lead of the "pop" style can read as its
+    # parallel major (the lead's strong 5th harmonic sounds the tonic's major third).
+    assert len(wrong) <= 1, wrong
+    assert all(got.split()[0] == truth.split()[0] for truth, _, got in wrong), wrong
+    assert len({spec.key_name for spec, _ in all_keys}) == 24
+
+
+@pytest.mark.slow
+def test_tempo_and_meter_over_60_to_180_bpm(all_keys) -> None:  # type: ignore[no-untyped-def]
+    exact = [abs(result["bpm"] / spec.bpm - 1) < 0.04 for spec, result in all_keys]
+    octave = [any(abs(result["bpm"] * f / spec.bpm - 1) < 0.04 for f in (0.5, 1, 2)) for spec, result in all_keys]
+    assert sum(exact) >= 23, [(s.bpm, s.style.name, r["bpm"]) for (s, r), ok in zip(all_keys, exact) if not ok]
+    assert all(octave)
+    meters = [result["beats_per_bar"] == spec.beats_per_bar for spec, result in all_keys]
+    assert sum(meters) >= 22
+    assert {spec.beats_per_bar for spec, _ in all_keys} == {3, 4}
+
+
+def test_tempo_is_not_stuck_on_the_frame_grid(warmed: None) -> None:
+    # 128 BPM sits between two onset-frame lags; the fitted beat line finds it.
+    rate = 22050
+    t = np.arange(rate * 20) / rate
+    clicks = (np.sin(2 * np.pi * 1000 * t) * np.exp(-np.mod(t, 60 / 128) * 60)).astype(np.float32)
+    result = analyze_samples(clicks[None, :], rate, peaks_columns=100)
+    assert result.rhythm.bpm == pytest.approx(128.0, abs=0.3)
+    assert fitted_bpm(np.arange(40) * 60 / 128, 129.2) == pytest.approx(128.0, abs=0.01)
+
+
+def test_levels_match_the_meter_and_measure_range() -> None:
+    rate = 48000
+    t = np.arange(rate * 10) / rate
+    loud = 0.5 * np.sin(2 * np.pi * 997 * t)
+    quiet = loud * 10 ** (-10 / 20)
+    samples = np.concatenate([loud, quiet])[None, :].astype(np.float32)
+    levels = measure_levels(samples, rate)
+    assert levels.integrated_lufs == pytest.approx(measure(samples, rate).integrated_lufs, abs=0.05)
+    assert levels.loudness_range_lu == pytest.approx(10.0, abs=0.6)
+    assert levels.sample_peak_dbfs == pytest.approx(-6.02, abs=0.05)
+    silent = measure_levels(np.zeros((2, rate), np.float32), rate)
+    assert silent.integrated_lufs is None and silent.true_peak_dbtp is None and silent.loudness_range_lu is None
+
+
+def test_waveform_peaks_and_png(tmp_path: Path) -> None:
+    samples = np.zeros((2, 10000), np.float32)
+    samples[0, 2500] = 0.9
+    samples[1, 7500] = -0.7
+    peaks = waveform_peaks(samples, columns=4)
+    assert peaks.maximum == (0.0, 0.9, 0.0, 0.0) and peaks.minimum == (0.0, 0.0, 0.0, -0.7)
+    assert waveform_peaks(samples[:, :3], columns=2000).columns == 3
+    path = tmp_path / "w.png"
+    draw_waveform_png(waveform_peaks(samples, 2000), path, width=300, height=60)
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.size == (300, 60) and image.format == "PNG"
+
+
+def test_key_of_notes() -> None:
+    # a C major scale ending on C, and an A harmonic minor line ending on A
+    major = np.zeros(12)
+    major[[0, 2, 4, 5, 7, 9, 11]] = [3, 1, 2, 1, 2, 1, 1]
+    assert key_from_pitch_classes(major, np.eye(12)[0]).name == "C major"
+    minor = np.zeros(12)
+    minor[[9, 11, 0, 2, 4, 5, 8]] = [3, 1, 2, 1, 2, 1, 1]
+    assert key_from_pitch_classes(minor, np.eye(12)[9]).name == "A minor"
+
+
+def test_analyze_engine_writes_json_and_png(tmp_path: Path, warmed: None) -> None:
+    from audiomill import audio
+    from audiomill.engines import analyze
+    from audiomill.engines.base import LocalContext
+    from audiomill.params import AnalyzeParams
+
+    source = tmp_path / "song.wav"
+    audio.encode(source, render_song(SongSpec(7, "major", 100.0, 4, 6, STYLES[0], seed=2)), 44100)
+    ctx = LocalContext(AnalyzeParams(waveform_columns=300, waveform_width=200), {"audio": source}, tmp_path / "out")
+    analyze.run(ctx)
+    assert set(ctx.outputs) == {"analysis", "waveform"}
+    written = json.loads(ctx.outputs["analysis"][0].read_text())
+    assert written == ctx.result and written["key"] == "G major" and abs(written["bpm"] - 100) < 1.5
+    assert len(written["waveform"]["max"]) == 300
+    assert ctx.outputs["waveform"][0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
