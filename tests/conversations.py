@@ -110,7 +110,7 @@ class FliteVoices:
         loud = np.flatnonzero(np.abs(samples) > TRIM_LEVEL)
         return samples[loud[0] : loud[-1] + 1]
 
-    def conversation(
+    def conversation_script(
         self,
         cast: dict[str, str],
         script: tuple[tuple[str, str], ...] = TWO_PERSON_SCRIPT,
