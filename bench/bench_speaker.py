@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> None:
                 and case.speakers_in_talk == 2
             ):
                 two_person_real.append(figures)
-            print(f"  done {case.name} {name} ({figures.seconds:.1f} s)", flush=True)
+            print(f"  {case.name} {name}: {rows[-1]}", flush=True)
     print()
     print_table(
         [
