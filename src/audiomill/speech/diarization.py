@@ -181,8 +181,9 @@ def change_turns(
 def peaks(values: np.ndarray, threshold: float, radius: int) -> list[int]:
     """Indices of values >= threshold that are the largest within +-radius (first of ties)."""
     found = []
-    for index in np.flatnonzero(values >= threshold):
-        low, high = max(0, index - radius), min(values.size, index + radius + 1)
+    for found_index in np.flatnonzero(values >= threshold):
+        index = int(found_index)
+        low, high = max(0, index - radius), min(int(values.size), index + radius + 1)
         neighbourhood = values[low:high]
         if values[index] >= neighbourhood.max() and index == low + int(
             np.argmax(neighbourhood)
