@@ -60,7 +60,7 @@ from audiomill.models.campplus import CamPlusPlusEncoder, load_campplus
 from audiomill.models.vad import SampleSpan, SpeechDetector, load_speech_detector
 from audiomill.params.speaker import SpeakerExtractParams
 from audiomill.speech import diarization
-from audiomill.speech.diarization import Diarization
+from audiomill.speech.diarization import Diarization, Turn
 
 ANALYSIS_RATE_HZ = 16000  # what both models take
 
@@ -177,7 +177,7 @@ class TargetSpeech:
     diarization: Diarization
     speakers: list[SpeakerFound]
     kept_seconds: list[tuple[float, float]]  # the target's speech, merged, in order
-    target_turns: list[diarization.Turn]
+    target_turns: list[Turn]
     speech_seconds: float  # all speech found in the conversation
     threshold: float  # the cosine a speaker needed to be kept
     score: (
@@ -257,7 +257,7 @@ def find_target_speech(
 
 
 def pooled_embedding(
-    encoder: CamPlusPlusEncoder, audio_16k: np.ndarray, turns: list[diarization.Turn]
+    encoder: CamPlusPlusEncoder, audio_16k: np.ndarray, turns: list[Turn]
 ) -> np.ndarray:
     """One embedding of a speaker's speech, pooled: their turns end to end (the longest
     first, up to POOLED_SECONDS_MAX)."""

@@ -29,7 +29,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -65,9 +65,9 @@ class TurnEncoder(Protocol):
         batch_size: int = 32,
     ) -> np.ndarray: ...
 
-    def frame_map(self, audio_16k: np.ndarray) -> FrameMapLike: ...
+    def frame_map(self, audio_16k: np.ndarray) -> Any: ...  # an opaque frame map
 
-    def pooled(self, frames: FrameMapLike, sample_spans: np.ndarray) -> np.ndarray: ...
+    def pooled(self, frames: Any, sample_spans: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
