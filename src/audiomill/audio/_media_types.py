@@ -26,6 +26,7 @@ _MEDIA_TYPE_BY_EXTENSION: dict[str, str] = {
     "webm": "video/webm",
     "zip": "application/zip",
     "json": "application/json",
+    "rttm": "text/plain",
     "png": "image/png",
     "jpg": "image/jpeg",
     "jpeg": "image/jpeg",

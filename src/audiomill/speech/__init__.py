@@ -1,0 +1,1 @@
+"""Speech analysis shared by engines: who speaks when (diarization)."""
