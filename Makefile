@@ -10,7 +10,7 @@ WHEELS_DIR ?= /opt/wheels
 PIP_FIND := $(if $(wildcard $(WHEELS_DIR)),--find-links $(WHEELS_DIR),)
 PYTEST_ARGS ?=
 
-.PHONY: run test venv bench clean-venv
+.PHONY: run test lint venv bench clean-venv
 
 venv: $(STAMP)
 
@@ -28,9 +28,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/audiomill serve
 
-test: $(STAMP)
+test: $(STAMP) lint
 	@scripts/ensure-system-packages.sh
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Gates, not suggestions: lint, formatting, and strict types for the core packages.
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy src/audiomill/kinds.py src/audiomill/jobs src/audiomill/api
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

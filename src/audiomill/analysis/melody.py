@@ -127,7 +127,7 @@ def segment(rounded: NDArray[np.floating], frames_per_second: float) -> list[Tra
         changed = True
         while changed and len(pieces) > 1:
             changed = False
-            for i, (pitch, a, b) in enumerate(pieces):
+            for i, (_pitch, a, b) in enumerate(pieces):
                 if b - a >= min_frames:
                     continue
                 left = pieces[i - 1] if i > 0 else None

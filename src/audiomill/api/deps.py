@@ -148,7 +148,7 @@ def _local_users(connection: HTTPConnection) -> _LocalUserCache:
     cache = getattr(state, "local_user_cache", None)
     if cache is None:
         cache = state.local_user_cache = _LocalUserCache()
-    return cache  # type: ignore[no-any-return]
+    return cache
 
 
 def _sends_credentials(connection: HTTPConnection) -> bool:

@@ -42,7 +42,6 @@ cosine mapped piecewise linearly through (0, 0), (0.5, 50), (0.65, 75), (1, 100)
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path

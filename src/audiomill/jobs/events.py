@@ -105,7 +105,7 @@ class RedisEventBus(LocalEventBus):
 
         while not self._stopping.is_set():
             try:
-                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
                 pubsub.psubscribe(self.CHANNEL_PREFIX + "*")
                 while not self._stopping.is_set():
                     message = pubsub.get_message(timeout=1.0)

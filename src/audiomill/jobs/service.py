@@ -132,12 +132,22 @@ class MediaInfo:
     channels: int | None = None
 
 
+# FFmpeg demuxer name -> media type: an upload is served as what it is, whatever its name.
+_MEDIA_TYPE_BY_CONTAINER = {
+    "mp3": "audio/mpeg", "wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg",
+    "mov,mp4,m4a,3gp,3g2,mj2": "audio/mp4", "aac": "audio/aac", "matroska,webm": "audio/webm",
+    "aiff": "audio/aiff",
+}
+
+
 def _probe_media(staged: StagedFile, upload: Upload, media: InputMedia | None) -> MediaInfo:
     name = safe_filename(upload.filename)
     if media in ("audio", None):
         try:
             info = audio.probe_complete(staged.path)  # 415 for truncated files too
-            return MediaInfo(audio.media_type_for(name), info.duration_seconds, info.sample_rate, info.channels)
+            # served as what it is, whatever its name says
+            media_type = _MEDIA_TYPE_BY_CONTAINER.get(info.container, audio.media_type_for(name))
+            return MediaInfo(media_type, info.duration_seconds, info.sample_rate, info.channels)
         except UnsupportedMedia:
             if media == "audio":
                 raise

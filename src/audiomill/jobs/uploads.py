@@ -8,20 +8,13 @@ storage quota), the same content-addressed store. Routers call these; seed 003's
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from audiomill.jobs import service
 from audiomill.runtime import Runtime
 from audiomill.store.tables import Asset
 
 UPLOAD_KIND = "analyze"  # whose duration limit a stand-alone upload obeys
-# FFmpeg demuxer name -> media type: an upload is served as what it is, whatever its name.
-_MEDIA_TYPE_BY_CONTAINER = {
-    "mp3": "audio/mpeg", "wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg",
-    "mov,mp4,m4a,3gp,3g2,mj2": "audio/mp4", "aac": "audio/aac", "matroska,webm": "audio/webm",
-    "aiff": "audio/aiff",
-}
-
-
 def store_upload(runtime: Runtime, owner_id: int, upload: service.Upload, filename: str) -> Asset:
     """Stage, check and store one file as the owner's asset named ``filename``."""
     staged, info = service._stage_upload(runtime, upload, UPLOAD_KIND)
@@ -35,7 +28,6 @@ def store_upload(runtime: Runtime, owner_id: int, upload: service.Upload, filena
     try:
         with runtime.db.session() as session:
             asset = service._asset_from(staged, info, owner_id, filename)
-            asset.media_type = _MEDIA_TYPE_BY_CONTAINER.get(info.container, asset.media_type)
             session.add(asset)
             session.flush()
             session.refresh(asset)
@@ -47,7 +39,7 @@ def store_upload(runtime: Runtime, owner_id: int, upload: service.Upload, filena
     return asset
 
 
-def newest_asset_named(session, owner_id: int, filename: str) -> Asset | None:  # type: ignore[no-untyped-def]
+def newest_asset_named(session: Session, owner_id: int, filename: str) -> Asset | None:
     """The owner's most recent file with this exact name (a re-upload replaces the name,
     as writing the same path did in the seed)."""
     return session.scalar(

@@ -79,5 +79,5 @@ def _duration_histogram(rows) -> HistogramMetricFamily:  # type: ignore[no-untyp
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 def metrics(request: Request) -> Response:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(JobsCollector(request.app.state.runtime))  # type: ignore[arg-type]
+    registry.register(JobsCollector(request.app.state.runtime))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -61,7 +61,7 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int) -> None:
     runtime.executor = CeleryExecutor(settings)  # the reaper re-submits through the broker
     app = make_celery_app(settings)
 
-    @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)
+    @app.task(name=TASK_NAME, bind=True, acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
     def run_job_task(self, job_id: int) -> str | None:  # type: ignore[no-untyped-def]
         status = run_job(runtime, job_id)
         return status.value if status else None
