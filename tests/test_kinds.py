@@ -86,6 +86,7 @@ def test_unknown_form_field_unknown_model_and_bad_stem_are_422_with_no_job(
         ({"kind": "separate", "params": '{"model": "htdemcus"}'}, "htdemcus"),
         ({"kind": "separate", "params": '{"two_stems": "guitar"}'}, "guitar"),
         ({"kind": "separate", "model": "htdemcus"}, "htdemcus"),
+        ({"kind": "separate", "complement_name": "rest"}, "give two_stems too"),
         ({"kind": "no_such_kind"}, "no_such_kind"),
     ]
     for form, named in cases:

@@ -63,6 +63,15 @@ class SeparateParams(EncodeOptions):
         "stems sum back to the mix",
     )
 
+    @model_validator(mode="after")
+    def _complement_needs_two_stems(self) -> SeparateParams:
+        # Parameters that contradict each other are refused at submission, not ignored.
+        if self.complement_name is not None and self.two_stems is None:
+            raise ValueError("complement_name names the complement of two_stems; give two_stems too")
+        if self.complement_name is not None and self.complement_name == self.two_stems:
+            raise ValueError("complement_name must differ from the stem two_stems keeps")
+        return self
+
 
 class VocalSplitParams(SeparateParams):
     """Vocal split (kind ``vocals``): the separation engine with two stems, vocals and
