@@ -38,8 +38,7 @@ def synthetic_photo(path: Path, width: int = 4624, height: int = 2600) -> Path:
     return path
 
 
-def render_with_pillow(photo_path: Path, audio_path: Path, output_path: Path, seconds: float,
-                       fps: int = 25) -> float:
+def render_with_pillow(photo_path: Path, audio_path: Path, output_path: Path, seconds: float, fps: int = 25) -> float:
     started = time.perf_counter()
     photo = render.load_photo(photo_path)
     width, height = render.fit_size(photo.width, photo.height, 1280, 720)
@@ -50,8 +49,7 @@ def render_with_pillow(photo_path: Path, audio_path: Path, output_path: Path, se
     frames_total = round(seconds * fps)
     fade_frames = round(render._fade_seconds(seconds) * fps)
     soundtrack = render._soundtrack(audio_path, round(seconds * render.AUDIO_SAMPLE_RATE))
-    with av.open(str(output_path), "w", format="mp4",
-                 container_options={"movflags": "+faststart"}) as container:
+    with av.open(str(output_path), "w", format="mp4", container_options={"movflags": "+faststart"}) as container:
         video = container.add_stream("libx264", rate=fps)
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         video.options = {"crf": "23", "preset": "veryfast"}
@@ -62,8 +60,9 @@ def render_with_pillow(photo_path: Path, audio_path: Path, output_path: Path, se
             box_width, box_height = source.width * window, source.height * window
             left = (source.width - box_width) * (0.3 + 0.4 * progress)
             top = (source.height - box_height) * (0.35 + 0.3 * progress)
-            image = source.resize((width, height), Image.Resampling.BILINEAR,
-                                  box=(left, top, left + box_width, top + box_height))
+            image = source.resize(
+                (width, height), Image.Resampling.BILINEAR, box=(left, top, left + box_width, top + box_height)
+            )
             gain = min(1.0, (index + 1) / fade_frames, (frames_total - index) / fade_frames)
             if gain < 1.0:
                 image = Image.fromarray((np.asarray(image) * gain).astype(np.uint8))
@@ -72,7 +71,7 @@ def render_with_pillow(photo_path: Path, audio_path: Path, output_path: Path, se
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
         for offset in range(0, soundtrack.shape[1], render.AAC_FRAME_SAMPLES):
-            block = np.ascontiguousarray(soundtrack[:, offset: offset + render.AAC_FRAME_SAMPLES])
+            block = np.ascontiguousarray(soundtrack[:, offset : offset + render.AAC_FRAME_SAMPLES])
             frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="stereo")
             frame.sample_rate, frame.pts = render.AUDIO_SAMPLE_RATE, offset
             container.mux(audio.encode(frame))
@@ -89,16 +88,19 @@ def main() -> None:
         photo = synthetic_photo(root / "photo.jpg")
         audio = write_wav(root / "music.wav", stereo_chords(args.seconds), 44100)
         load = wait_for_quiet(max_wait_seconds=60)
-        facts = render.render_photo_video(photo, audio, root / "filters.mp4", args.seconds,
-                                          width_max=1280, height_max=720)
+        facts = render.render_photo_video(
+            photo, audio, root / "filters.mp4", args.seconds, width_max=1280, height_max=720
+        )
         filters_seconds = float(facts["render_seconds"])
         load_after = wait_for_quiet(max_wait_seconds=60)
         pillow_seconds = render_with_pillow(photo, audio, root / "pillow.mp4", args.seconds)
-        print(f"{args.seconds:.0f} s {facts['width']}x{facts['height']} from a 12-MP photo: "
-              f"filters {filters_seconds:.1f} s ({(root / 'filters.mp4').stat().st_size / 1e6:.1f} MB), "
-              f"pillow {pillow_seconds:.1f} s ({(root / 'pillow.mp4').stat().st_size / 1e6:.1f} MB), "
-              f"pillow/filters {pillow_seconds / filters_seconds:.2f}x; "
-              f"1-min load {load:.1f} / {load_after:.1f}")
+        print(
+            f"{args.seconds:.0f} s {facts['width']}x{facts['height']} from a 12-MP photo: "
+            f"filters {filters_seconds:.1f} s ({(root / 'filters.mp4').stat().st_size / 1e6:.1f} MB), "
+            f"pillow {pillow_seconds:.1f} s ({(root / 'pillow.mp4').stat().st_size / 1e6:.1f} MB), "
+            f"pillow/filters {pillow_seconds / filters_seconds:.2f}x; "
+            f"1-min load {load:.1f} / {load_after:.1f}"
+        )
 
 
 if __name__ == "__main__":

@@ -59,6 +59,7 @@ def test_warm_bright_vs_dark_blue(tmp_path: Path) -> None:
         assert all(re.fullmatch(r"#[0-9a-f]{6}", colour) for colour in description.palette_hex)
     assert warm.palette_names[0] in {"orange", "gold", "sand"}
     assert dark.palette_names[0] == "navy"
+    assert "navy fading into navy" not in " ".join(dark.music.lines)
     assert warm.to_dict()["music"]["mood"] == "euphoric"
 
 

@@ -16,9 +16,9 @@ from tests.audio_samples import stereo_chords, write_wav
 def _photo(path: Path, width: int, height: int, orientation: int | None = None) -> Path:
     """A photo with detail everywhere (gradients + a grid) so a zoom/pan changes pixels."""
     y, x = np.mgrid[0:height, 0:width]
-    rgb = np.stack(
-        [(x * 255 // width), (y * 255 // height), ((x // 16 + y // 16) % 2) * 200 + 20], axis=-1
-    ).astype(np.uint8)
+    rgb = np.stack([(x * 255 // width), (y * 255 // height), ((x // 16 + y // 16) % 2) * 200 + 20], axis=-1).astype(
+        np.uint8
+    )
     image = Image.fromarray(rgb)
     exif = Image.Exif()
     if orientation is not None:
@@ -31,9 +31,7 @@ def _decode_all(path: Path) -> tuple[list[np.ndarray], np.ndarray, av.container.
     container = av.open(str(path))
     frames = [f.to_ndarray(format="gray").astype(np.int16) for f in container.decode(video=0)]
     container.seek(0)
-    audio = np.concatenate(
-        [f.to_ndarray().reshape(-1) for f in container.decode(audio=0)]
-    )
+    audio = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
     return frames, audio, container
 
 
@@ -49,7 +47,13 @@ def test_render_photo_video_decodes_moves_and_sounds(tmp_path: Path) -> None:
     out = tmp_path / "clip.mp4"
     seen: list[float] = []
     facts = render_photo_video(
-        photo, audio, out, duration_seconds=3.0, width_max=320, height_max=320, fps=20,
+        photo,
+        audio,
+        out,
+        duration_seconds=3.0,
+        width_max=320,
+        height_max=320,
+        fps=20,
         subtitles=[(0.0, 1.5, "first line"), (1.5, 3.0, "second líne")],
         progress=lambda fraction, stage: seen.append(fraction),
     )
@@ -73,7 +77,7 @@ def test_render_photo_video_decodes_moves_and_sounds(tmp_path: Path) -> None:
     assert len(frames) == 60
     # The middle of the clip (past the fades) still moves frame to frame: the Ken Burns move.
     middle = frames[20:40]
-    differences = [np.abs(a - b).mean() for a, b in zip(middle, middle[1:])]
+    differences = [np.abs(a - b).mean() for a, b in zip(middle, middle[1:], strict=False)]
     assert min(differences) > 0.05, differences
     assert np.abs(frames[20] - frames[39]).mean() > 2.0
     # Fade in from black.
@@ -91,8 +95,7 @@ def test_short_audio_is_padded_and_exif_orientation_honoured(tmp_path: Path) -> 
     photo = _photo(tmp_path / "rotated.jpg", 480, 320, orientation=6)
     audio = write_wav(tmp_path / "short.wav", stereo_chords(1.0), 44100)
     out = tmp_path / "clip.mp4"
-    facts = render_photo_video(photo, audio, out, duration_seconds=2.0, width_max=200,
-                               height_max=300, fps=10)
+    facts = render_photo_video(photo, audio, out, duration_seconds=2.0, width_max=200, height_max=300, fps=10)
     assert (facts["width"], facts["height"]) == (200, 300)
     with av.open(str(out)) as container:
         assert (container.streams.video[0].width, container.streams.video[0].height) == (200, 300)

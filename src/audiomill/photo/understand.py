@@ -34,11 +34,20 @@ TEMPO_MAX_BPM = 140
 # familiar keys; the mapping only has to be stable and spread photos over keys.
 _ROOTS_BY_HUE = ["C", "G", "D", "A", "E", "B", "F#", "C#", "Ab", "Eb", "Bb", "F"]
 _COLOUR_NAMES = {
-    "black": (20, 20, 20), "white": (240, 240, 240), "grey": (128, 128, 128),
-    "red": (200, 40, 40), "orange": (240, 140, 30), "gold": (230, 200, 60),
-    "green": (60, 160, 70), "teal": (30, 140, 140), "blue": (40, 80, 200),
-    "navy": (20, 30, 90), "purple": (120, 60, 160), "pink": (240, 140, 180),
-    "brown": (120, 80, 40), "sand": (210, 190, 150),
+    "black": (20, 20, 20),
+    "white": (240, 240, 240),
+    "grey": (128, 128, 128),
+    "red": (200, 40, 40),
+    "orange": (240, 140, 30),
+    "gold": (230, 200, 60),
+    "green": (60, 160, 70),
+    "teal": (30, 140, 140),
+    "blue": (40, 80, 200),
+    "navy": (20, 30, 90),
+    "purple": (120, 60, 160),
+    "pink": (240, 140, 180),
+    "brown": (120, 80, 40),
+    "sand": (210, 190, 150),
 }
 
 
@@ -85,7 +94,8 @@ def palette(image: Image.Image, colours: int = PALETTE_SIZE) -> list[tuple[int, 
     quantized = image.quantize(colors=colours, method=Image.Quantize.MEDIANCUT)
     flat = quantized.getpalette() or []
     counts = sorted(quantized.getcolors() or [], reverse=True)
-    return [(flat[i * 3], flat[i * 3 + 1], flat[i * 3 + 2]) for _, i in counts][:colours]
+    indices = [index for _, index in counts if isinstance(index, int)]
+    return [(flat[i * 3], flat[i * 3 + 1], flat[i * 3 + 2]) for i in indices][:colours]
 
 
 def colour_name(rgb: tuple[int, int, int]) -> str:
@@ -155,17 +165,36 @@ def music_hint(
 
 
 def _lines(mood: str, colours: list[str], scene_labels: list[str]) -> list[str]:
-    first, second = (colours + ["grey", "grey"])[:2]
+    # Two different colour words; a one-colour photo pairs its colour with a mood word.
+    fallback = {
+        "euphoric": "sunlight",
+        "warm and serene": "amber",
+        "tense and dramatic": "shadow",
+        "melancholic": "shadow",
+    }[mood]
+    first, second = (list(dict.fromkeys(colours)) + [fallback, fallback])[:2]
     subject = scene_labels[0] if scene_labels else f"{first} light"
     by_mood = {
-        "euphoric": [f"{first.capitalize()} and {second}, the day is wide awake",
-                     f"Here with the {subject}, turn it up", "Hold this moment, let it shine"],
-        "warm and serene": [f"Soft {first} light on a quiet afternoon",
-                            f"The {subject} and me, nowhere else to be", "Breathe slow, stay a while"],
-        "tense and dramatic": [f"Shadows cut through {first} and {second}",
-                               f"The {subject} stands against the storm", "Something's coming, hold on"],
-        "melancholic": [f"Deep {first} fading into {second}", f"The {subject} remembers",
-                        "Quiet now, the night is long"],
+        "euphoric": [
+            f"{first.capitalize()} and {second}, the day is wide awake",
+            f"Here with the {subject}, turn it up",
+            "Hold this moment, let it shine",
+        ],
+        "warm and serene": [
+            f"Soft {first} light on a quiet afternoon",
+            f"The {subject} and me, nowhere else to be",
+            "Breathe slow, stay a while",
+        ],
+        "tense and dramatic": [
+            f"Shadows cut through {first} and {second}",
+            f"The {subject} stands against the storm",
+            "Something's coming, hold on",
+        ],
+        "melancholic": [
+            f"Deep {first} fading into {second}",
+            f"The {subject} remembers",
+            "Quiet now, the night is long",
+        ],
     }
     return by_mood[mood]
 

@@ -62,14 +62,12 @@ def _fade_seconds(duration_seconds: float) -> float:
     return min(FADE_SECONDS_MAX, duration_seconds / 4)
 
 
-def _motion_graph(
-    source: Image.Image, width: int, height: int, fps: int, duration_seconds: float
-) -> Graph:
+def _motion_graph(source: Image.Image, width: int, height: int, fps: int, duration_seconds: float) -> Graph:
     """buffer -> scale (zoom, per frame) -> crop (pan, per frame) -> scale down -> fade in/out
     -> yuv420p."""
     graph = Graph()
     buffer = graph.add_buffer(
-        width=source.width, height=source.height, format="rgb24", time_base=Fraction(1, fps)
+        width=source.width, height=source.height, format=av.VideoFormat("rgb24"), time_base=Fraction(1, fps)
     )
     # FFmpeg's `crop` and `scale` move in whole pixels, so a slow zoom done at the output size
     # judders (the window grows 1 px every few frames). The move is done at SUPERSAMPLE times
@@ -181,7 +179,7 @@ def render_photo_video(
         subtitle_stream = container.add_mux_stream("mov_text") if subtitles else None
 
         graph = _motion_graph(source, width, height, fps, duration_seconds)
-        still = av.VideoFrame.from_image(source)
+        still = av.VideoFrame.from_ndarray(np.asarray(source), format="rgb24")
         for index in range(video_frames):
             if cancelled is not None and index % fps == 0 and cancelled():
                 raise RenderCancelled("cancelled")
@@ -199,10 +197,10 @@ def render_photo_video(
 
         for offset in range(0, audio_frames_total, AAC_FRAME_SAMPLES):
             block = soundtrack[:, offset : offset + AAC_FRAME_SAMPLES]
-            frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="stereo")
-            frame.sample_rate = AUDIO_SAMPLE_RATE
-            frame.pts = offset
-            for packet in audio.encode(frame):
+            audio_frame = av.AudioFrame.from_ndarray(block, format="fltp", layout="stereo")
+            audio_frame.sample_rate = AUDIO_SAMPLE_RATE
+            audio_frame.pts = offset
+            for packet in audio.encode(audio_frame):
                 container.mux(packet)
         for packet in audio.encode(None):
             container.mux(packet)
@@ -230,7 +228,9 @@ def _pull_all(graph: Graph) -> list[av.VideoFrame]:
     frames: list[av.VideoFrame] = []
     while True:
         try:
-            frames.append(graph.pull())
+            frame = graph.pull()
+            if isinstance(frame, av.VideoFrame):
+                frames.append(frame)
         except (av.error.BlockingIOError, av.error.EOFError):
             return frames
 
@@ -249,5 +249,5 @@ def poster_frame(video_path: Path, output_path: Path, at_seconds: float | None =
         if chosen is None:
             raise ValueError(f"{video_path} holds no video frame")
         output_path.parent.mkdir(parents=True, exist_ok=True)
-        chosen.to_image().save(output_path, format="JPEG", quality=88)
+        Image.fromarray(chosen.to_ndarray(format="rgb24")).save(output_path, format="JPEG", quality=88)
     return output_path
