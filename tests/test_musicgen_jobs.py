@@ -87,16 +87,17 @@ def test_a_musicgen_job_through_the_service(
     assert np.abs(samples).max() > 0.01
 
 
-def test_missing_weights_fail_the_job_with_the_folder_to_fill(
+def test_missing_weights_are_refused_at_submission_with_the_folder_to_fill(
     client: TestClient, models_dir: Path
 ) -> None:
-    job_id = _create(
-        client, {"prompt": "techno", "duration_seconds": 5, "model": "musicgen-medium"}
-    )
-    done = wait_for(client, job_id, {"completed", "failed"}, timeout_seconds=60)
-    assert done["status"] == "failed"
-    assert str(models_dir / "facebook" / "musicgen-medium") in done["error"]
-    assert "CC-BY-NC-4.0" in done["error"]
+    # Downloads off and no weights: known before the job runs, so a 422 and no job.
+    response = client.post("/api/v1/jobs", json={
+        "kind": "generate", "params": {"prompt": "techno", "duration_seconds": 5, "model": "musicgen-medium"}})
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert str(models_dir / "facebook" / "musicgen-medium") in detail
+    assert "CC-BY-NC-4.0" in detail
+    assert client.get("/api/v1/jobs").json()["count"] == 0
 
 
 def test_variations_share_generate_calls_and_loop(

@@ -524,8 +524,8 @@ def test_seed_complete_python_example_runs_unchanged(tmp_path: Path, models_dir:
            "AUDIOMILL_MODELS_CACHE_DIR": str(tmp_path / "model-cache"), "AUDIOMILL_MODELS_DOWNLOAD": "false",
            "AUDIOMILL_TORCH_THREADS": "1", "AUDIOMILL_WORKER_CONCURRENCY": "1"}
     cli = [sys.executable, "-m", "audiomill.cli"]
-    made = subprocess.run(cli + ["users", "create", "grace", "--password", "grace-password"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    made = subprocess.run(cli + ["users", "create", "grace", "--password-stdin"], input="grace-password\n",
+                          env=env, capture_output=True, text=True, timeout=60)
     assert made.returncode == 0, made.stderr
     log = tmp_path / "server.log"
     server_log = lambda: log.read_text()[-4000:]  # noqa: E731  (shown when something fails)

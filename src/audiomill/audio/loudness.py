@@ -103,6 +103,10 @@ DEFAULT_MAX_GAIN_DB = 40.0
 # honest answer is "this is as loud as it gets cleanly", so plan_gain stops the gain
 # there and reports the shortfall.
 DEFAULT_MAX_LIMITING_DB = 3.0
+# Mastering a fresh mix (generation, mixdown): its transient peaks (drum hits, plucks) sit
+# far above its loudness, so reaching -14 LUFS takes the limiting a mastering engineer's
+# limiter would apply, not the 3 dB a finished master may get in boost.
+MASTER_MAX_LIMITING_DB = 12.0
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from audiomill import audio
-from audiomill.audio.loudness import LoudnessMeter, limit_stream, plan_gain
+from audiomill.audio.loudness import MASTER_MAX_LIMITING_DB, LoudnessMeter, limit_stream, plan_gain
 from audiomill.engines.base import EngineContext, raise_if_cancelled
 from audiomill.errors import InvalidInput
 from audiomill.params.mixdown import MixdownParams, StemMix
@@ -39,7 +39,7 @@ def _master(mix: np.ndarray, params: MixdownParams) -> tuple[np.ndarray, float]:
     meter.add(mix)
     if not np.isfinite(meter.finish().integrated_lufs):
         return mix, meter.finish().integrated_lufs  # silence: nothing to bring up
-    plan = plan_gain(meter.stats, params.target_lufs, params.ceiling_dbtp)
+    plan = plan_gain(meter.stats, params.target_lufs, params.ceiling_dbtp, max_limiting_db=MASTER_MAX_LIMITING_DB)
     blocks = limit_stream([mix], params.sample_rate, mix.shape[0], plan.gain_db, params.ceiling_dbtp)
     return np.concatenate(list(blocks), axis=1), plan.predicted_lufs
 

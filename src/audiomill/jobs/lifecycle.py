@@ -42,9 +42,10 @@ def stage(job_uuid: str, kind: str, stage_text: str, progress_percent: float) ->
 
 
 def completed(job_uuid: str, kind: str, seconds: float | None) -> None:
-    detail = f" in {seconds:.2f} s" if seconds is not None else ""
-    _emit(logging.INFO, "completed", job_uuid, kind, detail,
-          seconds=round(seconds, 3) if seconds is not None else None)
+    # One rounding for both the text and the field, so they always agree.
+    rounded = round(seconds, 2) if seconds is not None else None
+    detail = f" in {rounded:.2f} s" if rounded is not None else ""
+    _emit(logging.INFO, "completed", job_uuid, kind, detail, seconds=rounded)
 
 
 def failed(job_uuid: str, kind: str, error: str, seconds: float | None) -> None:

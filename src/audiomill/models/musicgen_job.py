@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from audiomill import audio
-from audiomill.audio.loudness import loudness_normalize
+from audiomill.audio.loudness import MASTER_MAX_LIMITING_DB, loudness_normalize
 from audiomill.config import Settings, get_settings
 from audiomill.errors import InvalidInput, JobCancelled
 from audiomill.models import musicgen, musicgen_catalog
@@ -141,7 +141,7 @@ def _generate_takes(
         if loop:
             mix = _wrap_loop(mix, round(duration_seconds * generated.sample_rate))
         mastered, outcome = loudness_normalize(
-            mix, generated.sample_rate, TARGET_LUFS, CEILING_DBTP
+            mix, generated.sample_rate, TARGET_LUFS, CEILING_DBTP, MASTER_MAX_LIMITING_DB
         )
         after = outcome.after
         return _Take(

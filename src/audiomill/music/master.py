@@ -20,6 +20,7 @@ import numpy as np
 
 from audiomill.audio import run_stage
 from audiomill.audio.loudness import (
+    MASTER_MAX_LIMITING_DB,
     GainPlan,
     LoudnessMeter,
     LoudnessReport,
@@ -57,7 +58,7 @@ def master(
             measured.add(block.T)
     before = measured.finish()
     if np.isfinite(before.integrated_lufs):
-        plan = plan_gain(measured.stats, target_lufs, ceiling_dbtp)
+        plan = plan_gain(measured.stats, target_lufs, ceiling_dbtp, max_limiting_db=MASTER_MAX_LIMITING_DB)
     else:
         plan = GainPlan(0.0, None, before.integrated_lufs)
     limiter = TruePeakLimiter(sample_rate, CHANNELS, plan.gain_db, ceiling_dbtp)

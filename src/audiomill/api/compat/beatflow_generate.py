@@ -41,7 +41,8 @@ MAX_BATCH = 16
 
 
 class GenerationRequest(BaseModel):
-    prompt: str = Field(..., description="Music description")
+    # The generator's own bounds, checked here so a bad prompt is the framework's usual 422.
+    prompt: str = Field(..., min_length=1, max_length=500, pattern=r"\S", description="Music description")
     bpm: int = Field(120, ge=60, le=300, description="Beats per minute")
     mood: str = Field("neutral", max_length=100, description="Musical mood/style")
     duration: int = Field(15, ge=5, le=30, description="Duration in seconds")
