@@ -12,15 +12,16 @@ import importlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
 from collections.abc import Callable
+from typing import Any, Generic, Protocol, TypeVar
 
 import numpy as np
 from pydantic import BaseModel
 
+from audiomill import kinds
 from audiomill.config import Settings, get_settings
 from audiomill.errors import InvalidInput, JobCancelled
-from audiomill import kinds
+from audiomill.kinds import KINDS as KINDS  # the registry tests and extensions patch
 from audiomill.kinds import KindSpec
 
 ParamsT = TypeVar("ParamsT", bound=BaseModel)

@@ -43,7 +43,7 @@ def stage(job_uuid: str, kind: str, stage_text: str, progress_percent: float) ->
 
 def completed(job_uuid: str, kind: str, seconds: float | None) -> None:
     # One rounding for both the text and the field, so they always agree.
-    rounded = round(seconds, 2) if seconds is not None else None
+    rounded = round(seconds, 3) if seconds is not None else None
     detail = f" in {rounded:.2f} s" if rounded is not None else ""
     _emit(logging.INFO, "completed", job_uuid, kind, detail, seconds=rounded)
 

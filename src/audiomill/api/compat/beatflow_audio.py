@@ -201,7 +201,8 @@ register_result(HUM_KIND, hum_to_beat_result)
 @router.post("/api/audio/upload", response_model=UploadResponse)
 def upload_audio(runtime: RuntimeDep, user: CurrentUser,
                  file: Annotated[UploadFile, File(description="an audio file")]) -> UploadResponse:
-    filename = "upload_" + service.safe_filename(file.filename, default="audio")
+    # safe_filename again on the whole name: the prefix must not push it past the length limit
+    filename = service.safe_filename("upload_" + service.safe_filename(file.filename, default="audio"))
     asset = uploads.store_upload(runtime, user.id, service.Upload(file.file, file.filename), filename)
     return UploadResponse(filename=filename, path=static_audio_url(asset, filename), size=asset.size_bytes)
 
