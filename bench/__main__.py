@@ -12,10 +12,12 @@ from bench import common
 # Imported on use: B4 needs Celery, the others only the service and demucs (a GPU
 # machine may carry just those).
 BENCHMARKS: dict[str, str] = {
-    "b1": "bench.b1_track", "b2": "bench.b2_batch", "b3": "bench.b3_memory",
-    "b4": "bench.b4_scaleout", "forward": "bench.forward",
+    "b1": "bench.b1_track",
+    "b2": "bench.b2_batch",
+    "b3": "bench.b3_memory",
+    "b4": "bench.b4_scaleout",
+    "forward": "bench.forward",
     "workers": "bench.b5_workers",
-
     "status": "bench.bench_status",
 }
 
@@ -29,10 +31,18 @@ def _load(name: str) -> ModuleType | ImportError:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--max-load", type=float, default=common.QUIET_LOAD,
-                        help="before each timed peer, wait for the 1-min load average to drop below this")
-    parser.add_argument("--max-wait", type=float, default=common.QUIET_WAIT_SECONDS,
-                        help="...but wait at most this many seconds, then measure anyway (load is printed)")
+    parser.add_argument(
+        "--max-load",
+        type=float,
+        default=common.QUIET_LOAD,
+        help="before each timed peer, wait for the 1-min load average to drop below this",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=common.QUIET_WAIT_SECONDS,
+        help="...but wait at most this many seconds, then measure anyway (load is printed)",
+    )
     commands = parser.add_subparsers(dest="benchmark")
     modules = {name: _load(name) for name in BENCHMARKS}
     for name, module in modules.items():

@@ -30,10 +30,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=15.0, help="clip length")
     parser.add_argument("--model-size", choices=["full", "small"], default="full")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2],
-                        help="AUDIOMILL_WORKER_CONCURRENCY values to try (default: 1 2)")
-    parser.add_argument("--precision", nargs="+", choices=PRECISIONS, default=["float32", "auto"],
-                        help="separate's precision parameter values to try (default: float32 auto)")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="AUDIOMILL_WORKER_CONCURRENCY values to try (default: 1 2)",
+    )
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        choices=PRECISIONS,
+        default=["float32", "auto"],
+        help="separate's precision parameter values to try (default: float32 auto)",
+    )
     parser.add_argument("--poll", type=float, default=0.2, help="API poll interval in seconds")
 
 
@@ -46,8 +56,9 @@ def run(args: argparse.Namespace) -> None:
     loads: dict[str, float] = {}
 
     loads["demucs CLI loop"] = common.wait_for_quiet()
-    cli_runs = [common.demucs_cli(clip, models_dir, scratch / "demucs", scratch / f"demucs-{clip.stem}.log")
-                for clip in clips]
+    cli_runs = [
+        common.demucs_cli(clip, models_dir, scratch / "demucs", scratch / f"demucs-{clip.stem}.log") for clip in clips
+    ]
     cli_seconds = sum(m.seconds for m in cli_runs)
     cli_cpu = sum(m.cpu_seconds for m in cli_runs)
 
@@ -71,15 +82,27 @@ def run(args: argparse.Namespace) -> None:
             api[key] = (total, cpu, jobs, get_ms)
 
     print("load averages before each peer: " + ", ".join(f"{k} {v:.2f}" for k, v in loads.items()))
-    rows: list[list[object]] = [[
-        f"demucs CLI x{len(clips)} sequential", cli_seconds, cli_cpu, common.torch_threads(),
-        f"{cli_seconds / len(clips):.2f}", "1.00",
-    ]]
+    rows: list[list[object]] = [
+        [
+            f"demucs CLI x{len(clips)} sequential",
+            cli_seconds,
+            cli_cpu,
+            common.torch_threads(),
+            f"{cli_seconds / len(clips):.2f}",
+            "1.00",
+        ]
+    ]
     for (concurrency, precision), (total, cpu, _jobs, _) in api.items():
-        rows.append([
-            f"API, worker concurrency {concurrency}, {precision}", total, cpu,
-            common.service_threads(concurrency), f"{total / len(clips):.2f}", f"{cli_seconds / total:.2f}",
-        ])
+        rows.append(
+            [
+                f"API, worker concurrency {concurrency}, {precision}",
+                total,
+                cpu,
+                common.service_threads(concurrency),
+                f"{total / len(clips):.2f}",
+                f"{cli_seconds / total:.2f}",
+            ]
+        )
     print_table(["peer", "total s", "CPU s", "torch threads/job", "s per clip", "speed-up vs CLI"], rows)
 
     for precision in args.precision:
@@ -87,11 +110,15 @@ def run(args: argparse.Namespace) -> None:
         best = min(runs, key=lambda key: runs[key][0])
         speedup = cli_seconds / runs[best][0]
         note = {"float32": " (the CLI's arithmetic)", "auto": " (the service's default)"}.get(precision, "")
-        print(f"\nbest {precision}{note}: concurrency {best[0]}, speed-up {speedup:.2f}x  "
-              f"goal >= {GOAL_SPEEDUP:.1f}x  {verdict(speedup >= GOAL_SPEEDUP)}")
+        print(
+            f"\nbest {precision}{note}: concurrency {best[0]}, speed-up {speedup:.2f}x  "
+            f"goal >= {GOAL_SPEEDUP:.1f}x  {verdict(speedup >= GOAL_SPEEDUP)}"
+        )
     one = cli_runs[0]
-    print(f"demucs CLI per clip: {cli_seconds / len(clips):.2f} s wall "
-          f"(first clip {one.seconds:.2f} s, {one.cpu_seconds:.2f} CPU s)")
+    print(
+        f"demucs CLI per clip: {cli_seconds / len(clips):.2f} s wall "
+        f"(first clip {one.seconds:.2f} s, {one.cpu_seconds:.2f} CPU s)"
+    )
     details: list[list[object]] = []
     for (concurrency, precision), (_total, _, jobs, get_ms) in api.items():
         processing = [j.phases()["processing (server)"] for j in jobs]
@@ -100,10 +127,27 @@ def run(args: argparse.Namespace) -> None:
         # One list GET per interval while any job runs (an upper bound: a poll round
         # takes longer than the sleep alone).
         gets = (max(j.t_seen_done for j in jobs) - min(j.t_created for j in jobs)) / args.poll
-        details.append([
-            f"API c={concurrency} {precision}", uploads, f"{min(processing):.2f} / {sum(processing) / len(jobs):.2f} / {max(processing):.2f}",
-            sum(tail_) / len(jobs), get_ms, f"<= {gets * get_ms / 1000:.1f}", throttled[(concurrency, precision)],
-        ])
+        details.append(
+            [
+                f"API c={concurrency} {precision}",
+                uploads,
+                f"{min(processing):.2f} / {sum(processing) / len(jobs):.2f} / {max(processing):.2f}",
+                sum(tail_) / len(jobs),
+                get_ms,
+                f"<= {gets * get_ms / 1000:.1f}",
+                throttled[(concurrency, precision)],
+            ]
+        )
     print("\nwhere the API time went (processing = server-side run time of one job):")
-    print_table(["peer", "all POSTs answered s", "processing min/mean/max s", "notice+download s/job",
-                 "list GET ms CPU", "polling CPU s", "429s"], details)
+    print_table(
+        [
+            "peer",
+            "all POSTs answered s",
+            "processing min/mean/max s",
+            "notice+download s/job",
+            "list GET ms CPU",
+            "polling CPU s",
+            "429s",
+        ],
+        details,
+    )

@@ -23,8 +23,12 @@ GOAL_RATIO = 1.2
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--minutes", type=float, default=60.0, help="long track length (default 60)")
-    parser.add_argument("--model-size", choices=["full", "small"], default="small",
-                        help="small (default: minutes, not hours, on 2 cores) or full")
+    parser.add_argument(
+        "--model-size",
+        choices=["full", "small"],
+        default="small",
+        help="small (default: minutes, not hours, on 2 cores) or full",
+    )
     parser.add_argument("--no-demucs", action="store_true", help="skip the demucs CLI peer")
 
 
@@ -37,8 +41,9 @@ def run(args: argparse.Namespace) -> None:
 
     def ours(track_minutes: float, track: Path) -> Measured:
         name = f"audiomill-{track_minutes:g}min"
-        return common.audiomill_cli(track, models_dir, scratch / name, scratch / f"{name}.log",
-                                    scratch / f"{name}-data")
+        return common.audiomill_cli(
+            track, models_dir, scratch / name, scratch / f"{name}.log", scratch / f"{name}-data"
+        )
 
     loads = {"1 min": common.wait_for_quiet()}
     base = ours(1, short)
@@ -52,15 +57,31 @@ def run(args: argparse.Namespace) -> None:
     print("load averages before each peer: " + ", ".join(f"{k} {v:.2f}" for k, v in loads.items()))
     rows: list[list[object]] = [
         ["audiomill CLI, 1 min", base.peak_rss_mb, base.seconds, base.cpu_seconds, "1.00"],
-        [f"audiomill CLI, {args.minutes:g} min", long_run.peak_rss_mb, long_run.seconds, long_run.cpu_seconds,
-         f"{long_run.peak_rss_mb / base.peak_rss_mb:.2f}"],
+        [
+            f"audiomill CLI, {args.minutes:g} min",
+            long_run.peak_rss_mb,
+            long_run.seconds,
+            long_run.cpu_seconds,
+            f"{long_run.peak_rss_mb / base.peak_rss_mb:.2f}",
+        ],
     ]
     if demucs is not None:
-        rows.append([f"demucs CLI, {args.minutes:g} min", demucs.peak_rss_mb, demucs.seconds, demucs.cpu_seconds,
-                     f"{demucs.peak_rss_mb / base.peak_rss_mb:.2f}"])
+        rows.append(
+            [
+                f"demucs CLI, {args.minutes:g} min",
+                demucs.peak_rss_mb,
+                demucs.seconds,
+                demucs.cpu_seconds,
+                f"{demucs.peak_rss_mb / base.peak_rss_mb:.2f}",
+            ]
+        )
     print(f"torch threads: {common.torch_threads()} in each CLI (audiomill: cores / 1 job)")
     print_table(["peer", "peak RSS MB", "seconds", "CPU s", "x audiomill 1-min peak"], rows)
     ratio = long_run.peak_rss_mb / base.peak_rss_mb
-    print(f"\naudiomill {args.minutes:g} min / 1 min peak = {ratio:.3f}  goal <= {GOAL_RATIO:.2f}  {verdict(ratio <= GOAL_RATIO)}")
+    print(
+        f"\naudiomill {args.minutes:g} min / 1 min peak = {ratio:.3f}  goal <= {GOAL_RATIO:.2f}  {verdict(ratio <= GOAL_RATIO)}"
+    )
     if demucs is not None:
-        print(f"demucs CLI / audiomill at {args.minutes:g} min = {demucs.peak_rss_mb / long_run.peak_rss_mb:.2f}x the memory")
+        print(
+            f"demucs CLI / audiomill at {args.minutes:g} min = {demucs.peak_rss_mb / long_run.peak_rss_mb:.2f}x the memory"
+        )

@@ -51,10 +51,18 @@ def _measure(folder: Path, workers: int, jobs: int, job_seconds: float) -> float
     url = create_database()
     queue = str(private_queues()["default_queue"])
     settings = Settings(
-        data_dir=folder / f"data-{workers}-{job_seconds}", database_url=url, executor="celery",
-        broker_url=REDIS_URL, events_url=REDIS_URL, extra_kinds={KIND: "bench.fixed_cost_engine"},
-        worker_concurrency=1, torch_threads=1, rate_limit_per_minute=0, max_active_jobs_per_user=0,
-        queue_by_kind={KIND: queue}, default_queue=queue,
+        data_dir=folder / f"data-{workers}-{job_seconds}",
+        database_url=url,
+        executor="celery",
+        broker_url=REDIS_URL,
+        events_url=REDIS_URL,
+        extra_kinds={KIND: "bench.fixed_cost_engine"},
+        worker_concurrency=1,
+        torch_threads=1,
+        rate_limit_per_minute=0,
+        max_active_jobs_per_user=0,
+        queue_by_kind={KIND: queue},
+        default_queue=queue,
     )
     env = settings_env(settings)
     # One core per job, like torch_threads=1: numpy's BLAS would otherwise use every core

@@ -25,8 +25,9 @@ def main() -> None:
     from audiomill.runtime import build_runtime
     from audiomill.store.tables import Job
 
-    settings = Settings(data_dir=data_dir, worker_concurrency=1, device="cpu", rate_limit_per_minute=0,
-                        max_active_jobs_per_user=0)
+    settings = Settings(
+        data_dir=data_dir, worker_concurrency=1, device="cpu", rate_limit_per_minute=0, max_active_jobs_per_user=0
+    )
     runtime = build_runtime(settings)
     idle = dataclasses.replace(runtime, executor=None)  # writes rows without handing them out
     runtime.executor = make_executor(runtime)
@@ -63,10 +64,16 @@ def main() -> None:
     def p90(values: list[float]) -> float:
         return sorted(values)[int(0.9 * (len(values) - 1))]
 
-    print(json.dumps({
-        "claimed_median_ms": round(statistics.median(claimed_ms), 2), "claimed_p90_ms": round(p90(claimed_ms), 2),
-        "finished_median_ms": round(statistics.median(finished_ms), 2), "finished_p90_ms": round(p90(finished_ms), 2),
-    }))
+    print(
+        json.dumps(
+            {
+                "claimed_median_ms": round(statistics.median(claimed_ms), 2),
+                "claimed_p90_ms": round(p90(claimed_ms), 2),
+                "finished_median_ms": round(statistics.median(finished_ms), 2),
+                "finished_p90_ms": round(p90(finished_ms), 2),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -44,8 +44,9 @@ def _tree(revision: str) -> Path:
     if not (target / "src" / "audiomill").is_dir():
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
-        archive = subprocess.run(["git", "archive", "--format=tar", revision, "src"], cwd=common.REPO_DIR,
-                                 check=True, capture_output=True).stdout
+        archive = subprocess.run(
+            ["git", "archive", "--format=tar", revision, "src"], cwd=common.REPO_DIR, check=True, capture_output=True
+        ).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(target, filter="data")
     return target / "src"
@@ -86,12 +87,23 @@ def memory(src: Path, label: str, status_calls: int, scratch: Path) -> list[obje
     data_dir.mkdir(parents=True)
     port = common._free_port()
     base = f"http://127.0.0.1:{port}"
-    env = _env(src, AUDIOMILL_DATA_DIR=str(data_dir), AUDIOMILL_WORKER_CONCURRENCY="1", AUDIOMILL_PORT=str(port),
-               AUDIOMILL_RATE_LIMIT_PER_MINUTE="0", AUDIOMILL_MODELS_DOWNLOAD="false")
+    env = _env(
+        src,
+        AUDIOMILL_DATA_DIR=str(data_dir),
+        AUDIOMILL_WORKER_CONCURRENCY="1",
+        AUDIOMILL_PORT=str(port),
+        AUDIOMILL_RATE_LIMIT_PER_MINUTE="0",
+        AUDIOMILL_MODELS_DOWNLOAD="false",
+    )
     log = scratch / f"{label}.server.log"
     with open(log, "wb") as sink:
-        proc = subprocess.Popen([common.PYTHON, "-m", "audiomill.cli", "serve", "--port", str(port)], env=env,
-                                cwd=scratch, stdout=sink, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [common.PYTHON, "-m", "audiomill.cli", "serve", "--port", str(port)],
+            env=env,
+            cwd=scratch,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -108,8 +120,12 @@ def memory(src: Path, label: str, status_calls: int, scratch: Path) -> list[obje
         started_mb = _rss_mb(proc.pid)
         wav = common.ensure_clips(1, 1.0)[0]
         with open(wav, "rb") as handle:
-            job = requests.post(base + "/api/v1/jobs", data={"kind": "bench_noop", "params": "{}"},
-                                files={"file": ("clip.wav", handle)}, timeout=60).json()
+            job = requests.post(
+                base + "/api/v1/jobs",
+                data={"kind": "bench_noop", "params": "{}"},
+                files={"file": ("clip.wav", handle)},
+                timeout=60,
+            ).json()
         session = requests.Session()
         deadline = time.monotonic() + 180  # the job done first: the worker is up and warm
         while session.get(f"{base}/api/v1/jobs/{job['id']}", timeout=60).json()["status"] in ("pending", "processing"):
@@ -137,9 +153,13 @@ def dispatch(src: Path, label: str, jobs: int, scratch: Path) -> dict[str, float
     data_dir = scratch / f"{label}-dispatch"
     shutil.rmtree(data_dir, ignore_errors=True)
     out = subprocess.run(
-        [common.PYTHON, "-m", "bench.b5_dispatch_peer", str(data_dir), str(jobs),
-         str(common.ensure_clips(1, 1.0)[0])],
-        env=_env(src), cwd=common.REPO_DIR, capture_output=True, text=True, timeout=1800, check=False,
+        [common.PYTHON, "-m", "bench.b5_dispatch_peer", str(data_dir), str(jobs), str(common.ensure_clips(1, 1.0)[0])],
+        env=_env(src),
+        cwd=common.REPO_DIR,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
     )
     if out.returncode != 0:
         raise RuntimeError(f"{label} dispatch peer failed:\n{out.stderr[-3000:]}")
@@ -157,20 +177,38 @@ def run(args: argparse.Namespace) -> None:
         common.wait_for_quiet()
         rows.append(memory(src, label, args.status_calls, scratch))
     print(f"\n(a) `audiomill serve` resident memory, MB (1 worker; {args.status_calls} status calls)")
-    print_table(["peer", "after start", f"after {args.status_calls} calls", "peak (HWM)", "worker procs",
-                 "torch/onnxruntime mapped", "job"], rows)
+    print_table(
+        [
+            "peer",
+            "after start",
+            f"after {args.status_calls} calls",
+            "peak (HWM)",
+            "worker procs",
+            "torch/onnxruntime mapped",
+            "job",
+        ],
+        rows,
+    )
     after_rss = float(rows[1][2])  # type: ignore[arg-type]
-    print(f"after / before = {after_rss / float(rows[0][2]):.2f}  "  # type: ignore[arg-type]
-          f"goal <= {GOAL_RSS_MB:g} MB, no torch: {verdict(after_rss <= GOAL_RSS_MB and rows[1][5] == 'none')}")
+    print(
+        f"after / before = {after_rss / float(rows[0][2]):.2f}  "  # type: ignore[arg-type]
+        f"goal <= {GOAL_RSS_MB:g} MB, no torch: {verdict(after_rss <= GOAL_RSS_MB and rows[1][5] == 'none')}"
+    )
 
     timings = {}
     for label, src in peers.items():
         common.wait_for_quiet()
         timings[label] = dispatch(src, label, args.jobs, scratch)
     print(f"\n(b) no-op job handed to a warm worker, ms ({args.jobs} jobs each, median / p90)")
-    print_table(["peer", "to claimed (median)", "to claimed (p90)", "to finished (median)", "to finished (p90)"],
-                [[label, t["claimed_median_ms"], t["claimed_p90_ms"], t["finished_median_ms"], t["finished_p90_ms"]]
-                 for label, t in timings.items()])
+    print_table(
+        ["peer", "to claimed (median)", "to claimed (p90)", "to finished (median)", "to finished (p90)"],
+        [
+            [label, t["claimed_median_ms"], t["claimed_p90_ms"], t["finished_median_ms"], t["finished_p90_ms"]]
+            for label, t in timings.items()
+        ],
+    )
     overhead = timings["after"]["finished_median_ms"] - timings["before"]["finished_median_ms"]
-    print(f"process - thread, to finished (median) = {overhead:.1f} ms  goal <= {GOAL_OVERHEAD_MS:g} ms  "
-          f"{verdict(overhead <= GOAL_OVERHEAD_MS)}")
+    print(
+        f"process - thread, to finished (median) = {overhead:.1f} ms  goal <= {GOAL_OVERHEAD_MS:g} ms  "
+        f"{verdict(overhead <= GOAL_OVERHEAD_MS)}"
+    )

@@ -111,8 +111,10 @@ def long_song(seconds: float, repeats: int) -> None:
             plain_librosa(decoded, rate)
             peer.append(time.perf_counter() - start)
     print(f"\n{duration:.0f} s song (mp3, decode included), warm, best of {repeats}:")
-    print(f"  audiomill analyze_file  {min(ours):6.2f} s  (bpm {result.rhythm.bpm}, key {result.key.name}, "
-          f"{result.levels.integrated_lufs} LUFS, with loudness, true peak, beats, meter, waveform)")
+    print(
+        f"  audiomill analyze_file  {min(ours):6.2f} s  (bpm {result.rhythm.bpm}, key {result.key.name}, "
+        f"{result.levels.integrated_lufs} LUFS, with loudness, true peak, beats, meter, waveform)"
+    )
     print(f"  librosa beat_track + chroma/Krumhansl  {min(peer):6.2f} s  (tempo and key only)")
     print(f"  ratio {min(ours) / min(peer):.2f}x")
 
@@ -133,8 +135,10 @@ def hums(count: int) -> None:
         hum = render_hum(truth, detune_cents=25 if seed % 2 else -25, seed=seed)
         notes = transcribe_samples(hum, SAMPLE_RATE, bpm=bpm).notes
         scores.append(onset_pitch_f1(truth, [(n.pitch, n.start_seconds, n.duration_seconds) for n in notes]))
-    print(f"\nhum transcription onset+pitch F1 over {count} synthetic hums (vibrato 35 c, glides, +-25 c, noise): "
-          f"mean {np.mean(scores):.3f}, min {np.min(scores):.3f}")
+    print(
+        f"\nhum transcription onset+pitch F1 over {count} synthetic hums (vibrato 35 c, glides, +-25 c, noise): "
+        f"mean {np.mean(scores):.3f}, min {np.min(scores):.3f}"
+    )
     # end to end: a 15 s hum through the hum_to_beat engine (transcribe, arrange, render, encode)
     from audiomill.engines import hum_to_beat
     from audiomill.engines.base import LocalContext
@@ -149,8 +153,10 @@ def hums(count: int) -> None:
         start = time.perf_counter()
         hum_to_beat.run(ctx)
         elapsed = time.perf_counter() - start
-    print(f"hum_to_beat job, {len(render_hum(truth)) / SAMPLE_RATE:.0f} s hum, warm: {elapsed:.2f} s "
-          f"({len(ctx.result['notes'])} notes, key {ctx.result['key']})")
+    print(
+        f"hum_to_beat job, {len(render_hum(truth)) / SAMPLE_RATE:.0f} s hum, warm: {elapsed:.2f} s "
+        f"({len(ctx.result['notes'])} notes, key {ctx.result['key']})"
+    )
 
 
 def main() -> None:

@@ -143,9 +143,7 @@ def audiomill_denoiser(model: str) -> Denoiser:
         context, delay_frames = open_model(DenoiseParams(model=model), 1)  # type: ignore[arg-type]
         blocks = (noisy[None, i : i + 48000] for i in range(0, noisy.size, 48000))
         with context as session:
-            out = np.concatenate(
-                list(denoise_blocks(blocks, session, delay_frames, sample_rate)), axis=1
-            )
+            out = np.concatenate(list(denoise_blocks(blocks, session, delay_frames, sample_rate)), axis=1)
         return out[0]
 
     return run
@@ -162,9 +160,7 @@ def noisereduce_oracle(noisy: np.ndarray, sample_rate: int, noise: np.ndarray) -
     """Given a stretch of the very noise (which no upload comes with): an upper reference."""
     import noisereduce
 
-    out = noisereduce.reduce_noise(
-        y=noisy, sr=sample_rate, y_noise=noise, stationary=True, n_jobs=1
-    )
+    out = noisereduce.reduce_noise(y=noisy, sr=sample_rate, y_noise=noise, stationary=True, n_jobs=1)
     return np.asarray(out, np.float32)
 
 

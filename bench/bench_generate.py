@@ -84,29 +84,72 @@ def run(args: argparse.Namespace) -> None:
             result = _track(client, server, duration, args.poll)
             result["load"] = load
             results.append(result)
-            rows.append([
-                f"{duration:g}", f"{result['server_s']:.2f}", f"{result['e2e_s']:.2f}",
-                f"{duration / result['server_s']:.1f}", f"{duration / result['e2e_s']:.1f}",
-                f"{result['cpu_s']:.2f}", f"{duration / max(result['cpu_s'], 1e-9):.1f}",
-                f"{result['peak_mb']:.0f}", f"{result['estimate_s']:.0f}", f"{load:.1f}",
-            ])
+            rows.append(
+                [
+                    f"{duration:g}",
+                    f"{result['server_s']:.2f}",
+                    f"{result['e2e_s']:.2f}",
+                    f"{duration / result['server_s']:.1f}",
+                    f"{duration / result['e2e_s']:.1f}",
+                    f"{result['cpu_s']:.2f}",
+                    f"{duration / max(result['cpu_s'], 1e-9):.1f}",
+                    f"{result['peak_mb']:.0f}",
+                    f"{result['estimate_s']:.0f}",
+                    f"{load:.1f}",
+                ]
+            )
     print(f"server resident memory: {idle_mb:.0f} MB idle, {warm_mb:.0f} MB peak after the 5 s warm-up job")
     for duration in args.durations:  # the engine alone, in a fresh process: its own peak memory
         common.wait_for_quiet()
-        out = subprocess.run([common.PYTHON, "-m", "bench.generate_alone", str(duration)], cwd=common.REPO_DIR,
-                             env=common.base_env(), capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [common.PYTHON, "-m", "bench.generate_alone", str(duration)],
+            cwd=common.REPO_DIR,
+            env=common.base_env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         _, seconds, wall, cpu, peak_mb, load = out.split()[-6:]
-        rows.append([f"{seconds} (engine alone)", "", f"{float(wall):.2f}", "", f"{float(seconds) / float(wall):.1f}",
-                     f"{float(cpu):.2f}", f"{float(seconds) / float(cpu):.1f}", peak_mb, "", load])
-    print_table(["audio s", "server s", "e2e s", "x real (server)", "x real (e2e)", "cpu s", "x real (cpu)",
-                 "peak MB", "estimate s", "load"], rows)
+        rows.append(
+            [
+                f"{seconds} (engine alone)",
+                "",
+                f"{float(wall):.2f}",
+                "",
+                f"{float(seconds) / float(wall):.1f}",
+                f"{float(cpu):.2f}",
+                f"{float(seconds) / float(cpu):.1f}",
+                peak_mb,
+                "",
+                load,
+            ]
+        )
+    print_table(
+        [
+            "audio s",
+            "server s",
+            "e2e s",
+            "x real (server)",
+            "x real (e2e)",
+            "cpu s",
+            "x real (cpu)",
+            "peak MB",
+            "estimate s",
+            "load",
+        ],
+        rows,
+    )
     for result in results:
         ratio = result["duration"] / result["e2e_s"]
-        print(f"{result['duration']:g} s: {ratio:.1f}x real time end to end "
-              f"(goal >= {GOAL_TIMES_REAL_TIME:g}x): {verdict(ratio >= GOAL_TIMES_REAL_TIME)}")
+        print(
+            f"{result['duration']:g} s: {ratio:.1f}x real time end to end "
+            f"(goal >= {GOAL_TIMES_REAL_TIME:g}x): {verdict(ratio >= GOAL_TIMES_REAL_TIME)}"
+        )
         if result["duration"] >= 300:
-            print(f"300 s peak {result['peak_mb']:.0f} MB (goal <= {GOAL_PEAK_MB_300S:g}): "
-                  f"{verdict(result['peak_mb'] <= GOAL_PEAK_MB_300S)}")
+            print(
+                f"300 s peak {result['peak_mb']:.0f} MB (goal <= {GOAL_PEAK_MB_300S:g}): "
+                f"{verdict(result['peak_mb'] <= GOAL_PEAK_MB_300S)}"
+            )
 
 
 def main() -> None:

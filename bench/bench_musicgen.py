@@ -133,16 +133,12 @@ def build_small(device: str, dtype: torch.dtype = torch.float32) -> Any:
         for layer in model.audio_encoder.quantizer.layers:
             layer.codebook.embed.normal_()
     generation = model.generation_config
-    generation.pad_token_id = generation.bos_token_id = (
-        generation.decoder_start_token_id
-    ) = 2048
+    generation.pad_token_id = generation.bos_token_id = generation.decoder_start_token_id = 2048
     model = model.to(dtype)
     vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
     vocab += [("\u2581" + word, -1.0) for word in _WORDS]
     tokenizer = T5Tokenizer(vocab=vocab, extra_ids=0)
-    return musicgen.wrap_model(
-        model, tokenizer, device, "musicgen-small-shaped", SCRATCH
-    )
+    return musicgen.wrap_model(model, tokenizer, device, "musicgen-small-shaped", SCRATCH)
 
 
 def peak_rss_mb() -> float:
@@ -190,9 +186,7 @@ def concurrent_jobs(loaded: Any, count: int, seconds: float) -> tuple[float, lis
     def job(index: int) -> None:
         barrier.wait()
         try:
-            musicgen.generate_music(
-                loaded, PROMPTS[index % len(PROMPTS)], seconds, seed=index
-            )
+            musicgen.generate_music(loaded, PROMPTS[index % len(PROMPTS)], seconds, seed=index)
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
 
@@ -210,18 +204,14 @@ def concurrent_jobs(loaded: Any, count: int, seconds: float) -> tuple[float, lis
 
 
 def gpu_run(seconds: float, dtype_name: str) -> None:
-    common.header(
-        f"MusicGen-small-shaped on CUDA ({dtype_name}): 1 vs 8 vs 16 concurrent {seconds:g} s jobs"
-    )
+    common.header(f"MusicGen-small-shaped on CUDA ({dtype_name}): 1 vs 8 vs 16 concurrent {seconds:g} s jobs")
     if not torch.cuda.is_available():
         print("skipped: CUDA is not available on this machine")
         return
     from audiomill.models import musicgen
 
     loaded = build_small("cuda", getattr(torch, dtype_name))
-    musicgen.generate_music(
-        loaded, PROMPTS[0], 1.0, seed=0
-    )  # warm-up (kernels, imports)
+    musicgen.generate_music(loaded, PROMPTS[0], 1.0, seed=0)  # warm-up (kernels, imports)
     rows = []
     times: dict[int, float] = {}
     for count in (1, 8, 16):
@@ -252,33 +242,21 @@ def gpu_run(seconds: float, dtype_name: str) -> None:
         rows,
     )
     ratio = times[16] / times[1]
-    print(
-        f"16 jobs / 1 job wall time: {ratio:.2f}x (goal <= {GOAL_16_OVER_1}x): {verdict(ratio <= GOAL_16_OVER_1)}"
-    )
+    print(f"16 jobs / 1 job wall time: {ratio:.2f}x (goal <= {GOAL_16_OVER_1}x): {verdict(ratio <= GOAL_16_OVER_1)}")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--seconds", type=float, default=10.0, help="audio seconds per job"
-    )
-    parser.add_argument(
-        "--no-composer", action="store_true", help="skip the composer peer"
-    )
-    parser.add_argument(
-        "--no-cpu", action="store_true", help="skip the CPU run (e.g. on a GPU machine)"
-    )
-    parser.add_argument(
-        "--gpu-dtype", default="float32", choices=["float32", "bfloat16", "float16"]
-    )
+    parser.add_argument("--seconds", type=float, default=10.0, help="audio seconds per job")
+    parser.add_argument("--no-composer", action="store_true", help="skip the composer peer")
+    parser.add_argument("--no-cpu", action="store_true", help="skip the CPU run (e.g. on a GPU machine)")
+    parser.add_argument("--gpu-dtype", default="float32", choices=["float32", "bfloat16", "float16"])
 
 
 def main(args: argparse.Namespace) -> None:
     SCRATCH.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(common.torch_threads())
     if not args.no_cpu:
-        common.header(
-            f"MusicGen-small-shaped random weights on the CPU, {args.seconds:g} s of audio"
-        )
+        common.header(f"MusicGen-small-shaped random weights on the CPU, {args.seconds:g} s of audio")
         rows = []
         composer_seconds = None
         if not args.no_composer:
@@ -306,15 +284,11 @@ def main(args: argparse.Namespace) -> None:
         )
         print_table(["peer", "seconds", "s per audio s", "peak RSS MB (process)"], rows)
         if composer_seconds:
-            print(
-                f"composer is {took / composer_seconds:.0f}x faster than MusicGen-small on this CPU"
-            )
+            print(f"composer is {took / composer_seconds:.0f}x faster than MusicGen-small on this CPU")
     gpu_run(args.seconds, args.gpu_dtype)
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(parser)
     main(parser.parse_args())

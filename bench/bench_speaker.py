@@ -76,12 +76,8 @@ class Case:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--no-old", action="store_true", help="skip the previous engine"
-    )
-    parser.add_argument(
-        "--no-flite", action="store_true", help="skip the flite conversations"
-    )
+    parser.add_argument("--no-old", action="store_true", help="skip the previous engine")
+    parser.add_argument("--no-flite", action="store_true", help="skip the flite conversations")
     parser.add_argument("--no-ami", action="store_true", help="skip the AMI excerpts")
     parser.add_argument(
         "--threads",
@@ -98,9 +94,7 @@ def run(args: argparse.Namespace) -> None:
     from audiomill.config import reset_settings_cache
 
     reset_settings_cache()
-    common.header(
-        "speaker extraction: old engine (d-vector) vs new (CAM++ diarization)"
-    )
+    common.header("speaker extraction: old engine (d-vector) vs new (CAM++ diarization)")
     cases: list[Case] = []
     if not args.no_flite:
         reason = flite_missing_reason()
@@ -122,11 +116,7 @@ def run(args: argparse.Namespace) -> None:
         for name, engine in engines.items():
             figures = measure(case, engine)
             rows.append([case.name, case.target, case.note, name, *figures.row()])
-            if (
-                name == "new"
-                and case.name.startswith("trn")
-                and case.speakers_in_talk == 2
-            ):
+            if name == "new" and case.name.startswith("trn") and case.speakers_in_talk == 2:
                 two_person_real.append(figures)
             print(f"  {case.name} {name}: {rows[-1]}", flush=True)
     print()
@@ -166,8 +156,7 @@ def run(args: argparse.Namespace) -> None:
         )
     else:
         print(
-            "no real excerpt has only two speakers: the 2-person sep goal is read off the"
-            " multi-speaker AMI rows above"
+            "no real excerpt has only two speakers: the 2-person sep goal is read off the multi-speaker AMI rows above"
         )
 
 
@@ -192,9 +181,7 @@ def flite_cases(voices: FliteVoices) -> list[Case]:
                 "other words",
             )
         )
-    talk = voices.conversation_script(
-        {"A": "rms", "B": "kal", "C": "slt"}, THREE_PERSON_SCRIPT
-    )
+    talk = voices.conversation_script({"A": "rms", "B": "kal", "C": "slt"}, THREE_PERSON_SCRIPT)
     cases.append(
         Case(
             "rms+kal+slt",
@@ -212,10 +199,7 @@ def flite_cases(voices: FliteVoices) -> list[Case]:
 
 def ami_cases(folder: Path) -> list[Case]:
     turns = ami_turns(folder)
-    audio = {
-        name: soundfile.read(folder / f"{name}.wav", dtype="float32")[0]
-        for name in turns
-    }
+    audio = {name: soundfile.read(folder / f"{name}.wav", dtype="float32")[0] for name in turns}
 
     def solo(name: str, speaker: str) -> np.ndarray:
         masks, overlapped = speaker_masks(turns[name], audio[name].size)
@@ -314,8 +298,10 @@ class Figures:
             self.right_score,
             self.wrong_score,
             round(self.kept_seconds, 1),
-            (f"{'-' if self.overlap_reported is None else round(self.overlap_reported, 1)} / "
-            f"{self.overlap_reference:.1f}"),
+            (
+                f"{'-' if self.overlap_reported is None else round(self.overlap_reported, 1)} / "
+                f"{self.overlap_reference:.1f}"
+            ),
             round(self.seconds, 1),
         ]
 
@@ -327,9 +313,7 @@ def measure(case: Case, engine: Engine) -> Figures:
     started = time.perf_counter()
     right = engine(case.conversation, case.right, out)
     seconds = time.perf_counter() - started
-    output, _ = soundfile.read(
-        right["outputs"]["audio"][0], dtype="float32", always_2d=True
-    )
+    output, _ = soundfile.read(right["outputs"]["audio"][0], dtype="float32", always_2d=True)
     der = None
     if "diarization_rttm" in right["outputs"]:
         hypothesis = read_rttm(right["outputs"]["diarization_rttm"][0])
@@ -338,9 +322,7 @@ def measure(case: Case, engine: Engine) -> Figures:
     masks, overlapped = speaker_masks(case.turns, talk.size)
     target = masks[case.target] & ~overlapped
     others = ~masks[case.target] & ~overlapped & np.any(list(masks.values()), axis=0)
-    separation = _gain_db(talk, output[:, 0], target) - _gain_db(
-        talk, output[:, 0], others
-    )
+    separation = _gain_db(talk, output[:, 0], target) - _gain_db(talk, output[:, 0], others)
     return Figures(
         separation_db=separation,
         der=der,
@@ -414,9 +396,7 @@ def diarization_error_rate(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.bench_speaker", description=__doc__
-    )
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_speaker", description=__doc__)
     add_arguments(parser)
     run(parser.parse_args(argv))
 

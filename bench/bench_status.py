@@ -92,8 +92,11 @@ class Peer:
     def env(self, data_dir: Path, port: int, database_url: str | None, workers: int) -> dict[str, str]:
         env = dict(os.environ)
         env.update(
-            PYTHONPATH=str(self.tree / "src"), AUDIOMILL_DATA_DIR=str(data_dir), AUDIOMILL_PORT=str(port),
-            AUDIOMILL_RATE_LIMIT_PER_MINUTE="0", AUDIOMILL_MODELS_DOWNLOAD="false",
+            PYTHONPATH=str(self.tree / "src"),
+            AUDIOMILL_DATA_DIR=str(data_dir),
+            AUDIOMILL_PORT=str(port),
+            AUDIOMILL_RATE_LIMIT_PER_MINUTE="0",
+            AUDIOMILL_MODELS_DOWNLOAD="false",
         )
         if database_url:
             env["AUDIOMILL_DATABASE_URL"] = database_url
@@ -134,8 +137,19 @@ def _ms(text: str) -> float:
 def run_wrk(url: str, connections: int, seconds: float) -> tuple[float, float, float, int, int, int, int]:
     threads = min(2, connections)
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", f"{WRK_TIMEOUT_SECONDS}s", url],
-        capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds:g}s",
+            "--latency",
+            "--timeout",
+            f"{WRK_TIMEOUT_SECONDS}s",
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
@@ -203,14 +217,26 @@ class Served:
         if self.database_url:
             _reset_postgres(self.database_url)
         env = self.peer.env(self.data_dir, self.port, self.database_url, self.workers)
-        seeded = subprocess.run([PYTHON, "-c", _SEED_SCRIPT, str(JOBS_SEEDED)], env=env, cwd=self.peer.tree,
-                                capture_output=True, text=True, check=False)
+        seeded = subprocess.run(
+            [PYTHON, "-c", _SEED_SCRIPT, str(JOBS_SEEDED)],
+            env=env,
+            cwd=self.peer.tree,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if seeded.returncode != 0:
             raise RuntimeError(f"seeding {self.peer.name} failed:\n{seeded.stderr[-3000:]}")
         self.job_id = seeded.stdout.strip().splitlines()[-1]
         log = open(OUT_DIR / f"{self.peer.name}.server.log", "wb")
-        self.proc = subprocess.Popen(self.peer.serve_command(self.workers), env=env, cwd=self.peer.tree,
-                                     stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.peer.serve_command(self.workers),
+            env=env,
+            cwd=self.peer.tree,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -271,12 +297,18 @@ def measure(served: Served, seconds: float, connections: tuple[int, ...]) -> dic
     return results
 
 
-def print_results(title: str, peers: dict[str, dict[tuple[str, int], WrkResult]], connections: tuple[int, ...],
-                  loads: dict[str, float]) -> None:
+def print_results(
+    title: str,
+    peers: dict[str, dict[tuple[str, int], WrkResult]],
+    connections: tuple[int, ...],
+    loads: dict[str, float],
+) -> None:
     print(f"\n=== {title} ===")
     for name, load in loads.items():
         print(f"{name}: 1-min load average when it started: {load:.2f}")
-    headers = ["request", "conns"] + [f"{name} {col}" for name in peers for col in ("req/s", "p99 ms", "err", "+1s ms", "cpu ms/req")]
+    headers = ["request", "conns"] + [
+        f"{name} {col}" for name in peers for col in ("req/s", "p99 ms", "err", "+1s ms", "cpu ms/req")
+    ]
     if len(peers) == 2:
         headers.append("req/s ratio")
     rows = []
@@ -288,8 +320,13 @@ def print_results(title: str, peers: dict[str, dict[tuple[str, int], WrkResult]]
             for result in peers.values():
                 r = result[(label, count)]
                 values.append(r.requests_per_second)
-                row += [f"{r.requests_per_second:.0f}", f"{r.p99_ms:.1f}", r.errors, f"{r.after_burst_ms:.1f}",
-                        f"{r.cpu_ms_per_request:.2f}"]
+                row += [
+                    f"{r.requests_per_second:.0f}",
+                    f"{r.p99_ms:.1f}",
+                    r.errors,
+                    f"{r.after_burst_ms:.1f}",
+                    f"{r.cpu_ms_per_request:.2f}",
+                ]
             if len(values) == 2:
                 row.append(f"{values[1] / values[0]:.1f}x" if values[0] else "inf")
             rows.append(row)
@@ -316,20 +353,27 @@ def run(args: argparse.Namespace) -> None:
             loads[peer.name] = os.getloadavg()[0]
             with Served(peer, url, args.workers) as served:
                 results[peer.name] = measure(served, args.seconds, connections)
-        print_results(f"{backend}: {args.seconds:g} s per cell, wrk --timeout {WRK_TIMEOUT_SECONDS}s, "
-                      f"workers={args.workers}; err = timeouts + socket errors + non-2xx; "
-                      "+1s ms = one GET one second after the burst",
-                      results, connections, loads)
+        print_results(
+            f"{backend}: {args.seconds:g} s per cell, wrk --timeout {WRK_TIMEOUT_SECONDS}s, "
+            f"workers={args.workers}; err = timeouts + socket errors + non-2xx; "
+            "+1s ms = one GET one second after the burst",
+            results,
+            connections,
+            loads,
+        )
         summary[backend] = {
-            name: {f"{label} @{count}": vars(r) for (label, count), r in result.items()} for name, result in results.items()
+            name: {f"{label} @{count}": vars(r) for (label, count), r in result.items()}
+            for name, result in results.items()
         }
         after = results["after"]
         for label in ("GET /status/{id}", "GET /api/v1/jobs/{id}"):
             if 64 in connections:
                 r = after[(label, 64)]
                 ok = r.requests_per_second >= GOAL_RPS_AT_64 and r.p99_ms <= GOAL_P99_MS_AT_64 and r.errors == 0
-                print(f"goal {label} @64 (>= {GOAL_RPS_AT_64:.0f} req/s, p99 <= {GOAL_P99_MS_AT_64:.0f} ms, no errors): "
-                      f"{'met' if ok else 'NOT met'} ({r.requests_per_second:.0f} req/s, p99 {r.p99_ms:.1f} ms)")
+                print(
+                    f"goal {label} @64 (>= {GOAL_RPS_AT_64:.0f} req/s, p99 <= {GOAL_P99_MS_AT_64:.0f} ms, no errors): "
+                    f"{'met' if ok else 'NOT met'} ({r.requests_per_second:.0f} req/s, p99 {r.p99_ms:.1f} ms)"
+                )
     (OUT_DIR / "results.json").write_text(json.dumps(summary, indent=2))
     print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.2f}; raw figures: {OUT_DIR / 'results.json'}")
 

@@ -70,12 +70,17 @@ def ensure_model(size: ModelSize) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
     kwargs: dict[str, Any] = {
-        "sources": SOURCES, "audio_channels": 2, "samplerate": SAMPLE_RATE,
-        "segment": MODEL_SEGMENT, **_MODEL_KWARGS[size],
+        "sources": SOURCES,
+        "audio_channels": 2,
+        "samplerate": SAMPLE_RATE,
+        "segment": MODEL_SEGMENT,
+        **_MODEL_KWARGS[size],
     }
     model = HTDemucs(**kwargs)
     package = {
-        "klass": HTDemucs, "args": (), "kwargs": kwargs,
+        "klass": HTDemucs,
+        "args": (),
+        "kwargs": kwargs,
         # serialize_model(half=True): the released checkpoints are stored in float16.
         "state": {k: v.data.to("cpu", torch.half) for k, v in model.state_dict().items()},
     }
@@ -326,18 +331,46 @@ def tail(path: Path, lines: int = 15) -> str:
 def demucs_cli(track: Path | Sequence[Path], models_dir: Path, out: Path, log: Path) -> Measured:
     """``python -m demucs.separate --repo DIR -n htdemucs -o OUT track.wav`` (16-bit wav)."""
     tracks = [track] if isinstance(track, Path) else list(track)
-    cmd = [PYTHON, "-m", "demucs.separate", "--repo", str(models_dir), "-n", MODEL_NAME, "-o", str(out),
-           *map(str, tracks)]
+    cmd = [
+        PYTHON,
+        "-m",
+        "demucs.separate",
+        "--repo",
+        str(models_dir),
+        "-n",
+        MODEL_NAME,
+        "-o",
+        str(out),
+        *map(str, tracks),
+    ]
     return run_measured(cmd, base_env(), log)
 
 
-def audiomill_cli(track: Path, models_dir: Path, out: Path, log: Path, data_dir: Path,
-                  precision: str = "float32") -> Measured:
+def audiomill_cli(
+    track: Path, models_dir: Path, out: Path, log: Path, data_dir: Path, precision: str = "float32"
+) -> Measured:
     """``python -m audiomill.cli separate TRACK -o OUT -n htdemucs --format wav --precision P``."""
-    cmd = [PYTHON, "-m", "audiomill.cli", "separate", str(track), "-o", str(out), "-n", MODEL_NAME,
-           "--format", "wav", "--precision", precision]
-    env = base_env(AUDIOMILL_MODELS_DIR=str(models_dir), AUDIOMILL_MODELS_DOWNLOAD="false",
-                   AUDIOMILL_DATA_DIR=str(data_dir), COLUMNS="100")
+    cmd = [
+        PYTHON,
+        "-m",
+        "audiomill.cli",
+        "separate",
+        str(track),
+        "-o",
+        str(out),
+        "-n",
+        MODEL_NAME,
+        "--format",
+        "wav",
+        "--precision",
+        precision,
+    ]
+    env = base_env(
+        AUDIOMILL_MODELS_DIR=str(models_dir),
+        AUDIOMILL_MODELS_DOWNLOAD="false",
+        AUDIOMILL_DATA_DIR=str(data_dir),
+        COLUMNS="100",
+    )
     return run_measured(cmd, env, log)
 
 
@@ -382,14 +415,21 @@ class Server:
         port = _free_port()
         self.base = f"http://127.0.0.1:{port}"
         env = base_env(
-            AUDIOMILL_DATA_DIR=str(self.data_dir), AUDIOMILL_MODELS_DIR=str(self.models_dir),
-            AUDIOMILL_MODELS_DOWNLOAD="false", AUDIOMILL_WORKER_CONCURRENCY=str(self.concurrency),
+            AUDIOMILL_DATA_DIR=str(self.data_dir),
+            AUDIOMILL_MODELS_DIR=str(self.models_dir),
+            AUDIOMILL_MODELS_DOWNLOAD="false",
+            AUDIOMILL_WORKER_CONCURRENCY=str(self.concurrency),
             AUDIOMILL_PORT=str(port),
         )
         self.log = self.data_dir.parent / f"{self.data_dir.name}.server.log"
         sink = open(self.log, "wb")
-        self.proc = subprocess.Popen([PYTHON, "-m", "audiomill.cli", "serve", "--port", str(port)],
-                                     env=env, cwd=REPO_DIR, stdout=sink, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [PYTHON, "-m", "audiomill.cli", "serve", "--port", str(port)],
+            env=env,
+            cwd=REPO_DIR,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
         sink.close()
         self._wait_ready()
         return self
@@ -499,14 +539,24 @@ class Client:
 def submit(client: Client, run: JobRun, params: dict[str, Any]) -> None:
     run.t_submit = time.time()
     with open(run.track, "rb") as f:
-        resp = client.request("POST", "/api/v1/jobs", data={"kind": "separate", "params": json.dumps(params)},
-                              files={"file": (run.track.name, f, "audio/wav")})
+        resp = client.request(
+            "POST",
+            "/api/v1/jobs",
+            data={"kind": "separate", "params": json.dumps(params)},
+            files={"file": (run.track.name, f, "audio/wav")},
+        )
     run.job_id = resp.json()["id"]
     run.t_created = time.time()
 
 
-def run_jobs(client: Client, tracks: Sequence[Path], params: dict[str, Any], poll_seconds: float = 0.2,
-             poll_list: bool = False, timeout_seconds: float = 7200) -> list[JobRun]:
+def run_jobs(
+    client: Client,
+    tracks: Sequence[Path],
+    params: dict[str, Any],
+    poll_seconds: float = 0.2,
+    poll_list: bool = False,
+    timeout_seconds: float = 7200,
+) -> list[JobRun]:
     """Submit every track at once (one uploading thread each, like a burst of uploads),
     poll until each job ends, and download each archive as soon as its job is seen
     completed (as a client would, while the others still run).
@@ -612,8 +662,9 @@ def model_time(models_dir: Path, track: Path) -> ModelTime:
     t0 = time.perf_counter()
     ref = wav.mean(0)
     mean, std = ref.mean(), ref.std() + 1e-8
-    out = apply_model(model, ((wav - mean) / std)[None], split=True, overlap=0.25, shifts=1, progress=False,
-                      device=device)
+    out = apply_model(
+        model, ((wav - mean) / std)[None], split=True, overlap=0.25, shifts=1, progress=False, device=device
+    )
     out = out.cpu() * std + mean
     apply_seconds = time.perf_counter() - t0
     cpu1 = resource.getrusage(resource.RUSAGE_SELF)

@@ -22,8 +22,13 @@ from bench.common import print_table
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-size", choices=["full", "small"], default="full")
-    parser.add_argument("--batches", type=int, nargs="+", default=None,
-                        help="segments per forward (default: 1 2 on CPU, 1 4 8 16 on CUDA)")
+    parser.add_argument(
+        "--batches",
+        type=int,
+        nargs="+",
+        default=None,
+        help="segments per forward (default: 1 2 on CPU, 1 4 8 16 on CUDA)",
+    )
     parser.add_argument("--precision", nargs="+", default=["float32", "bfloat16", "float16"])
     parser.add_argument("--repeats", type=int, default=None, help="timed forwards per setting")
 
@@ -65,13 +70,19 @@ def run(args: argparse.Namespace) -> None:
                 seconds, out = timed(batch, precision)
                 if reference is None:
                     reference = out
-                rows.append(["on" if fastpath else "off", batch_size, precision, f"{seconds:.4f}",
-                             f"{seconds / batch_size:.4f}",
-                             f"{_db_from(out, reference):.0f}" if precision != "float32" else "-"])
+                rows.append(
+                    [
+                        "on" if fastpath else "off",
+                        batch_size,
+                        precision,
+                        f"{seconds:.4f}",
+                        f"{seconds / batch_size:.4f}",
+                        f"{_db_from(out, reference):.0f}" if precision != "float32" else "-",
+                    ]
+                )
             del batch
     print(f"threads: {torch.get_num_threads()}, segment: {frames} frames, {repeats} timed forwards each")
-    print_table(["MHA fast path", "batch", "precision", "s per forward", "s per segment",
-                 "dB from float32"], rows)
+    print_table(["MHA fast path", "batch", "precision", "s per forward", "s per segment", "dB from float32"], rows)
     _against_cpu_float32(model, frames, precisions, device)
 
 

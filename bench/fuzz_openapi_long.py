@@ -59,10 +59,15 @@ def _print_report(title: str, report: FuzzReport, show_failures: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.fuzz_openapi_long", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.fuzz_openapi_long",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--requests", type=int, default=20_000, help="about how many requests in all")
-    parser.add_argument("--seed", type=int, default=None, help="Hypothesis seed (default: AUDIOMILL_FUZZ_SEED or fixed)")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="Hypothesis seed (default: AUDIOMILL_FUZZ_SEED or fixed)"
+    )
     parser.add_argument("--show-failures", type=int, default=20, help="print at most this many failures in full")
     parser.add_argument("--progress", action="store_true", help="print each operation as it finishes")
     args = parser.parse_args(argv)
@@ -78,16 +83,30 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="audiomill-fuzz-") as root:
         with fuzz_target(Path(root) / "api-key") as target:
             positive, negative = _budget_per_operation(target.schema, round(args.requests * (1 - SESSION_SHARE)))
-            print(f"seed {seed}; API-key pass: {positive} positive + {negative} negative examples per operation",
-                  flush=True)
-            report = fuzz(target, BearerAuth(target), positive, negative, seed=seed,
-                          progress=(lambda line: print(line, flush=True)) if args.progress else None)
+            print(
+                f"seed {seed}; API-key pass: {positive} positive + {negative} negative examples per operation",
+                flush=True,
+            )
+            report = fuzz(
+                target,
+                BearerAuth(target),
+                positive,
+                negative,
+                seed=seed,
+                progress=(lambda line: print(line, flush=True)) if args.progress else None,
+            )
             reports.append(("API key (Authorization: Bearer)", report))
         with fuzz_target(Path(root) / "session") as target:
             positive, negative = _budget_per_operation(target.schema, round(args.requests * SESSION_SHARE))
             print(f"cookie-session pass: {positive} positive + {negative} negative examples per operation", flush=True)
-            report = fuzz(target, SessionAuth(target), positive, negative, seed=seed + 1,
-                          progress=(lambda line: print(line, flush=True)) if args.progress else None)
+            report = fuzz(
+                target,
+                SessionAuth(target),
+                positive,
+                negative,
+                seed=seed + 1,
+                progress=(lambda line: print(line, flush=True)) if args.progress else None,
+            )
             reports.append(("cookie session (sessionid + X-CSRFToken)", report))
 
     for title, report in reports:
@@ -95,9 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     total = sum(report.requests for _, report in reports)
     failures = sum(len(report.failures) for _, report in reports)
     server_errors = sum(n for _, report in reports for code, n in report.statuses.items() if code >= 500)
-    print(f"\nTOTAL: {total} requests in {time.monotonic() - started:.0f} s "
-          f"({total / max(time.monotonic() - started, 1e-9):.0f}/s), "
-          f"{failures} failures, {server_errors} responses >= 500")
+    print(
+        f"\nTOTAL: {total} requests in {time.monotonic() - started:.0f} s "
+        f"({total / max(time.monotonic() - started, 1e-9):.0f}/s), "
+        f"{failures} failures, {server_errors} responses >= 500"
+    )
     return 1 if failures or server_errors else 0
 
 

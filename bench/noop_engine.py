@@ -17,8 +17,12 @@ class NoopParams(BaseModel):
 
 
 SPEC = KindSpec(
-    name=KIND, summary="does nothing (benchmarks)", params=NoopParams, inputs=(InputSpec("audio"),),
-    outputs=(), engine=__name__,
+    name=KIND,
+    summary="does nothing (benchmarks)",
+    params=NoopParams,
+    inputs=(InputSpec("audio"),),
+    outputs=(),
+    engine=__name__,
 )
 
 

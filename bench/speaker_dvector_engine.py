@@ -198,9 +198,7 @@ def find_target_speech(
     if threshold is None:
         threshold = calibrate_threshold(all_similarities)
     ramp_samples = round(params.ramp_ms / 1000 * ANALYSIS_RATE_HZ)
-    kept = merge_close(
-        [span for s in scored for span in target_spans(s, threshold)], 2 * ramp_samples
-    )
+    kept = merge_close([span for s in scored for span in target_spans(s, threshold)], 2 * ramp_samples)
     return TargetSpeech(
         kept_seconds=[(start / ANALYSIS_RATE_HZ, end / ANALYSIS_RATE_HZ) for start, end in kept],
         speech_seconds=sum(end - start for start, end in speech) / ANALYSIS_RATE_HZ,
@@ -274,9 +272,7 @@ def window_starts(frame_count: int, hop_frames: int) -> np.ndarray:
     return np.unique(np.append(np.arange(0, last + 1, hop_frames), last))
 
 
-def covering_similarity(
-    embeddings: np.ndarray, starts: np.ndarray, frame_count: int, target: np.ndarray
-) -> np.ndarray:
+def covering_similarity(embeddings: np.ndarray, starts: np.ndarray, frame_count: int, target: np.ndarray) -> np.ndarray:
     """(frame_count,) cosine between the target and the mean of the windows covering each frame.
 
     The set of covering windows only changes where a window starts or ends, so the means
@@ -417,9 +413,7 @@ class SpeechGate:
     The ramps sit outside the kept spans so the kept speech itself is never faded.
     """
 
-    def __init__(
-        self, kept_seconds: list[tuple[float, float]], ramp_seconds: float, floor_gain: float
-    ) -> None:
+    def __init__(self, kept_seconds: list[tuple[float, float]], ramp_seconds: float, floor_gain: float) -> None:
         self.starts = np.array([start for start, _ in kept_seconds], np.float64)
         self.ends = np.array([end for _, end in kept_seconds], np.float64)
         self.ramp_seconds = ramp_seconds
@@ -473,9 +467,7 @@ def write_gated(
     blocks: Iterable[np.ndarray] = gated_blocks(_stage(ctx, write_start, 1.0, "writing"))
     meter: loudness.LoudnessMeter | None = None
     if gain_db is not None:
-        blocks = loudness.limit_stream(
-            blocks, info.sample_rate, info.channels, gain_db, params.ceiling_dbtp
-        )
+        blocks = loudness.limit_stream(blocks, info.sample_rate, info.channels, gain_db, params.ceiling_dbtp)
         meter = loudness.LoudnessMeter(info.sample_rate, info.channels)
     with audio.AudioWriter(output, info.sample_rate, info.channels, params) as writer:
         for block in blocks:
@@ -492,9 +484,7 @@ def write_gated(
     }
 
 
-def boost_gain_db(
-    blocks: Iterable[np.ndarray], sample_rate: int, channels: int, params: SpeakerExtractParams
-) -> float:
+def boost_gain_db(blocks: Iterable[np.ndarray], sample_rate: int, channels: int, params: SpeakerExtractParams) -> float:
     """The static gain (before the true-peak limiter) that reaches the asked loudness.
 
     Measured on the extracted speech, not the conversation: the muted voices must not
@@ -519,16 +509,13 @@ def _finite_or_none(value: float) -> float | None:
 # ---------------------------------------------------------------- result
 
 
-def extraction_result(
-    found: TargetSpeech, target: TargetVoice, duration_seconds: float
-) -> dict[str, Any]:
+def extraction_result(found: TargetSpeech, target: TargetVoice, duration_seconds: float) -> dict[str, Any]:
     closest = None if found.closest_cosine is None else similarity_score(found.closest_cosine)
     result: dict[str, Any] = {
         "similarity_score": 0.0 if found.score is None else found.score,
         "target_seconds": round(sum(end - start for start, end in found.kept_seconds), 3),
         "segments": [
-            {"start_seconds": round(start, 3), "end_seconds": round(end, 3)}
-            for start, end in found.kept_seconds
+            {"start_seconds": round(start, 3), "end_seconds": round(end, 3)} for start, end in found.kept_seconds
         ],
         "duration_seconds": round(duration_seconds, 3),
         "speech_seconds": round(found.speech_seconds, 3),
@@ -554,9 +541,7 @@ def extraction_result(
     return result
 
 
-def _stage(
-    ctx: EngineContext[Any], start: float, end: float, text: str
-) -> Callable[[float], None]:
+def _stage(ctx: EngineContext[Any], start: float, end: float, text: str) -> Callable[[float], None]:
     """A progress callback for one stage that also ends the job once it is cancelled."""
 
     def report(fraction: float) -> None:

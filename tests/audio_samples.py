@@ -192,9 +192,7 @@ def _encode_media(
             container.mux(packet)
 
 
-def write_video_only(
-    path: Path, duration_seconds: float = 1.0, video_codec: str = "libx264"
-) -> Path:
+def write_video_only(path: Path, duration_seconds: float = 1.0, video_codec: str = "libx264") -> Path:
     """An mp4 with a video track and no audio at all."""
     video_fps = 10
     with av.open(str(path), "w", format="mp4") as container:

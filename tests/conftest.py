@@ -112,8 +112,9 @@ def client(settings: Settings, fixture_kinds: None) -> Iterator[TestClient]:
         yield test_client
 
 
-def wait_for(client: TestClient, job_id: str, statuses: set[str], timeout_seconds: float = 60.0,
-             path: str = "/api/v1/jobs/{id}") -> dict[str, Any]:
+def wait_for(
+    client: TestClient, job_id: str, statuses: set[str], timeout_seconds: float = 60.0, path: str = "/api/v1/jobs/{id}"
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout_seconds
     while True:
         body = client.get(path.format(id=job_id)).json()

@@ -44,10 +44,7 @@ TWO_PERSON_SCRIPT: tuple[tuple[str, str], ...] = (
     ("A", "Remember to water the plants before you leave for the airport."),
     (
         "B",
-        (
-            "The library closes early on Sundays, so bring the books back on Saturday "
-            "afternoon if you can."
-        ),
+        ("The library closes early on Sundays, so bring the books back on Saturday afternoon if you can."),
     ),
 )
 THREE_PERSON_SCRIPT: tuple[tuple[str, str], ...] = (
@@ -60,10 +57,7 @@ THREE_PERSON_SCRIPT: tuple[tuple[str, str], ...] = (
     ("A", "Remember to water the plants before you leave for the airport."),
     ("B", "Our neighbours painted their fence a bright shade of yellow."),
 )
-ENROLLMENT_TEXT = (
-    "My sample is a different sentence about gardens and flowers in spring, "
-    "said slowly and clearly."
-)
+ENROLLMENT_TEXT = "My sample is a different sentence about gardens and flowers in spring, said slowly and clearly."
 
 
 @dataclass(frozen=True)
@@ -126,9 +120,7 @@ class FliteVoices:
             position += utterance.size
         lead = np.zeros(RATE // 2, np.float32)  # a little silence at both ends
         audio = np.concatenate([lead, *pieces, lead])
-        owner = np.concatenate(
-            [np.full(lead.size, ""), *owners, np.full(lead.size, "")]
-        )
+        owner = np.concatenate([np.full(lead.size, ""), *owners, np.full(lead.size, "")])
         shift = lead.size / RATE
         turns = [(start + shift, end + shift, voice) for start, end, voice in turns]
         name = "-".join(f"{role}{voice}" for role, voice in sorted(cast.items()))

@@ -37,9 +37,17 @@ def melody_on_grid(bpm: float, beats: int = 16, seed: int = 0, tonic: int = 60, 
     return notes
 
 
-def render_hum(notes: list[HumNote], detune_cents: float = 25.0, vibrato_cents: float = 35.0, vibrato_hz: float = 5.5,
-               glide_seconds: float = 0.06, gap_seconds: float = 0.04, snr_db: float = 25.0, seed: int = 0,
-               sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def render_hum(
+    notes: list[HumNote],
+    detune_cents: float = 25.0,
+    vibrato_cents: float = 35.0,
+    vibrato_hz: float = 5.5,
+    glide_seconds: float = 0.06,
+    gap_seconds: float = 0.04,
+    snr_db: float = 25.0,
+    seed: int = 0,
+    sample_rate: int = SAMPLE_RATE,
+) -> np.ndarray:
     """Mono float32 audio of the notes, hummed."""
     rng = np.random.default_rng(seed)
     end = max(n.start_seconds + n.duration_seconds for n in notes) + 0.3
@@ -53,7 +61,7 @@ def render_hum(notes: list[HumNote], detune_cents: float = 25.0, vibrato_cents: 
         # a glide from the previous note into this one
         if i > 0 and glide_seconds > 0:
             g = min(int(glide_seconds * sample_rate), b - a)
-            pitch[a:a + g] = np.linspace(notes[i - 1].pitch, note.pitch, g)
+            pitch[a : a + g] = np.linspace(notes[i - 1].pitch, note.pitch, g)
         ramp = min(int(0.02 * sample_rate), (b - a) // 2)
         envelope = np.ones(b - a)
         envelope[:ramp] = np.linspace(0, 1, ramp)
@@ -89,5 +97,6 @@ def onset_pitch_f1(reference: list[HumNote], estimated: list[tuple[int, float, f
     est_intervals = np.array([[s, s + max(d, 1e-3)] for _, s, d in estimated])
     est_pitches = np.array([440.0 * 2 ** ((p - 69) / 12) for p, _, _ in estimated])
     _, _, f1, _ = mir_eval.transcription.precision_recall_f1_overlap(
-        ref_intervals, ref_pitches, est_intervals, est_pitches, offset_ratio=None)
+        ref_intervals, ref_pitches, est_intervals, est_pitches, offset_ratio=None
+    )
     return float(f1)

@@ -108,15 +108,20 @@ def song_midi(spec: SongSpec):  # type: ignore[no-untyped-def]  # pretty_midi ha
             pattern = pitches + [pitches[1] + 12 if len(pitches) > 1 else pitches[0]]
             for step in range(spec.beats_per_bar * 2):
                 note_start = start + step * beat / 2
-                chords.notes.append(pretty_midi.Note(70, pattern[step % len(pattern)], note_start, note_start + beat / 2))
+                chords.notes.append(
+                    pretty_midi.Note(70, pattern[step % len(pattern)], note_start, note_start + beat / 2)
+                )
         else:
             for pitch in pitches:
                 chords.notes.append(pretty_midi.Note(62, pitch, start, start + bar * 0.98))
         bass_root = pitches[0] - 24 if pitches[0] - 24 >= 28 else pitches[0] - 12
         for beat_index in range(spec.beats_per_bar):
             pitch = bass_root + (7 if beat_index == spec.beats_per_bar - 1 and spec.beats_per_bar == 4 else 0)
-            bass.notes.append(pretty_midi.Note(88 if beat_index == 0 else 76, pitch,
-                                               start + beat_index * beat, start + (beat_index + 0.9) * beat))
+            bass.notes.append(
+                pretty_midi.Note(
+                    88 if beat_index == 0 else 76, pitch, start + beat_index * beat, start + (beat_index + 0.9) * beat
+                )
+            )
         # A melody of chord tones and scale steps, two notes a beat at most.
         melody_root = 12 * (chord_octave + 1) + spec.tonic
         position = 0.0

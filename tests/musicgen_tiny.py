@@ -60,9 +60,7 @@ def build_tiny_musicgen(folder: Path, seed: int = 0) -> Path:
         T5Tokenizer,
     )
 
-    text = T5Config(
-        vocab_size=128, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4
-    )
+    text = T5Config(vocab_size=128, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4)
     codec = EncodecConfig(
         hidden_size=16,
         num_filters=4,

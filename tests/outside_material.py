@@ -20,9 +20,7 @@ def shared_file(relative: str) -> Path:
     """``../shared/<relative>``; skips the calling test when it is absent (fails under CI)."""
     path = SHARED_DIR / relative
     if not path.is_file():
-        message = (
-            f"{path} is absent: it lies beside CI's checkout, not inside the repository"
-        )
+        message = f"{path} is absent: it lies beside CI's checkout, not inside the repository"
         if os.environ.get("CI") == "true":
             pytest.fail(message + " (CI=true: it must be present)")
         pytest.skip(message)

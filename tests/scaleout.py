@@ -78,8 +78,11 @@ def flush_redis(url: str = REDIS_URL) -> None:
 def settings_env(settings: Settings) -> dict[str, str]:
     """The same settings as AUDIOMILL_* environment variables, for child processes."""
     # This tree's sources first: an installed (editable) audiomill elsewhere must not stand in.
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)]),
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO_ROOT / "src"), str(REPO_ROOT)]),
+        "PYTHONUNBUFFERED": "1",
+    }
     for name, value in settings.model_dump().items():
         if value is None:
             continue
@@ -114,13 +117,21 @@ class Processes:
 
     def start(self, name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         log = (self.log_dir / f"{name}.log").open("ab")
-        child = subprocess.Popen([sys.executable, "-m", "audiomill.cli", *args], env=env, cwd=REPO_ROOT,
-                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        child = subprocess.Popen(
+            [sys.executable, "-m", "audiomill.cli", *args],
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.children.append(child)
         return child
 
     def worker(self, env: dict[str, str], name: str = "worker", concurrency: int = 1) -> subprocess.Popen[bytes]:
-        queues = ",".join(sorted(set(json.loads(env["AUDIOMILL_QUEUE_BY_KIND"]).values()) | {env["AUDIOMILL_DEFAULT_QUEUE"]}))
+        queues = ",".join(
+            sorted(set(json.loads(env["AUDIOMILL_QUEUE_BY_KIND"]).values()) | {env["AUDIOMILL_DEFAULT_QUEUE"]})
+        )
         return self.start(name, ["worker", "--concurrency", str(concurrency), "--queues", queues], env)
 
     def server(self, env: dict[str, str], port: int, name: str = "server") -> subprocess.Popen[bytes]:
@@ -190,8 +201,15 @@ def job_rows(settings: Settings) -> list[dict[str, Any]]:
     try:
         with db.session() as session:
             return [
-                {"id": j.id, "uuid": j.uuid, "status": j.status, "attempts": j.attempts, "result": j.result,
-                 "outputs": [f.asset.sha256 for f in j.files if f.role == "output"], "error": j.error}
+                {
+                    "id": j.id,
+                    "uuid": j.uuid,
+                    "status": j.status,
+                    "attempts": j.attempts,
+                    "result": j.result,
+                    "outputs": [f.asset.sha256 for f in j.files if f.role == "output"],
+                    "error": j.error,
+                }
                 for j in session.scalars(select(Job).order_by(Job.id))
             ]
     finally:
@@ -215,11 +233,23 @@ class CeleryCluster:
 
         migrate(url)
         settings = Settings(
-            data_dir=folder / "data", models_dir=folder / "models", models_cache_dir=folder / "model-cache",
-            models_download=False, database_url=url, executor="celery", broker_url=REDIS_URL, events_url=REDIS_URL,
-            heartbeat_interval_seconds=0.5, worker_silence_seconds=4.0, extra_kinds=extra_kinds,
-            max_upload_bytes=5 * 1024 * 1024, device="cpu", torch_threads=1, worker_concurrency=1,
-            rate_limit_per_minute=0, **private_queues(),
+            data_dir=folder / "data",
+            models_dir=folder / "models",
+            models_cache_dir=folder / "model-cache",
+            models_download=False,
+            database_url=url,
+            executor="celery",
+            broker_url=REDIS_URL,
+            events_url=REDIS_URL,
+            heartbeat_interval_seconds=0.5,
+            worker_silence_seconds=4.0,
+            extra_kinds=extra_kinds,
+            max_upload_bytes=5 * 1024 * 1024,
+            device="cpu",
+            torch_threads=1,
+            worker_concurrency=1,
+            rate_limit_per_minute=0,
+            **private_queues(),
         )
         (folder / "models").mkdir()
         processes = Processes(folder)
@@ -241,9 +271,9 @@ class CeleryCluster:
 
         engine = create_engine(self.database_url)
         with engine.begin() as connection:
-            connection.execute(text(
-                "TRUNCATE job_files, jobs, assets, api_keys, auth_sessions, users RESTART IDENTITY CASCADE"
-            ))
+            connection.execute(
+                text("TRUNCATE job_files, jobs, assets, api_keys, auth_sessions, users RESTART IDENTITY CASCADE")
+            )
         engine.dispose()
         for child in ("blobs", "work"):
             shutil.rmtree(self.settings.data_dir / child, ignore_errors=True)

@@ -39,8 +39,10 @@ def test_one_song_everything(warmed: None, tmp_path: Path) -> None:
     assert abs(result["bpm"] - 124.0) < 1.0
     assert result["key"] == "A minor" and result["key_signature"] == "A Minor" and result["mode"] == "minor"
     assert result["time_signature"] == "4/4" and result["beats_per_bar"] == 4
-    assert result["bpm_candidates"] == {"half": pytest.approx(result["bpm"] / 2, abs=0.01),
-                                        "double": pytest.approx(result["bpm"] * 2, abs=0.01)}
+    assert result["bpm_candidates"] == {
+        "half": pytest.approx(result["bpm"] / 2, abs=0.01),
+        "double": pytest.approx(result["bpm"] * 2, abs=0.01),
+    }
     beats = np.array(result["beats"])
     assert len(beats) >= 28 and np.all(np.diff(beats) > 0)
     assert np.median(np.diff(beats)) == pytest.approx(60 / 124, rel=0.03)
@@ -61,7 +63,9 @@ def test_one_song_everything(warmed: None, tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_all_24_keys(all_keys) -> None:  # type: ignore[no-untyped-def]
-    wrong = [(spec.key_name, spec.style.name, result["key"]) for spec, result in all_keys if result["key"] != spec.key_name]
+    wrong = [
+        (spec.key_name, spec.style.name, result["key"]) for spec, result in all_keys if result["key"] != spec.key_name
+    ]
     # Known miss: a minor key under the square-wave lead of the "pop" style can read as its
     # parallel major (the lead's strong 5th harmonic sounds the tonic's major third).
     assert len(wrong) <= 1, wrong

@@ -150,8 +150,9 @@ def test_probe_reads_the_duration_without_decoding_everything(tmp_path: Path) ->
     sample_rate, channels, duration_seconds = 48000, 2, 7200
     data_bytes = duration_seconds * sample_rate * channels * 2
     header = b"RIFF" + struct.pack("<I", 36 + data_bytes) + b"WAVE"
-    header += b"fmt " + struct.pack("<IHHIIHH", 16, 1, channels, sample_rate,
-                                    sample_rate * channels * 2, channels * 2, 16)
+    header += b"fmt " + struct.pack(
+        "<IHHIIHH", 16, 1, channels, sample_rate, sample_rate * channels * 2, channels * 2, 16
+    )
     header += b"data" + struct.pack("<I", data_bytes)
     path = tmp_path / "two_hours.wav"
     with path.open("wb") as file:
@@ -166,8 +167,7 @@ def test_probe_reads_the_duration_without_decoding_everything(tmp_path: Path) ->
 
 def test_probe_decodes_to_measure_when_the_container_has_no_duration(tmp_path: Path) -> None:
     # matroska written as a live stream carries no duration at all
-    path = write_media(tmp_path / "live.mka", sine(440.0, 3.0, 48000), 48000, "matroska",
-                       "libopus", live=True)
+    path = write_media(tmp_path / "live.mka", sine(440.0, 3.0, 48000), 48000, "matroska", "libopus", live=True)
     assert probe(path).duration_seconds == pytest.approx(3.0, abs=0.001)
 
 
@@ -339,9 +339,7 @@ def _video_only(path: Path) -> Path:
 def _playlist(path: Path) -> Path:
     # an HLS playlist naming another file on our disk must not be followed
     target = write_wav(path.with_name("secret.wav"), reference(44100), 44100)
-    path.write_text(
-        f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile://{target}\n#EXT-X-ENDLIST\n"
-    )
+    path.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10,\nfile://{target}\n#EXT-X-ENDLIST\n")
     return path
 
 
@@ -374,12 +372,8 @@ NOT_AUDIO = [
 ]
 
 
-@pytest.mark.parametrize(
-    "read", [probe, decode, iter_decode], ids=["probe", "decode", "iter_decode"]
-)
-@pytest.mark.parametrize(
-    ("filename", "make", "message"), NOT_AUDIO, ids=[case[0] for case in NOT_AUDIO]
-)
+@pytest.mark.parametrize("read", [probe, decode, iter_decode], ids=["probe", "decode", "iter_decode"])
+@pytest.mark.parametrize(("filename", "make", "message"), NOT_AUDIO, ids=[case[0] for case in NOT_AUDIO])
 def test_not_audio_is_unsupported_media(
     tmp_path: Path,
     read: Callable[[Path], object],
@@ -403,12 +397,12 @@ def test_damaged_middle_still_decodes(tmp_path: Path) -> None:
     assert audio.shape[1] == pytest.approx(REFERENCE_SECONDS * 44100, abs=3 * 1152)
 
 
-@pytest.mark.parametrize("kind", [k for k in INPUT_KINDS if k.name in
-                                  ("flac", "mp3", "ogg_opus", "m4a", "mp4_with_video", "webm")],
-                         ids=lambda kind: kind.name)
-def test_damaged_files_decode_or_are_unsupported_never_crash(
-    tmp_path: Path, kind: InputKind
-) -> None:
+@pytest.mark.parametrize(
+    "kind",
+    [k for k in INPUT_KINDS if k.name in ("flac", "mp3", "ogg_opus", "m4a", "mp4_with_video", "webm")],
+    ids=lambda kind: kind.name,
+)
+def test_damaged_files_decode_or_are_unsupported_never_crash(tmp_path: Path, kind: InputKind) -> None:
     # Found by fuzzing: the AAC decoder reports damage as EPERM and other odd codes.
     # Whatever the damage, the caller sees audio or UnsupportedMedia, never an FFmpeg error.
     original = kind.write(tmp_path / kind.filename, reference(kind.sample_rate), kind.sample_rate)

@@ -40,10 +40,19 @@ def bearer(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def submit(client: TestClient, content: bytes, headers: dict[str, str] | None = None, kind: str = "test_copy",
-           params: dict | None = None):  # type: ignore[no-untyped-def]
-    return client.post("/api/v1/jobs", data={"kind": kind, "params": json.dumps(params or {})},
-                       files={"file": ("tone.wav", content)}, headers=headers or {})
+def submit(
+    client: TestClient,
+    content: bytes,
+    headers: dict[str, str] | None = None,
+    kind: str = "test_copy",
+    params: dict | None = None,
+):  # type: ignore[no-untyped-def]
+    return client.post(
+        "/api/v1/jobs",
+        data={"kind": kind, "params": json.dumps(params or {})},
+        files={"file": ("tone.wav", content)},
+        headers=headers or {},
+    )
 
 
 @pytest.fixture
@@ -58,8 +67,12 @@ def authed_client(required_settings: Settings, fixture_kinds: None):  # type: ig
 
 
 def test_required_mode_refuses_anonymous_requests(authed_client: TestClient, tone: bytes) -> None:
-    for response in (authed_client.get("/api/v1/jobs"), submit(authed_client, tone), authed_client.get("/jobs"),
-                     authed_client.post("/upload", files={"file": ("a.wav", tone)})):
+    for response in (
+        authed_client.get("/api/v1/jobs"),
+        submit(authed_client, tone),
+        authed_client.get("/jobs"),
+        authed_client.post("/upload", files={"file": ("a.wav", tone)}),
+    ):
         assert response.status_code == 401 and "authentication required" in response.json()["detail"]
     assert authed_client.get("/health").status_code == 200  # health needs no account
     assert authed_client.get("/api/v1/jobs", headers=bearer("am_not-a-key")).status_code == 401
@@ -124,11 +137,18 @@ def test_access_matrix_other_users_get_404_everywhere(authed_client: TestClient,
     with runtime.db.session() as session:
         input_uuid = session.scalar(select(Asset.uuid).where(Asset.filename == "tone.wav"))
         job_number = session.scalar(select(Job.id).where(Job.uuid == job["id"]))  # seed 001's file id
-    a_values = {"job_id": job["id"], "name": "copy", "key_id": str(a_keys[0]["id"]), "file_id": str(job_number),
-                "path": f"uploads/original/{input_uuid}/tone.wav"}
+    a_values = {
+        "job_id": job["id"],
+        "name": "copy",
+        "key_id": str(a_keys[0]["id"]),
+        "file_id": str(job_number),
+        "path": f"uploads/original/{input_uuid}/tone.wav",
+    }
     assert authed_client.get(f"/media/{a_values['path']}", headers=bearer(key_a)).status_code == 200
     repo = authed_client.post("/api/v1/repos", json={"name": "alice's song"}, headers=bearer(key_a)).json()
-    commit = authed_client.post(f"/api/v1/repos/{repo['id']}/commits", json={"message": "m"}, headers=bearer(key_a)).json()
+    commit = authed_client.post(
+        f"/api/v1/repos/{repo['id']}/commits", json={"message": "m"}, headers=bearer(key_a)
+    ).json()
     a_values.update(repo_id=repo["id"], commit_id=commit["id"], stem_type="drums")
     # Repository routes that take a request body answer 422 to an empty one before looking
     # anything up; tests/test_vcs_permissions.py checks each of them with a valid body.
@@ -203,7 +223,9 @@ def test_rate_limit_answers_429_with_retry_after(settings: Settings, fixture_kin
 
 
 def test_active_job_limit(settings: Settings, fixture_kinds: None, tone: bytes) -> None:
-    with TestClient(create_app(settings.model_copy(update={"max_active_jobs_per_user": 1})), base_url=BASE_URL) as client:
+    with TestClient(
+        create_app(settings.model_copy(update={"max_active_jobs_per_user": 1})), base_url=BASE_URL
+    ) as client:
         slow = submit(client, tone, kind="test_slow", params={"seconds": 30})
         assert slow.status_code == 201
         busy = submit(client, tone)
@@ -215,7 +237,9 @@ def test_active_job_limit(settings: Settings, fixture_kinds: None, tone: bytes) 
 
 def test_storage_quota(settings: Settings, fixture_kinds: None, tone: bytes) -> None:
     # room for one job's input and output, plus one more upload
-    with TestClient(create_app(settings.model_copy(update={"storage_quota_bytes": 3 * len(tone) + 1000})), base_url=BASE_URL) as client:
+    with TestClient(
+        create_app(settings.model_copy(update={"storage_quota_bytes": 3 * len(tone) + 1000})), base_url=BASE_URL
+    ) as client:
         first = submit(client, tone, params={"gain": 0.5})
         wait_for(client, first.json()["id"], {"completed"})
         over = submit(client, tone[:-2] + b"\0\1")
@@ -237,7 +261,9 @@ def test_duration_limit_names_the_limit(settings: Settings, fixture_kinds: None,
         assert submit(client, tone, kind="test_slow").status_code == 201  # other kinds keep the default
 
 
-def test_cleanup_deletes_expired_jobs_and_unreferenced_blobs_only(client: TestClient, settings: Settings, tone: bytes) -> None:
+def test_cleanup_deletes_expired_jobs_and_unreferenced_blobs_only(
+    client: TestClient, settings: Settings, tone: bytes
+) -> None:
     old = submit(client, tone, params={"gain": 0.5}).json()
     keep = submit(client, tone, params={"gain": 0.25}).json()  # shares the input blob with `old`
     for job in (old, keep):
@@ -268,24 +294,37 @@ def test_cli_manages_users_on_the_same_database(tmp_path: Path, settings: Settin
     env = {**os.environ, "AUDIOMILL_DATA_DIR": str(settings.data_dir)}
     cli = [sys.executable, "-m", "audiomill.cli"]
     # The password never goes on the command line: read from stdin here, prompted for otherwise.
-    made = subprocess.run(cli + ["users", "create", "frank", "--password-stdin"], input="frank-pass-1\n",
-                          env=env, capture_output=True, text=True)
+    made = subprocess.run(
+        cli + ["users", "create", "frank", "--password-stdin"],
+        input="frank-pass-1\n",
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert made.returncode == 0, made.stderr
-    refused = subprocess.run(cli + ["users", "create", "gina", "--password", "gina-pass-1"], env=env,
-                             capture_output=True, text=True)
+    refused = subprocess.run(
+        cli + ["users", "create", "gina", "--password", "gina-pass-1"], env=env, capture_output=True, text=True
+    )
     assert refused.returncode != 0 and "--password" in refused.stderr
     key = subprocess.run(cli + ["keys", "create", "frank"], env=env, capture_output=True, text=True).stdout.strip()
     assert key.startswith("am_")
     with TestClient(create_app(settings.model_copy(update={"auth": "required"})), base_url=BASE_URL) as client:
         assert client.get("/api/v1/auth/me", headers=bearer(key)).json()["username"] == "frank"
-        assert client.post("/api/v1/auth/login", json={"username": "frank", "password": "frank-pass-1"}).status_code == 200
+        assert (
+            client.post("/api/v1/auth/login", json={"username": "frank", "password": "frank-pass-1"}).status_code == 200
+        )
         disabled = subprocess.run(cli + ["users", "disable", "frank"], env=env, capture_output=True, text=True)
         assert disabled.returncode == 0
         assert client.get("/api/v1/auth/me", headers=bearer(key)).status_code == 401
     listed = subprocess.run(cli + ["users", "list"], env=env, capture_output=True, text=True)
     assert "frank" in listed.stdout
-    dup = subprocess.run(cli + ["users", "create", "frank", "--password-stdin"], input="frank-pass-1\n", env=env,
-                         capture_output=True, text=True)
+    dup = subprocess.run(
+        cli + ["users", "create", "frank", "--password-stdin"],
+        input="frank-pass-1\n",
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     revoke = [subprocess.run(cli + ["keys", "revoke", "1"], env=env, capture_output=True, text=True) for _ in range(2)]
     assert "revoked key 1" in revoke[0].stderr and "already revoked" in revoke[1].stderr
     assert dup.returncode == 1 and "already exists" in dup.stderr

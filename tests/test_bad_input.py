@@ -87,7 +87,8 @@ def test_each_kind_has_a_minimum_duration(client: TestClient, settings: Settings
     assert all(spec.min_duration_seconds > 0 for spec in KINDS.values())
     short = write_wav(tmp_path / "short.wav", sine(440.0, 0.5, 16000), 16000)
     response = client.post(
-        "/api/v1/jobs", data={"kind": "extract_speaker"},
+        "/api/v1/jobs",
+        data={"kind": "extract_speaker"},
         files=[("file", ("talk.wav", short.read_bytes())), ("file", ("voice.wav", short.read_bytes()))],
     )
     assert response.status_code == 422, response.text
@@ -130,7 +131,9 @@ def test_oversize_upload_is_413(client: TestClient, settings: Settings) -> None:
         ("separate", '{"overlap": 1.5}', "overlap"),
     ],
 )
-def test_bad_parameters_are_422(client: TestClient, settings: Settings, good_mp3: Path, kind: str, params: str | None, needle: str) -> None:
+def test_bad_parameters_are_422(
+    client: TestClient, settings: Settings, good_mp3: Path, kind: str, params: str | None, needle: str
+) -> None:
     response = post_job(client, [("good.mp3", good_mp3.read_bytes())], kind=kind, params=params)
     assert response.status_code == 422, response.text
     assert needle in json.dumps(response.json()["detail"])

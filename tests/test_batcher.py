@@ -31,9 +31,7 @@ class Recorder:
         return [f"out-{slot.request}" for slot in slots]
 
 
-def _run_all(
-    batcher: Batcher[int, str], requests: list[int]
-) -> dict[int, str | BaseException]:
+def _run_all(batcher: Batcher[int, str], requests: list[int]) -> dict[int, str | BaseException]:
     results: dict[int, str | BaseException] = {}
     barrier = threading.Barrier(len(requests))
 
@@ -54,9 +52,7 @@ def _run_all(
 
 def test_concurrent_requests_become_one_call() -> None:
     recorder = Recorder()
-    batcher: Batcher[int, str] = Batcher(
-        recorder, max_batch_size=8, collect_seconds=0.3
-    )
+    batcher: Batcher[int, str] = Batcher(recorder, max_batch_size=8, collect_seconds=0.3)
     results = _run_all(batcher, [1, 2, 3, 4, 5])
     assert len(recorder.calls) == 1
     assert sorted(recorder.calls[0]) == [1, 2, 3, 4, 5]
@@ -81,9 +77,7 @@ def test_batches_are_capped_and_incompatible_requests_wait() -> None:
 
 def test_a_request_cancelled_while_queued_is_never_run() -> None:
     recorder = Recorder(delay_seconds=0.5)
-    batcher: Batcher[int, str] = Batcher(
-        recorder, max_batch_size=1, collect_seconds=0.0
-    )
+    batcher: Batcher[int, str] = Batcher(recorder, max_batch_size=1, collect_seconds=0.0)
     first = threading.Thread(target=batcher.run, args=(1,))
     first.start()
     assert recorder.inside.wait(5)
@@ -98,9 +92,7 @@ def test_a_request_cancelled_while_queued_is_never_run() -> None:
 
 def test_cancel_inside_a_call_returns_at_once_and_the_others_finish() -> None:
     recorder = Recorder(delay_seconds=1.0)
-    batcher: Batcher[int, str] = Batcher(
-        recorder, max_batch_size=4, collect_seconds=0.2
-    )
+    batcher: Batcher[int, str] = Batcher(recorder, max_batch_size=4, collect_seconds=0.2)
     outcome: dict[str, object] = {}
     cancel = threading.Event()
 
@@ -135,10 +127,7 @@ def test_an_error_reaches_every_request_of_the_call() -> None:
 
     batcher: Batcher[int, str] = Batcher(broken, max_batch_size=4, collect_seconds=0.2)
     results = _run_all(batcher, [1, 2])
-    assert all(
-        isinstance(r, RuntimeError) and "out of memory" in str(r)
-        for r in results.values()
-    )
+    assert all(isinstance(r, RuntimeError) and "out of memory" in str(r) for r in results.values())
     # The batcher thread survives a failed call.
     recorder = Recorder()
     batcher._run_batch = recorder  # type: ignore[assignment]

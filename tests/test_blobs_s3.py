@@ -73,7 +73,8 @@ def moto_endpoint() -> Iterator[str]:
     endpoint = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         problem = _wait_until_up(process, endpoint + "/")
@@ -198,8 +199,9 @@ def test_discard_drops_a_staged_file(store: BlobStore) -> None:
     assert not staged.path.exists() and not store.exists(staged.sha256)
 
 
-def test_concurrent_readers_all_see_the_whole_file(store: BlobStore, request: pytest.FixtureRequest,
-                                                   tmp_path: Path) -> None:
+def test_concurrent_readers_all_see_the_whole_file(
+    store: BlobStore, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
     data = os.urandom(3 * MiB)
     digest = _put(store, data)
     if isinstance(store, S3BlobStore):  # read through another machine's empty cache
@@ -249,8 +251,9 @@ def test_large_blobs_go_up_in_parts_and_come_back_whole(s3: Any, bucket: str, tm
     assert elsewhere.path(digest).read_bytes() == data
 
 
-def test_a_blob_already_in_the_bucket_is_not_uploaded_again(s3: Any, bucket: str, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_blob_already_in_the_bucket_is_not_uploaded_again(
+    s3: Any, bucket: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = _s3_store(s3, bucket, tmp_path)
     _put(store, b"uploaded once")
     uploads: list[str] = []
@@ -324,9 +327,14 @@ def test_settings_read_the_s3_options_from_the_environment(monkeypatch: pytest.M
 def test_a_job_runs_with_its_files_in_the_bucket(
     s3: Any, bucket: str, moto_endpoint: str, settings: Settings, fixture_kinds: None, tmp_path: Path
 ) -> None:
-    s3_settings = settings.model_copy(update={
-        "blob_store": "s3", "s3_bucket": bucket, "s3_endpoint_url": moto_endpoint, "s3_region": REGION,
-    })
+    s3_settings = settings.model_copy(
+        update={
+            "blob_store": "s3",
+            "s3_bucket": bucket,
+            "s3_endpoint_url": moto_endpoint,
+            "s3_region": REGION,
+        }
+    )
     tone = write_wav(tmp_path / "tone.wav", sine(440.0, 1.0, 44100, channels=2), 44100)
     with TestClient(create_app(s3_settings), base_url=BASE_URL) as client:
         job = submit(client, "test_copy", tone, {"gain": 0.5})

@@ -65,9 +65,7 @@ def test_target_lufs_is_reached_under_the_ceiling(
     assert result["true_peak_after_dbtp"] <= CEILING_DBTP
 
 
-@pytest.mark.parametrize(
-    ("level", "gain_db"), [("2x", 6.0), ("3x", 9.5), ("4x", 12.0), ("5x", 14.0)]
-)
+@pytest.mark.parametrize(("level", "gain_db"), [("2x", 6.0), ("3x", 9.5), ("4x", 12.0), ("5x", 14.0)])
 def test_boost_levels_raise_a_quiet_input_by_their_gain(
     tmp_path: Path, speech_44k: np.ndarray, level: str, gain_db: float
 ) -> None:
@@ -129,9 +127,7 @@ def test_loud_master_5x_is_limited_within_the_cap_and_reported_honestly(tmp_path
     assert result["target_lufs"] == pytest.approx(before.integrated_lufs + 14.0, abs=0.01)
     # what it says it reached is what the file holds, and that is far short of +14 LU
     assert result["loudness_after_lufs"] == pytest.approx(after.integrated_lufs, abs=0.05)
-    assert result["loudness_change_lu"] == pytest.approx(
-        after.integrated_lufs - before.integrated_lufs, abs=0.05
-    )
+    assert result["loudness_change_lu"] == pytest.approx(after.integrated_lufs - before.integrated_lufs, abs=0.05)
     assert 0.0 < result["loudness_change_lu"] < 4.0
     assert f"reached {after.integrated_lufs:.1f} LUFS" in result["note"]
     assert "max_limiting_db=3 dB" in result["note"]
@@ -152,9 +148,7 @@ def test_loud_music_input_with_5x(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("sample_rate", "channels"), [(16000, 1), (44100, 2), (8000, 1)])
-def test_rate_channels_and_length_are_kept(
-    tmp_path: Path, sample_rate: int, channels: int
-) -> None:
+def test_rate_channels_and_length_are_kept(tmp_path: Path, sample_rate: int, channels: int) -> None:
     audio = np.concatenate([speechlike(2.3, sample_rate, seed=s) for s in range(channels)]) * 0.1
     out, out_rate, result, ctx = run_boost(tmp_path, audio, sample_rate, boost_level="3x")
     assert out_rate == sample_rate

@@ -16,12 +16,13 @@ from tests.test_denoise_engine import colored_noise, mix_at_snr, si_sdr_db, synt
 from tests.test_extract_speaker import RATE, Voices, voices  # noqa: F401  (voices: a fixture)
 
 
-
 def test_denoise_improves_si_sdr_of_each_file(tmp_path: Path, models_dir: Path) -> None:
     clean, rate = synthesize_speech(tmp_path, "The birch canoe slid on the smooth planks of the lake.", "rms")
     clean = (0.3 * clean / np.abs(clean).max()).astype(np.float32)
     noisy = {kind: mix_at_snr(clean, colored_noise(clean.size, kind, seed=3), 5.0) for kind in ("white", "pink")}
-    files = [str(write_wav(tmp_path / f"{kind}.wav", signal[None], rate, subtype="FLOAT")) for kind, signal in noisy.items()]
+    files = [
+        str(write_wav(tmp_path / f"{kind}.wav", signal[None], rate, subtype="FLOAT")) for kind, signal in noisy.items()
+    ]
 
     result = run_cli(["denoise", *files, "--bit-depth", "32", "-o", "out"], models_dir, tmp_path)
     assert result.returncode == 0, result.stderr
@@ -37,7 +38,9 @@ def test_boost_reaches_the_target_lufs_under_the_ceiling(tmp_path: Path, models_
     talk = voices.conversation("slt", "awb", turns=1).audio
     quiet = write_wav(tmp_path / "quiet.wav", (0.05 * talk / np.abs(talk).max())[None], RATE, subtype="FLOAT")
 
-    result = run_cli(["boost", str(quiet), "--target-lufs", "-16", "--bit-depth", "24", "-o", "out"], models_dir, tmp_path)
+    result = run_cli(
+        ["boost", str(quiet), "--target-lufs", "-16", "--bit-depth", "24", "-o", "out"], models_dir, tmp_path
+    )
     assert result.returncode == 0, result.stderr
     boosted, rate = audio.decode(tmp_path / "out" / "boosted" / "quiet" / "boosted.wav")
     assert rate == RATE and boosted.shape == (1, talk.size)
@@ -47,8 +50,9 @@ def test_boost_reaches_the_target_lufs_under_the_ceiling(tmp_path: Path, models_
     assert "loudness_after_lufs=" in result.stderr  # the result is printed
 
 
-def test_vocals_writes_vocals_and_instrumental_that_sum_to_the_mix(tmp_path: Path, tiny_htdemucs: Path,
-                                                                   models_dir: Path) -> None:
+def test_vocals_writes_vocals_and_instrumental_that_sum_to_the_mix(
+    tmp_path: Path, tiny_htdemucs: Path, models_dir: Path
+) -> None:
     mix = stereo_chords(3.0) * 0.5
     song = write_wav(tmp_path / "song.wav", mix, 44100, subtype="FLOAT")
 

@@ -32,11 +32,20 @@ def test_only_handed_out_paths_of_the_caller_resolve(client: TestClient, tmp_pat
         with pytest.raises(NotFound):
             asset_for_client_path(session, owner.id, mine)  # not yours: as if it did not exist
         for bad in [
-            "/etc/passwd", "../../etc/passwd", str(runtime.blobs.path(asset.sha256)),
-            "/media/../../etc/passwd", "/static/audio/../../../etc/passwd", "/static/audio/%2e%2e/%2e%2e/etc/passwd",
-            f"/media/uploads/x/{asset.uuid}/../../etc/passwd", f"/media/uploads/{asset.uuid}", "/media/",
-            f"/media/uploads/x/{asset.uuid}/a\0b", "file:///etc/passwd", f"media/uploads/x/{asset.uuid}/tone.wav",
-            "C:\\Windows\\win.ini", "",
+            "/etc/passwd",
+            "../../etc/passwd",
+            str(runtime.blobs.path(asset.sha256)),
+            "/media/../../etc/passwd",
+            "/static/audio/../../../etc/passwd",
+            "/static/audio/%2e%2e/%2e%2e/etc/passwd",
+            f"/media/uploads/x/{asset.uuid}/../../etc/passwd",
+            f"/media/uploads/{asset.uuid}",
+            "/media/",
+            f"/media/uploads/x/{asset.uuid}/a\0b",
+            "file:///etc/passwd",
+            f"media/uploads/x/{asset.uuid}/tone.wav",
+            "C:\\Windows\\win.ini",
+            "",
         ]:
             with pytest.raises(NotFound):
                 asset_for_client_path(session, owner_id, bad)

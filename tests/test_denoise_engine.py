@@ -134,10 +134,7 @@ def test_stereo_44k_stays_stereo_44k_with_channels_apart(
     frames = min(speech_16k.size, other_speech_16k.size)
     clean = resample(np.stack([speech_16k[:frames], other_speech_16k[:frames]]), 16000, 44100)
     noisy = np.stack(
-        [
-            mix_at_snr(channel, colored_noise(channel.size, "pink", seed), 0.0)
-            for seed, channel in enumerate(clean)
-        ]
+        [mix_at_snr(channel, colored_noise(channel.size, "pink", seed), 0.0) for seed, channel in enumerate(clean)]
     )
     out, out_rate, result, _ = run_denoise(tmp_path, noisy, 44100)
     assert out_rate == 44100 and out.shape == noisy.shape
@@ -189,9 +186,7 @@ def test_denoise_then_boost(tmp_path: Path, speech_16k: np.ndarray) -> None:
 
 def test_denoise_to_a_loudness_target(tmp_path: Path, speech_16k: np.ndarray) -> None:
     noisy = mix_at_snr(speech_16k, colored_noise(speech_16k.size, "white", 6), 10.0)
-    out, out_rate, result, _ = run_denoise(
-        tmp_path, noisy[None, :], 16000, model="rnnoise", target_lufs=-16.0
-    )
+    out, out_rate, result, _ = run_denoise(tmp_path, noisy[None, :], 16000, model="rnnoise", target_lufs=-16.0)
     assert loudness.measure(out, out_rate).integrated_lufs == pytest.approx(-16.0, abs=0.5)
     assert result["target_lufs"] == -16.0
 
@@ -206,9 +201,7 @@ def test_a_pooled_model_carries_nothing_from_the_previous_job(tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_same_input_twice_gives_the_same_output(
-    tmp_path: Path, speech_16k: np.ndarray, model: str
-) -> None:
+def test_same_input_twice_gives_the_same_output(tmp_path: Path, speech_16k: np.ndarray, model: str) -> None:
     noisy = mix_at_snr(speech_16k, colored_noise(speech_16k.size, "pink", 11), 5.0)[None, :]
     first, _, _, _ = run_denoise(tmp_path / "a", noisy, 16000, model=model)
     run_denoise(tmp_path / "other", noisy[:, ::-1].copy(), 16000, model=model)

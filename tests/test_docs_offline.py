@@ -36,8 +36,11 @@ def _free_port() -> int:
 @pytest.fixture
 def served(settings: Settings) -> Iterator[str]:
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings.model_copy(update={"port": port})),
-                                           host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings.model_copy(update={"port": port})), host="127.0.0.1", port=port, log_level="warning"
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -56,7 +59,9 @@ def test_docs_and_redoc_render_offline(served: str, tmp_path: Path) -> None:
 
     outside: list[tuple[str, str]] = []
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--headless", "--no-sandbox", "--disable-gpu"]
+        )
         page = browser.new_page()
 
         def only_this_server(route, request) -> None:  # type: ignore[no-untyped-def]
@@ -68,11 +73,11 @@ def test_docs_and_redoc_render_offline(served: str, tmp_path: Path) -> None:
 
         page.route("**/*", only_this_server)
         page.goto(f"{served}/docs")
-        page.wait_for_selector(".opblock-summary-path[data-path=\"/api/v1/jobs\"]", timeout=30_000)
+        page.wait_for_selector('.opblock-summary-path[data-path="/api/v1/jobs"]', timeout=30_000)
         assert page.locator(".opblock").count() > 20  # the operations, rendered
         page.screenshot(path=str(tmp_path / "docs.png"))
         page.goto(f"{served}/redoc")
-        page.wait_for_selector("h2:has-text(\"Create Job\")", timeout=60_000, state="attached")
+        page.wait_for_selector('h2:has-text("Create Job")', timeout=60_000, state="attached")
         page.screenshot(path=str(tmp_path / "redoc.png"))
         browser.close()
     # Nothing that renders the docs comes from elsewhere; ReDoc's "by Redocly" badge is an

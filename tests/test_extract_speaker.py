@@ -78,18 +78,14 @@ class Voices(FliteVoices):
         pieces, owners = [], []
         for turn in range(turns):
             for index, voice in enumerate((first, second)):
-                utterance = self.say(
-                    voice, CONVERSATION_TEXTS[(2 * turn + index) % 4], trimmed=False
-                )
+                utterance = self.say(voice, CONVERSATION_TEXTS[(2 * turn + index) % 4], trimmed=False)
                 pieces += [utterance, pause]
                 owners += [voice] * utterance.size + [""] * pause.size
         audio = np.concatenate(pieces)
         owner_of = np.array(owners)
         path = self.folder / f"conversation-{first}-{second}-{turns}.wav"
         write_wav(path, audio[None, :], RATE)
-        return Conversation(
-            path, audio, {voice: owner_of == voice for voice in (first, second)}
-        )
+        return Conversation(path, audio, {voice: owner_of == voice for voice in (first, second)})
 
     def sample(self, voice: str) -> Path:
         """The voice saying words that are in no conversation."""
@@ -118,9 +114,7 @@ def voices(tmp_path_factory: pytest.TempPathFactory) -> Voices:
     return Voices(tmp_path_factory.mktemp("voices"))
 
 
-def _extract(
-    tmp_path: Path, conversation: Path, target: Path, **params: object
-) -> LocalContext[SpeakerExtractParams]:
+def _extract(tmp_path: Path, conversation: Path, target: Path, **params: object) -> LocalContext[SpeakerExtractParams]:
     progress: list[float] = []
     ctx = LocalContext(
         params=SpeakerExtractParams(**params),
@@ -140,11 +134,7 @@ def _energy_db(samples: np.ndarray) -> float:
 def _kept_mask(result: dict[str, object], samples: int) -> np.ndarray:
     kept = np.zeros(samples, bool)
     for segment in result["segments"]:  # type: ignore[attr-defined]
-        kept[
-            round(segment["start_seconds"] * RATE) : round(
-                segment["end_seconds"] * RATE
-            )
-        ] = True
+        kept[round(segment["start_seconds"] * RATE) : round(segment["end_seconds"] * RATE)] = True
     return kept
 
 
@@ -156,9 +146,7 @@ def _precision_recall(kept: np.ndarray, truth: np.ndarray) -> tuple[float, float
 # ---------------------------------------------------------------- end to end
 
 
-def test_keeps_the_target_and_silences_the_other_voice(
-    voices: Voices, tmp_path: Path
-) -> None:
+def test_keeps_the_target_and_silences_the_other_voice(voices: Voices, tmp_path: Path) -> None:
     talk = voices.conversation("slt", "rms")
     ctx = _extract(tmp_path, talk.path, voices.sample("slt"))
 
@@ -181,9 +169,7 @@ def test_keeps_the_target_and_silences_the_other_voice(
     assert "note" not in result
 
 
-def test_a_voice_not_in_the_conversation_scores_low_and_keeps_nothing(
-    voices: Voices, tmp_path: Path
-) -> None:
+def test_a_voice_not_in_the_conversation_scores_low_and_keeps_nothing(voices: Voices, tmp_path: Path) -> None:
     talk = voices.conversation("slt", "rms")
     ctx = _extract(tmp_path, talk.path, voices.sample("awb"))
 
@@ -207,59 +193,41 @@ def test_stereo_44k_conversation_and_mp3_sample(voices: Voices, tmp_path: Path) 
 
     ctx = _extract(tmp_path, conversation, sample, output_format="flac")
 
-    output, rate = soundfile.read(
-        ctx.outputs["audio"][0], dtype="float32", always_2d=True
-    )
+    output, rate = soundfile.read(ctx.outputs["audio"][0], dtype="float32", always_2d=True)
     assert ctx.outputs["audio"][1] == "extracted.flac"
     assert rate == 44100 and output.T.shape == stereo.shape
     target = soxr.resample(talk.regions["awb"].astype(np.float32), RATE, 44100) > 0.5
     other = soxr.resample(talk.regions["rms"].astype(np.float32), RATE, 44100) > 0.5
     for channel in range(2):
-        kept_db = _energy_db(output[target, channel]) - _energy_db(
-            stereo[channel, target]
-        )
-        dropped_db = _energy_db(stereo[channel, other]) - _energy_db(
-            output[other, channel]
-        )
+        kept_db = _energy_db(output[target, channel]) - _energy_db(stereo[channel, target])
+        dropped_db = _energy_db(stereo[channel, other]) - _energy_db(output[other, channel])
         assert abs(kept_db) < 0.5 and dropped_db >= 15
     assert ctx.result["similarity_score"] >= 70
 
 
-def test_a_target_sample_without_speech_is_refused(
-    voices: Voices, tmp_path: Path
-) -> None:
+def test_a_target_sample_without_speech_is_refused(voices: Voices, tmp_path: Path) -> None:
     talk = voices.conversation("slt", "rms")
     hiss = write_wav(tmp_path / "hiss.wav", noise(3.0, RATE, amplitude=0.01), RATE)
-    with pytest.raises(
-        InvalidInput, match="the target speaker sample contains no speech"
-    ):
+    with pytest.raises(InvalidInput, match="the target speaker sample contains no speech"):
         _extract(tmp_path, talk.path, hiss)
 
 
-def test_a_conversation_without_speech_gives_silence_and_says_so(
-    voices: Voices, tmp_path: Path
-) -> None:
+def test_a_conversation_without_speech_gives_silence_and_says_so(voices: Voices, tmp_path: Path) -> None:
     hiss = noise(4.0, RATE, amplitude=0.01)
     conversation = write_wav(tmp_path / "hiss.wav", hiss, RATE)
     ctx = _extract(tmp_path, conversation, voices.sample("slt"), wav_bit_depth=32)
 
     output, _ = soundfile.read(ctx.outputs["audio"][0], dtype="float32")
-    assert (
-        output.size == hiss.shape[1]
-    )  # float wav: 16-bit would round the floor to noise
+    assert output.size == hiss.shape[1]  # float wav: 16-bit would round the floor to noise
     assert _energy_db(hiss) - _energy_db(output) >= 55  # the 60 dB floor
     assert ctx.result["similarity_score"] == 0.0
     assert "no speech was found in the conversation" in ctx.result["note"]
 
 
-def test_boost_raises_the_extracted_speech_under_the_ceiling(
-    voices: Voices, tmp_path: Path
-) -> None:
+def test_boost_raises_the_extracted_speech_under_the_ceiling(voices: Voices, tmp_path: Path) -> None:
     talk = voices.conversation("slt", "rms", turns=1)
     plain = _extract(tmp_path / "plain", talk.path, voices.sample("slt"))
-    boosted = _extract(
-        tmp_path / "boosted", talk.path, voices.sample("slt"), boost_level="2x"
-    )
+    boosted = _extract(tmp_path / "boosted", talk.path, voices.sample("slt"), boost_level="2x")
 
     plain_out, _ = soundfile.read(plain.outputs["audio"][0], dtype="float32")
     boosted_out, _ = soundfile.read(boosted.outputs["audio"][0], dtype="float32")
@@ -321,9 +289,7 @@ def back_to_back(
     ],
 )
 def test_back_to_back_turns_keep_the_target_and_drop_the_other(
-    back_to_back: dict[
-        str, tuple[ScriptedConversation, LocalContext[SpeakerExtractParams]]
-    ],
+    back_to_back: dict[str, tuple[ScriptedConversation, LocalContext[SpeakerExtractParams]]],
     target: str,
 ) -> None:
     talk, ctx = back_to_back[target]
@@ -345,10 +311,7 @@ def test_back_to_back_turns_keep_the_target_and_drop_the_other(
         if voice != target and end - start < SINGLE_WORD_SECONDS:
             single_words[round(start * RATE) : round(end * RATE)] = True
     outside = other & ~single_words
-    assert (
-        _energy_db(talk.audio[outside]) - _energy_db(output[outside])
-        >= GOAL_OTHER_DOWN_DB
-    )
+    assert _energy_db(talk.audio[outside]) - _energy_db(output[outside]) >= GOAL_OTHER_DOWN_DB
     assert _energy_db(talk.audio[other]) - _energy_db(output[other]) >= 12
     assert abs(_energy_db(output[truth]) - _energy_db(talk.audio[truth])) < 0.5
     assert result["similarity_score"] >= 70
@@ -359,17 +322,13 @@ def test_back_to_back_turns_keep_the_target_and_drop_the_other(
     assert chosen["similarity_score"] >= 70 and stranger["similarity_score"] <= 50
     assert abs(sum(s["seconds"] for s in found) - result["speech_seconds"]) < 0.5
     for turn in result["target_turns"]:
-        assert (
-            0 <= turn["confidence"] <= 1 and turn["end_seconds"] > turn["start_seconds"]
-        )
+        assert 0 <= turn["confidence"] <= 1 and turn["end_seconds"] > turn["start_seconds"]
     assert "warning" not in result and result["overlap_seconds"] >= 0
 
 
 @pytest.mark.slow
 def test_diarization_outputs_say_who_spoke_when(
-    back_to_back: dict[
-        str, tuple[ScriptedConversation, LocalContext[SpeakerExtractParams]]
-    ],
+    back_to_back: dict[str, tuple[ScriptedConversation, LocalContext[SpeakerExtractParams]]],
 ) -> None:
     talk, ctx = back_to_back["slt"]
     assert ctx.outputs["diarization_json"][1] == "diarization.json"
@@ -382,51 +341,33 @@ def test_diarization_outputs_say_who_spoke_when(
         fields = line.split()
         assert fields[0] == "SPEAKER" and fields[7] == turn["speaker"]
         assert float(fields[3]) == pytest.approx(turn["start_seconds"], abs=1e-3)
-        assert float(fields[4]) == pytest.approx(
-            turn["end_seconds"] - turn["start_seconds"], abs=2e-3
-        )
-        labelled[
-            round(turn["start_seconds"] * RATE) : round(turn["end_seconds"] * RATE)
-        ] = turn["speaker"]
+        assert float(fields[4]) == pytest.approx(turn["end_seconds"] - turn["start_seconds"], abs=2e-3)
+        labelled[round(turn["start_seconds"] * RATE) : round(turn["end_seconds"] * RATE)] = turn["speaker"]
     # each diarized speaker is mostly one voice (the labels are arbitrary, the grouping is not)
     for speaker in {turn["speaker"] for turn in document["turns"]}:
         voices_heard = talk.owner[(labelled == speaker) & (talk.owner != "")]
         _, counts = np.unique(voices_heard, return_counts=True)
         assert counts.max() / counts.sum() >= 0.9
-    assert {s["speaker"] for s in document["speakers"]} == {
-        t["speaker"] for t in document["turns"]
-    }
+    assert {s["speaker"] for s in document["speakers"]} == {t["speaker"] for t in document["turns"]}
 
 
 @pytest.mark.slow
 def test_three_speakers_with_a_known_count(voices: Voices, tmp_path: Path) -> None:
-    talk = voices.conversation_script(
-        {"A": "rms", "B": "kal", "C": "slt"}, THREE_PERSON_SCRIPT
-    )
+    talk = voices.conversation_script({"A": "rms", "B": "kal", "C": "slt"}, THREE_PERSON_SCRIPT)
     ctx = _extract(tmp_path, talk.path, voices.enrollment("slt"), num_speakers=3)
     result = ctx.result
-    precision, recall = _precision_recall(
-        _kept_mask(result, talk.audio.size), talk.mask("slt")
-    )
+    precision, recall = _precision_recall(_kept_mask(result, talk.audio.size), talk.mask("slt"))
     assert precision >= 0.9 and recall >= 0.9, (precision, recall)
     assert len(result["speakers_found"]) == 3 and result["similarity_score"] >= 70
 
 
-def test_a_similarity_threshold_overrides_the_choice(
-    voices: Voices, tmp_path: Path
-) -> None:
+def test_a_similarity_threshold_overrides_the_choice(voices: Voices, tmp_path: Path) -> None:
     talk = voices.conversation("slt", "rms", turns=1)
-    everyone = _extract(
-        tmp_path / "all", talk.path, voices.sample("slt"), similarity_threshold=0.0
-    )
+    everyone = _extract(tmp_path / "all", talk.path, voices.sample("slt"), similarity_threshold=0.0)
     assert everyone.result["similarity_threshold"] == 0.0
     assert all(s["is_target"] for s in everyone.result["speakers_found"])
-    assert everyone.result["target_seconds"] == pytest.approx(
-        everyone.result["speech_seconds"], abs=0.1
-    )
-    nobody = _extract(
-        tmp_path / "none", talk.path, voices.sample("slt"), similarity_threshold=0.99
-    )
+    assert everyone.result["target_seconds"] == pytest.approx(everyone.result["speech_seconds"], abs=0.1)
+    nobody = _extract(tmp_path / "none", talk.path, voices.sample("slt"), similarity_threshold=0.99)
     assert nobody.result["segments"] == [] and nobody.result["similarity_score"] == 0.0
 
 
@@ -462,11 +403,7 @@ def test_real_meeting_enrolled_from_another_excerpt(tmp_path: Path) -> None:
     output, _ = soundfile.read(ctx.outputs["audio"][0], dtype="float32")
     masks, overlapped = speaker_masks(turns["trn08"], talk.size)
     target = masks["FEE087"] & ~overlapped
-    others = (
-        np.any([m for name, m in masks.items() if name != "FEE087"], axis=0)
-        & ~overlapped
-        & ~masks["FEE087"]
-    )
+    others = np.any([m for name, m in masks.items() if name != "FEE087"], axis=0) & ~overlapped & ~masks["FEE087"]
     kept_db = _energy_db(output[target]) - _energy_db(talk[target])
     other_db = _energy_db(output[others]) - _energy_db(talk[others])
     assert ctx.result["similarity_score"] >= 70, ctx.result
@@ -526,15 +463,11 @@ def test_kaldi_fbank_follows_kaldi_frame_by_frame() -> None:
     energies = []
     for left, centre, right in zip(edges[:-2], edges[1:-1], edges[2:]):
         weights = np.clip(
-            np.minimum(
-                (bins - left) / (centre - left), (right - bins) / (right - centre)
-            ),
+            np.minimum((bins - left) / (centre - left), (right - bins) / (right - centre)),
             0,
             None,
         )
-        energies.append(
-            np.log(max(float(weights @ power[:256]), np.finfo(np.float32).eps))
-        )
+        energies.append(np.log(max(float(weights @ power[:256]), np.finfo(np.float32).eps)))
     assert np.allclose(features[7], energies, atol=1e-3)
     # a 1 kHz tone lands in the bin centred nearest 1 kHz; segment features are centred
     tone = np.sin(2 * np.pi * 1000 * np.arange(RATE) / RATE).astype(np.float32)
@@ -559,18 +492,14 @@ class LabelEncoder:
 
     def _embed(self, labels: np.ndarray) -> np.ndarray:
         counts = np.bincount(labels.astype(int), minlength=len(self.voices))
-        vector = counts @ self.voices + 0.05 * counts.sum() * self.rng.standard_normal(
-            16
-        )
+        vector = counts @ self.voices + 0.05 * counts.sum() * self.rng.standard_normal(16)
         return campplus.unit_rows(vector[None])[0]
 
     def embed_many(self, segments, on_progress=None, batch_size=32):  # type: ignore[no-untyped-def]
         return np.stack([self._embed(np.asarray(segment)) for segment in segments])
 
     def frame_map(self, audio_16k: np.ndarray) -> campplus.FrameMap:
-        return campplus.FrameMap(
-            np.asarray(audio_16k)[None], np.zeros((1, 1)), int(np.size(audio_16k))
-        )
+        return campplus.FrameMap(np.asarray(audio_16k)[None], np.zeros((1, 1)), int(np.size(audio_16k)))
 
     def pooled(self, frames: campplus.FrameMap, sample_spans: np.ndarray) -> np.ndarray:
         labels = frames.sums[0]
@@ -578,9 +507,7 @@ class LabelEncoder:
 
 
 def _label_audio(turns: list[tuple[int, float]]) -> np.ndarray:
-    return np.concatenate(
-        [np.full(round(seconds * RATE), speaker, np.int8) for speaker, seconds in turns]
-    )
+    return np.concatenate([np.full(round(seconds * RATE), speaker, np.int8) for speaker, seconds in turns])
 
 
 def test_diarize_finds_back_to_back_turns_and_short_ones() -> None:
@@ -596,10 +523,7 @@ def test_diarize_finds_back_to_back_turns_and_short_ones() -> None:
     two = diarization.diarize(LabelEncoder(), audio, [(0, audio.size)], num_speakers=2)
     assert two.speaker_count == 2
     lines = diarization.rttm_lines(found, "talk", ["A", "B", "C"])
-    assert (
-        lines[0]
-        == f"SPEAKER talk 1 0.000 {found.turns[0].seconds:.3f} <NA> <NA> A <NA> <NA>"
-    )
+    assert lines[0] == f"SPEAKER talk 1 0.000 {found.turns[0].seconds:.3f} <NA> <NA> A <NA> <NA>"
 
 
 def test_diarize_handles_no_speech_and_one_speaker() -> None:
@@ -611,18 +535,14 @@ def test_diarize_handles_no_speech_and_one_speaker() -> None:
 
 def test_viterbi_pays_for_each_switch() -> None:
     scores = np.array([[1.0, 0.0]] * 5 + [[0.0, 0.3]] * 2 + [[1.0, 0.0]] * 5)
-    assert (
-        diarization.viterbi(scores, 1.0).tolist() == [0] * 12
-    )  # a 0.6 gain < 2 switches
+    assert diarization.viterbi(scores, 1.0).tolist() == [0] * 12  # a 0.6 gain < 2 switches
     assert diarization.viterbi(scores, 0.2).tolist() == [0] * 5 + [1] * 2 + [0] * 5
 
 
 def test_cluster_estimates_the_count_or_takes_it() -> None:
     rng = np.random.default_rng(2)
     centres = campplus.unit_rows(rng.standard_normal((3, 32)))
-    points = campplus.unit_rows(
-        np.repeat(centres, 4, axis=0) + 0.1 * rng.standard_normal((12, 32))
-    )
+    points = campplus.unit_rows(np.repeat(centres, 4, axis=0) + 0.1 * rng.standard_normal((12, 32)))
     labels = diarization.cluster(points, None)
     assert len(set(labels.tolist())) == 3
     assert all(len(set(labels[i : i + 4].tolist())) == 1 for i in range(0, 12, 4))
@@ -662,9 +582,7 @@ def test_vad_finds_each_utterance(voices: Voices) -> None:
 
 def test_speech_spans_follow_silero_rules() -> None:
     chunk = vad.CHUNK_SAMPLES
-    probabilities = np.array(
-        [0.1] * 10 + [0.9] * 20 + [0.1] * 2 + [0.9] * 20 + [0.1] * 10 + [0.9] * 3
-    )
+    probabilities = np.array([0.1] * 10 + [0.9] * 20 + [0.1] * 2 + [0.9] * 20 + [0.1] * 10 + [0.9] * 3)
     spans = vad.speech_spans(probabilities, probabilities.size * chunk)
     pad = round(0.03 * RATE)
     # the 64 ms dip is shorter than min silence (100 ms): one span; the last burst (96 ms)
@@ -683,15 +601,11 @@ def test_gate_is_smooth_unity_inside_and_floor_outside() -> None:
     assert np.all(whole[rate : 2 * rate] == 1.0)
     assert np.all(whole[round(2.2 * rate) : 3 * rate] == 1.0)
     assert whole[: rate - round(0.03 * rate)].max() == pytest.approx(0.001)
-    assert whole[round(2.03 * rate) + 1 : round(2.17 * rate)].max() == pytest.approx(
-        0.001
-    )
+    assert whole[round(2.03 * rate) + 1 : round(2.17 * rate)].max() == pytest.approx(0.001)
     assert whole[round(3.03 * rate) + 1 :].max() == pytest.approx(0.001)
     assert np.abs(np.diff(whole)).max() < 2.5 / (0.03 * rate)  # raised cosine: no jumps
     blocks = [gate.gain(start, 1000, rate) for start in range(0, 4 * rate, 1000)]
-    assert np.array_equal(
-        np.concatenate(blocks), whole
-    )  # blocks line up with the whole
+    assert np.array_equal(np.concatenate(blocks), whole)  # blocks line up with the whole
 
 
 def test_close_spans_merge_so_the_gate_does_not_dip_between() -> None:

@@ -81,8 +81,10 @@ def test_hum_to_beat_engine_plays_the_hummed_melody(tmp_path: Path) -> None:
     # re-articulate a long note, so pitch at each note's middle is what is compared)
     stem, rate = audio.decode(ctx.outputs["stem:melody"][0], SAMPLE_RATE, 1)
     heard = transcribe_samples(stem, rate, bpm=100).notes
+
     def heard_at(seconds: float) -> int | None:
         return next((n.pitch for n in heard if n.start_seconds <= seconds < n.end_seconds), None)
+
     matches = [heard_at(n.start_seconds + n.duration_seconds / 2) == n.pitch for n in truth]
     assert sum(matches) >= 0.9 * len(truth), matches
     mix, _ = audio.decode(ctx.outputs["mix"][0])

@@ -38,8 +38,9 @@ def wait_for_line(caplog: pytest.LogCaptureFixture, job_id: str, event: str, tim
         time.sleep(0.05)
 
 
-def test_every_step_of_a_job_is_one_log_line(client: TestClient, tone_wav: Path,
-                                             caplog: pytest.LogCaptureFixture) -> None:
+def test_every_step_of_a_job_is_one_log_line(
+    client: TestClient, tone_wav: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.INFO)
     ok = submit(client, "test_copy", tone_wav)
     bad = submit(client, "test_raises_in_run", tone_wav)

@@ -246,11 +246,15 @@ def test_state_machine_allows_only_its_transitions(settings: Settings) -> None:
     assert all(s.is_terminal for s in (JobStatus.completed, JobStatus.failed, JobStatus.cancelled))
 
 
-def test_jobs_left_processing_by_a_crash_are_rerun_at_start(settings: Settings, fixture_kinds: None, tone_wav: Path) -> None:
+def test_jobs_left_processing_by_a_crash_are_rerun_at_start(
+    settings: Settings, fixture_kinds: None, tone_wav: Path
+) -> None:
     # A first service stores the job and "crashes" right after a worker claimed it.
     runtime = build_runtime(settings)
     with tone_wav.open("rb") as handle:
-        job = service.create_job(runtime, _local_user_id(runtime), "test_copy", {}, [service.Upload(handle, "tone.wav")])
+        job = service.create_job(
+            runtime, _local_user_id(runtime), "test_copy", {}, [service.Upload(handle, "tone.wav")]
+        )
     with runtime.db.session() as session:
         assert states.claim(session, job.id, "crashed-worker/1")
     runtime.db.dispose()
@@ -327,7 +331,9 @@ def test_job_rows_are_the_truth(settings: Settings, client: TestClient, tone_wav
         assert row.status == "completed" and row.finished_at is not None
 
 
-def test_a_silent_attempt_is_requeued_and_cannot_finish_after_its_replacement(settings: Settings, fixture_kinds: None, tone_wav: Path, backend: str) -> None:
+def test_a_silent_attempt_is_requeued_and_cannot_finish_after_its_replacement(
+    settings: Settings, fixture_kinds: None, tone_wav: Path, backend: str
+) -> None:
     if backend == "celery":
         pytest.skip("drives the reaper by hand; with live workers theirs would race it (test_scaleout covers that)")
     from datetime import timedelta
@@ -337,7 +343,9 @@ def test_a_silent_attempt_is_requeued_and_cannot_finish_after_its_replacement(se
 
     runtime = build_runtime(settings.model_copy(update={"worker_silence_seconds": 60}))
     with tone_wav.open("rb") as handle:
-        job = service.create_job(runtime, _local_user_id(runtime), "test_copy", {}, [service.Upload(handle, "tone.wav")])
+        job = service.create_job(
+            runtime, _local_user_id(runtime), "test_copy", {}, [service.Upload(handle, "tone.wav")]
+        )
     with runtime.db.session() as session:
         assert states.claim(session, job.id, "dead-worker/1")
     assert reap(runtime) == []  # it heartbeat just now: alive
@@ -354,7 +362,9 @@ def test_a_silent_attempt_is_requeued_and_cannot_finish_after_its_replacement(se
         assert states.complete(session, job.id, {}, "new-worker/2")
 
 
-def test_a_job_never_handed_to_the_executor_is_submitted_by_the_reaper(settings: Settings, fixture_kinds: None, tone_wav: Path, backend: str) -> None:
+def test_a_job_never_handed_to_the_executor_is_submitted_by_the_reaper(
+    settings: Settings, fixture_kinds: None, tone_wav: Path, backend: str
+) -> None:
     if backend == "celery":
         pytest.skip("drives the reaper by hand; with live workers theirs would race it (test_scaleout covers that)")
     from datetime import timedelta
@@ -364,7 +374,9 @@ def test_a_job_never_handed_to_the_executor_is_submitted_by_the_reaper(settings:
 
     runtime = build_runtime(settings)  # no executor: the row is written, nothing enqueued
     with tone_wav.open("rb") as handle:
-        job = service.create_job(runtime, _local_user_id(runtime), "test_copy", {}, [service.Upload(handle, "tone.wav")])
+        job = service.create_job(
+            runtime, _local_user_id(runtime), "test_copy", {}, [service.Upload(handle, "tone.wav")]
+        )
     with runtime.db.session() as session:
         session.get(Job, job.id).updated_at = utc_now() - timedelta(seconds=30)
 
@@ -386,4 +398,3 @@ def test_metrics_count_the_workers_that_run_jobs(client: TestClient, backend: st
     # two workers either way: the local executor's pool in this process, or two Celery
     # workers heartbeating into the database
     assert "audiomill_workers_live 2.0" in text, text
-

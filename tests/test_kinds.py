@@ -77,9 +77,7 @@ def test_the_spec_alone_reaches_openapi_kinds_cli_and_celery_routing(
     assert "LABEL" in help_text
 
 
-def test_unknown_form_field_unknown_model_and_bad_stem_are_422_with_no_job(
-    client: TestClient, wav_path: Path
-) -> None:
+def test_unknown_form_field_unknown_model_and_bad_stem_are_422_with_no_job(client: TestClient, wav_path: Path) -> None:
     data = wav_path.read_bytes()
     cases = [
         ({"kind": "separate", "output_fromat": "mp3"}, "output_fromat"),
@@ -117,7 +115,9 @@ def test_an_asset_uploaded_once_serves_two_jobs_and_is_stored_once(
     assert again["id"] == asset["id"]
     assert asset["duration_seconds"] == pytest.approx(1.0) and asset["media_type"] == "audio/wav"
     jobs = [
-        client.post("/api/v1/jobs", json={"kind": "test_copy", "params": {"gain": gain}, "inputs": {"audio": asset["id"]}})
+        client.post(
+            "/api/v1/jobs", json={"kind": "test_copy", "params": {"gain": gain}, "inputs": {"audio": asset["id"]}}
+        )
         for gain in (0.5, 0.25)
     ]
     assert [r.status_code for r in jobs] == [201, 201], [r.text for r in jobs]

@@ -25,6 +25,8 @@ from tests.audio_samples import sine, write_wav
 from tests.conftest import BASE_URL, FIXTURE_KINDS
 
 REPO_DIR = Path(__file__).resolve().parent.parent
+
+
 class Gate:
     """A route that holds its request until the test opens the gate."""
 
@@ -59,9 +61,13 @@ def _wait_until(condition, timeout_seconds: float = 20.0) -> None:  # type: igno
 
 
 def test_burst_beyond_the_limit_gets_503_with_retry_after_then_prompt_answers(settings: Settings) -> None:
-    limited = settings.model_copy(update={
-        "max_concurrent_requests": 2, "max_queued_requests": 2, "request_queue_timeout_seconds": 60.0,
-    })
+    limited = settings.model_copy(
+        update={
+            "max_concurrent_requests": 2,
+            "max_queued_requests": 2,
+            "request_queue_timeout_seconds": 60.0,
+        }
+    )
     gate = Gate()
     with TestClient(gate.app(limited), base_url=BASE_URL) as client:
         assert client.get("/health").status_code == 200
@@ -82,9 +88,13 @@ def test_burst_beyond_the_limit_gets_503_with_retry_after_then_prompt_answers(se
 
 
 def test_queued_requests_wait_at_most_the_queue_timeout(settings: Settings) -> None:
-    limited = settings.model_copy(update={
-        "max_concurrent_requests": 1, "max_queued_requests": 5, "request_queue_timeout_seconds": 0.3,
-    })
+    limited = settings.model_copy(
+        update={
+            "max_concurrent_requests": 1,
+            "max_queued_requests": 5,
+            "request_queue_timeout_seconds": 0.3,
+        }
+    )
     gate = Gate()
     with TestClient(gate.app(limited), base_url=BASE_URL) as client:
         with ThreadPoolExecutor(max_workers=3) as pool:
@@ -110,7 +120,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_worker_app_refuses_to_start_without_the_serving_parent(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_worker_app_refuses_to_start_without_the_serving_parent(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from audiomill.api import serve
     from audiomill.config import reset_settings_cache
 
@@ -130,16 +142,27 @@ def test_serve_with_two_api_processes_runs_every_job_once(tmp_path: Path) -> Non
     env = dict(os.environ)
     env.update(
         PYTHONPATH=os.pathsep.join([str(REPO_DIR / "src"), str(REPO_DIR)]),
-        AUDIOMILL_DATA_DIR=str(tmp_path / "data"), AUDIOMILL_PORT=str(port),
-        AUDIOMILL_EXTRA_KINDS=json.dumps(FIXTURE_KINDS), AUDIOMILL_RATE_LIMIT_PER_MINUTE="0",
-        AUDIOMILL_WORKER_CONCURRENCY="1", AUDIOMILL_MODELS_DOWNLOAD="false", AUDIOMILL_DEVICE="cpu",
-        AUDIOMILL_TORCH_THREADS="1", AUDIOMILL_ACCESS_LOG="false",
+        AUDIOMILL_DATA_DIR=str(tmp_path / "data"),
+        AUDIOMILL_PORT=str(port),
+        AUDIOMILL_EXTRA_KINDS=json.dumps(FIXTURE_KINDS),
+        AUDIOMILL_RATE_LIMIT_PER_MINUTE="0",
+        AUDIOMILL_WORKER_CONCURRENCY="1",
+        AUDIOMILL_MODELS_DOWNLOAD="false",
+        AUDIOMILL_DEVICE="cpu",
+        AUDIOMILL_TORCH_THREADS="1",
+        AUDIOMILL_ACCESS_LOG="false",
     )
     env.pop("AUDIOMILL_DATABASE_URL", None)
     log = tmp_path / "serve.log"
     with open(log, "wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "audiomill.api.serve", "--workers", "2"], env=env,
-                                cwd=tmp_path, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "audiomill.api.serve", "--workers", "2"],
+            env=env,
+            cwd=tmp_path,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -159,8 +182,12 @@ def test_serve_with_two_api_processes_runs_every_job_once(tmp_path: Path) -> Non
 
         def submit(_: int) -> str:
             with requests.Session() as fresh:  # a new connection each: both processes take some
-                response = fresh.post(base + "/api/v1/jobs", data={"kind": "test_copy"},
-                                      files={"file": ("tone.wav", wav, "audio/wav")}, timeout=30)
+                response = fresh.post(
+                    base + "/api/v1/jobs",
+                    data={"kind": "test_copy"},
+                    files={"file": ("tone.wav", wav, "audio/wav")},
+                    timeout=30,
+                )
             assert response.status_code == 201, response.text
             return str(response.json()["id"])
 

@@ -30,8 +30,11 @@ def measured_bpm(mix: np.ndarray, sample_rate: int) -> float:
 
     mono = librosa.resample(mix.mean(axis=0), orig_sr=sample_rate, target_sr=22050)
     envelope = librosa.onset.onset_strength(y=mono, sr=22050, hop_length=128)
-    return float(librosa.feature.tempo(onset_envelope=envelope, sr=22050, hop_length=128, aggregate=np.median,
-                                       prior=uniform(30, 290))[0])
+    return float(
+        librosa.feature.tempo(
+            onset_envelope=envelope, sr=22050, hop_length=128, aggregate=np.median, prior=uniform(30, 290)
+        )[0]
+    )
 
 
 def tempo_matches(measured: float, asked: float, time_signature: str) -> bool:
@@ -89,7 +92,9 @@ def test_every_style_meets_the_spec(style: str) -> None:
 
 def run_engine(tmp_path: Path, **params: object) -> LocalContext[GenerateParams]:
     ctx: LocalContext[GenerateParams] = LocalContext(
-        params=GenerateParams(**params), inputs={}, output_dir=tmp_path  # type: ignore[arg-type]
+        params=GenerateParams(**params),
+        inputs={},
+        output_dir=tmp_path,  # type: ignore[arg-type]
     )
     generate.run(ctx)
     return ctx
@@ -107,8 +112,10 @@ def test_same_seed_same_bytes_other_seed_other_music(tmp_path: Path) -> None:
     assert digests(first) == digests(again)
     assert first.result["seed"] == 11 and other.result["seed"] == 12
     assert digests(first)["mix"] != digests(other)["mix"]
+
     def notes(ctx):  # type: ignore[no-untyped-def]
         return [(n.pitch, round(n.start, 3)) for n in _midi_notes(ctx)]
+
     assert notes(first) != notes(other)
 
 
@@ -133,7 +140,9 @@ def test_outputs_variations_and_a_random_seed_reported(tmp_path: Path) -> None:
 
 
 def test_no_drums_prompt(tmp_path: Path) -> None:
-    ctx = run_engine(tmp_path, prompt="energetic rock anthem without drums", duration_seconds=5, seed=1, output_format="flac")
+    ctx = run_engine(
+        tmp_path, prompt="energetic rock anthem without drums", duration_seconds=5, seed=1, output_format="flac"
+    )
     assert ctx.result["style"] == "rock" and "stem:drums" not in ctx.outputs
     assert ctx.outputs["mix"][1] == "mix.flac"
 
@@ -170,8 +179,22 @@ def test_other_meters(meter: str) -> None:
 
 def test_compose_for_melody() -> None:
     beat = 0.6  # 100 bpm
-    tune = [(60, 1), (60, 1), (67, 1), (67, 1), (69, 1), (69, 1), (67, 2), (65, 1), (65, 1), (64, 1), (64, 1),
-            (62, 1), (62, 1), (60, 2)]
+    tune = [
+        (60, 1),
+        (60, 1),
+        (67, 1),
+        (67, 1),
+        (69, 1),
+        (69, 1),
+        (67, 2),
+        (65, 1),
+        (65, 1),
+        (64, 1),
+        (64, 1),
+        (62, 1),
+        (62, 1),
+        (60, 2),
+    ]
     notes, time = [], 0.0
     for pitch, beats in tune:
         notes.append(Note(pitch, time * beat, beats * beat * 0.9))

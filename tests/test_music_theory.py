@@ -25,17 +25,26 @@ from audiomill.music.theory import (
 
 def fake_ranker(best: str):  # type: ignore[no-untyped-def]
     """A ranker that prefers one style (the real model is tested in test_music_embed)."""
-    return lambda query, documents: [1.0 if doc.startswith(next(s.describe() for s in STYLES if s.name == best)[:40]) else 0.0 for doc in documents]
+    return lambda query, documents: [
+        1.0 if doc.startswith(next(s.describe() for s in STYLES if s.name == best)[:40]) else 0.0 for doc in documents
+    ]
 
 
 def rng() -> np.random.Generator:
     return np.random.default_rng(0)
 
 
-@pytest.mark.parametrize(("text", "name"), [
-    ("A minor", "A minor"), ("F# major", "F# major"), ("Bbm", "A# minor"), ("c# min", "C# minor"),
-    ("D", "D major"), ("Eb major", "D# major"),
-])
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("A minor", "A minor"),
+        ("F# major", "F# major"),
+        ("Bbm", "A# minor"),
+        ("c# min", "C# minor"),
+        ("D", "D major"),
+        ("Eb major", "D# major"),
+    ],
+)
 def test_parse_key(text: str, name: str) -> None:
     assert parse_key(text).name == name
 
@@ -46,10 +55,16 @@ def test_parse_key_refuses(text: str) -> None:
         parse_key(text)
 
 
-@pytest.mark.parametrize(("prose", "name"), [
-    ("an epic theme in F# minor please", "F# minor"), ("lofi in Am", "A minor"),
-    ("Eb major ballad", "D# major"), ("I am happy", None), ("a minor change of plan", None),
-])
+@pytest.mark.parametrize(
+    ("prose", "name"),
+    [
+        ("an epic theme in F# minor please", "F# minor"),
+        ("lofi in Am", "A minor"),
+        ("Eb major ballad", "D# major"),
+        ("I am happy", None),
+        ("a minor change of plan", None),
+    ],
+)
 def test_find_key_in_prose(prose: str, name: str | None) -> None:
     found = find_key(prose)
     assert (found.name if found else None) == name
@@ -110,8 +125,15 @@ def test_harmonize_fits_the_melody() -> None:
 
 class TestUnderstanding:
     def test_explicit_parameters_win(self) -> None:
-        brief = understand("slow sad jazz in F# minor at 70 bpm", rng(), bpm=128, key="C major", genre="rock",
-                           time_signature="3/4", ranker=fake_ranker("ambient"))
+        brief = understand(
+            "slow sad jazz in F# minor at 70 bpm",
+            rng(),
+            bpm=128,
+            key="C major",
+            genre="rock",
+            time_signature="3/4",
+            ranker=fake_ranker("ambient"),
+        )
         assert brief.style.name == "rock" and brief.bpm == 128 and brief.key.name == "C major"
         assert brief.time_signature == "3/4"
         assert "128 bpm as asked" in brief.why

@@ -24,9 +24,7 @@ def tiny_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return session_tiny_musicgen(tmp_path_factory).parent.parent
 
 
-def _settings(
-    tmp_path: Path, models_dir: Path | None, download: bool = False
-) -> Settings:
+def _settings(tmp_path: Path, models_dir: Path | None, download: bool = False) -> Settings:
     return Settings(
         data_dir=tmp_path / "data",
         models_dir=models_dir,
@@ -36,14 +34,10 @@ def _settings(
 
 
 @pytest.fixture(scope="session")
-def loaded(
-    tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory
-) -> musicgen.LoadedMusicgen:
+def loaded(tiny_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> musicgen.LoadedMusicgen:
     settings = _settings(tmp_path_factory.mktemp("s"), tiny_models_dir)
     model = musicgen.load("musicgen-small", settings, "cpu")
-    musicgen.generate_music(
-        model, "warm up", 0.3, seed=0
-    )  # transformers' first call imports a lot
+    musicgen.generate_music(model, "warm up", 0.3, seed=0)  # transformers' first call imports a lot
     return model
 
 
@@ -64,9 +58,7 @@ class GenerateSpy:
 
 
 @pytest.fixture
-def spy(
-    loaded: musicgen.LoadedMusicgen, monkeypatch: pytest.MonkeyPatch
-) -> GenerateSpy:
+def spy(loaded: musicgen.LoadedMusicgen, monkeypatch: pytest.MonkeyPatch) -> GenerateSpy:
     spy = GenerateSpy(loaded.model)
     monkeypatch.setattr(loaded.model, "generate", spy)
     return spy
@@ -75,13 +67,8 @@ def spy(
 # ---------------------------------------------------------------- catalog and loading
 
 
-def test_catalog_lists_every_model_with_its_licence(
-    tiny_models_dir: Path, tmp_path: Path
-) -> None:
-    rows = {
-        row.name: row
-        for row in musicgen_catalog.list_models(_settings(tmp_path, tiny_models_dir))
-    }
+def test_catalog_lists_every_model_with_its_licence(tiny_models_dir: Path, tmp_path: Path) -> None:
+    rows = {row.name: row for row in musicgen_catalog.list_models(_settings(tmp_path, tiny_models_dir))}
     assert set(rows) == {
         "musicgen-small",
         "musicgen-medium",
@@ -90,10 +77,7 @@ def test_catalog_lists_every_model_with_its_licence(
     }
     assert all(row.licence == "CC-BY-NC-4.0" for row in rows.values())
     small = rows["musicgen-small"]
-    assert (
-        small.present
-        and small.location == tiny_models_dir / "facebook" / "musicgen-small"
-    )
+    assert small.present and small.location == tiny_models_dir / "facebook" / "musicgen-small"
     assert "model.safetensors" in small.files and not small.missing
     medium = rows["musicgen-medium"]
     assert not medium.present and medium.repo_id == "facebook/musicgen-medium"
@@ -115,20 +99,14 @@ def test_missing_weights_with_downloads_off_name_the_folder_and_files(
 def test_a_failed_download_says_what_to_do(tmp_path: Path) -> None:
     # HF_HUB_OFFLINE=1 (conftest) makes the hub refuse at once, as a machine without internet does.
     settings = _settings(tmp_path, tmp_path / "models", download=True)
-    with pytest.raises(
-        ModelUnavailable, match="could not download facebook/musicgen-large"
-    ):
+    with pytest.raises(ModelUnavailable, match="could not download facebook/musicgen-large"):
         musicgen.load("musicgen-large", settings)
 
 
-def test_an_incomplete_folder_is_not_used(
-    tiny_models_dir: Path, tmp_path: Path
-) -> None:
+def test_an_incomplete_folder_is_not_used(tiny_models_dir: Path, tmp_path: Path) -> None:
     partial = tmp_path / "models" / "facebook" / "musicgen-small"
     partial.mkdir(parents=True)
-    (partial / "config.json").write_bytes(
-        (tiny_models_dir / "facebook/musicgen-small/config.json").read_bytes()
-    )
+    (partial / "config.json").write_bytes((tiny_models_dir / "facebook/musicgen-small/config.json").read_bytes())
     assert musicgen_catalog.missing_files(partial) == (
         "model.safetensors",
         "tokenizer_config.json",
@@ -138,9 +116,7 @@ def test_an_incomplete_folder_is_not_used(
         musicgen.load("musicgen-small", _settings(tmp_path, tmp_path / "models"))
 
 
-def test_submission_check_refuses_what_could_only_fail(
-    tiny_models_dir: Path, tmp_path: Path
-) -> None:
+def test_submission_check_refuses_what_could_only_fail(tiny_models_dir: Path, tmp_path: Path) -> None:
     offline = _settings(tmp_path, tiny_models_dir)
     musicgen_catalog.check_request("musicgen-small", offline)  # present: accepted
     with pytest.raises(InvalidInput, match="facebook/musicgen-large"):
@@ -148,9 +124,7 @@ def test_submission_check_refuses_what_could_only_fail(
     with pytest.raises(InvalidInput, match="melody recording"):
         musicgen_catalog.check_request("musicgen-melody", offline)
     # With downloads on, a missing model is fetched at run time: accepted here.
-    musicgen_catalog.check_request(
-        "musicgen-large", _settings(tmp_path, tiny_models_dir, download=True)
-    )
+    musicgen_catalog.check_request("musicgen-large", _settings(tmp_path, tiny_models_dir, download=True))
 
 
 def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
@@ -160,14 +134,8 @@ def test_unknown_model_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_loads_through_from_pretrained(loaded: musicgen.LoadedMusicgen) -> None:
     assert type(loaded.model).__name__ == "MusicgenForConditionalGeneration"
-    assert (
-        loaded.sample_rate == SAMPLE_RATE
-        and loaded.frame_rate == 10.0
-        and loaded.num_codebooks == 4
-    )
-    assert (
-        loaded.tokenizer("calm piano")["input_ids"][-1] == loaded.tokenizer.eos_token_id
-    )
+    assert loaded.sample_rate == SAMPLE_RATE and loaded.frame_rate == 10.0 and loaded.num_codebooks == 4
+    assert loaded.tokenizer("calm piano")["input_ids"][-1] == loaded.tokenizer.eos_token_id
 
 
 # ---------------------------------------------------------------- generation
@@ -184,8 +152,7 @@ def test_prompt_folds_the_musical_params() -> None:
         time_signature="4/4",
     )
     assert text == (
-        "lofi piano for studying. genre: lofi. mood: calm. instruments: piano, drums. "
-        "key: A minor. 85 bpm. 4/4 time"
+        "lofi piano for studying. genre: lofi. mood: calm. instruments: piano, drums. key: A minor. 85 bpm. 4/4 time"
     )
     assert musicgen.fold_prompt("  techno ") == "techno"
 
@@ -197,16 +164,11 @@ def test_window_plan_reaches_300_seconds_in_20_second_steps() -> None:
     assert musicgen.plan_windows(1700, 1500, 500) == [1500, 200]
 
 
-def test_exact_duration_and_reproducible_by_seed(
-    loaded: musicgen.LoadedMusicgen, spy: GenerateSpy
-) -> None:
+def test_exact_duration_and_reproducible_by_seed(loaded: musicgen.LoadedMusicgen, spy: GenerateSpy) -> None:
     first = musicgen.generate_music(loaded, "calm piano", 1.23, seed=7)
     again = musicgen.generate_music(loaded, "calm piano", 1.23, seed=7)
     other = musicgen.generate_music(loaded, "calm piano", 1.23, seed=8)
-    assert (
-        first.audio.shape == (1, round(1.23 * SAMPLE_RATE))
-        and first.audio.dtype == np.float32
-    )
+    assert first.audio.shape == (1, round(1.23 * SAMPLE_RATE)) and first.audio.dtype == np.float32
     assert np.isfinite(first.audio).all() and np.abs(first.audio).max() > 0
     assert np.array_equal(first.audio, again.audio)
     assert not torch.equal(first.codes, other.codes)
@@ -216,9 +178,7 @@ def test_exact_duration_and_reproducible_by_seed(
     assert spy.calls[0]["do_sample"] is False and spy.calls[0]["guidance_scale"] == 3.0
 
 
-def test_long_durations_continue_from_the_previous_window(
-    loaded: musicgen.LoadedMusicgen, spy: GenerateSpy
-) -> None:
+def test_long_durations_continue_from_the_previous_window(loaded: musicgen.LoadedMusicgen, spy: GenerateSpy) -> None:
     progress: list[tuple[float, str]] = []
     result = musicgen.generate_music(
         loaded,
@@ -236,9 +196,7 @@ def test_long_durations_continue_from_the_previous_window(
         round(4.55 * SAMPLE_RATE),
     )
     second_prompt = spy.calls[1]["decoder_input_ids"].reshape(4, -1)
-    assert torch.equal(
-        second_prompt.cpu(), result.codes[:, 15:20]
-    )  # the last 0.5 s of window 1
+    assert torch.equal(second_prompt.cpu(), result.codes[:, 15:20])  # the last 0.5 s of window 1
     third_prompt = spy.calls[2]["decoder_input_ids"].reshape(4, -1)
     assert torch.equal(third_prompt.cpu(), result.codes[:, 30:35])
     fractions = [fraction for fraction, _ in progress]
@@ -246,9 +204,7 @@ def test_long_durations_continue_from_the_previous_window(
     assert "window 3 of 3" in progress[-1][1]
 
 
-def test_concurrent_jobs_share_one_generate_call(
-    loaded: musicgen.LoadedMusicgen, spy: GenerateSpy
-) -> None:
+def test_concurrent_jobs_share_one_generate_call(loaded: musicgen.LoadedMusicgen, spy: GenerateSpy) -> None:
     prompts = [
         "calm piano",
         "energetic drums and bass",
@@ -260,9 +216,7 @@ def test_concurrent_jobs_share_one_generate_call(
 
     def job(index: int) -> None:
         barrier.wait()
-        results[index] = musicgen.generate_music(
-            loaded, prompts[index], 1.5, seed=100 + index
-        )
+        results[index] = musicgen.generate_music(loaded, prompts[index], 1.5, seed=100 + index)
 
     threads = [threading.Thread(target=job, args=(i,)) for i in range(len(prompts))]
     for thread in threads:
@@ -270,13 +224,9 @@ def test_concurrent_jobs_share_one_generate_call(
     for thread in threads:
         thread.join(60)
     assert spy.batch_sizes == [4]  # exactly one generate call, with all four jobs
-    assert all(
-        results[i].audio.shape == (1, round(1.5 * SAMPLE_RATE)) for i in range(4)
-    )
+    assert all(results[i].audio.shape == (1, round(1.5 * SAMPLE_RATE)) for i in range(4))
     codes = [results[i].codes for i in range(4)]
-    assert all(
-        not torch.equal(codes[a], codes[b]) for a in range(4) for b in range(a + 1, 4)
-    )
+    assert all(not torch.equal(codes[a], codes[b]) for a in range(4) for b in range(a + 1, 4))
     # Each job's samples come from its own seeded stream, not from its batch neighbours:
     # alone, the same seed and prompt give the same codes (identical here; a batch may take
     # other matmul kernels, so allow a rare near-tie to fall the other way elsewhere).
@@ -284,9 +234,7 @@ def test_concurrent_jobs_share_one_generate_call(
     assert (alone.codes == codes[2]).float().mean() >= 0.95
 
 
-def test_cancelling_one_job_of_a_batch(
-    loaded: musicgen.LoadedMusicgen, spy: GenerateSpy
-) -> None:
+def test_cancelling_one_job_of_a_batch(loaded: musicgen.LoadedMusicgen, spy: GenerateSpy) -> None:
     cancel = threading.Event()
     outcome: dict[str, Any] = {}
     barrier = threading.Barrier(2)
@@ -294,9 +242,7 @@ def test_cancelling_one_job_of_a_batch(
     def quitter() -> None:
         barrier.wait()
         try:
-            musicgen.generate_music(
-                loaded, "calm piano", 3.0, seed=1, cancelled=cancel.is_set
-            )
+            musicgen.generate_music(loaded, "calm piano", 3.0, seed=1, cancelled=cancel.is_set)
         except JobCancelled:
             outcome["cancelled"] = True
 

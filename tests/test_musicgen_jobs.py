@@ -49,9 +49,7 @@ def _create(client: TestClient, params: dict[str, Any]) -> str:
     return service.create_job(runtime, owner, "generate", params, []).uuid
 
 
-def test_a_musicgen_job_through_the_service(
-    client: TestClient, with_tiny_musicgen: Path
-) -> None:
+def test_a_musicgen_job_through_the_service(client: TestClient, with_tiny_musicgen: Path) -> None:
     job_id = _create(
         client,
         {
@@ -68,11 +66,7 @@ def test_a_musicgen_job_through_the_service(
     assert done["status"] == "completed", done.get("error")
     result = done["result"]
     assert result["model"] == "musicgen-small" and result["licence"] == "CC-BY-NC-4.0"
-    assert (
-        result["seed"] == 11
-        and result["stems"] == []
-        and "no stems" in result["notes"][0]
-    )
+    assert result["seed"] == 11 and result["stems"] == [] and "no stems" in result["notes"][0]
     assert result["text_prompt"] == "calm piano for studying. key: A minor. 80 bpm"
     assert result["sample_rate"] == SAMPLE_RATE and result["duration_seconds"] == 5.5
     # Mastered toward -14 LUFS under a -1 dBTP ceiling (the tiny model's spiky noise cannot
@@ -91,8 +85,10 @@ def test_missing_weights_are_refused_at_submission_with_the_folder_to_fill(
     client: TestClient, models_dir: Path
 ) -> None:
     # Downloads off and no weights: known before the job runs, so a 422 and no job.
-    response = client.post("/api/v1/jobs", json={
-        "kind": "generate", "params": {"prompt": "techno", "duration_seconds": 5, "model": "musicgen-medium"}})
+    response = client.post(
+        "/api/v1/jobs",
+        json={"kind": "generate", "params": {"prompt": "techno", "duration_seconds": 5, "model": "musicgen-medium"}},
+    )
     assert response.status_code == 422, response.text
     detail = response.json()["detail"]
     assert str(models_dir / "facebook" / "musicgen-medium") in detail
@@ -133,10 +129,7 @@ def test_variations_share_generate_calls_and_loop(
     musicgen.run(ctx)
     assert batch_sizes == [3]  # three variations, one generate call
     assert set(ctx.outputs) == {"mix", "v2:mix", "v3:mix"}
-    mixes = [
-        soundfile.read(ctx.outputs[name][0], dtype="float32")[0]
-        for name in ("mix", "v2:mix", "v3:mix")
-    ]
+    mixes = [soundfile.read(ctx.outputs[name][0], dtype="float32")[0] for name in ("mix", "v2:mix", "v3:mix")]
     assert all(m.shape == (5 * SAMPLE_RATE,) for m in mixes)
     assert not np.array_equal(mixes[0], mixes[1])
     assert [v["seed"] for v in ctx.result["variations"]] == [5, 6, 7]
@@ -153,8 +146,6 @@ def test_loop_wrap_runs_the_end_into_the_start() -> None:
 
 
 def test_melody_model_is_refused_with_a_reason(tmp_path: Path) -> None:
-    params = GenerateParams(
-        prompt="a tune", duration_seconds=5, model="musicgen-melody"
-    )
+    params = GenerateParams(prompt="a tune", duration_seconds=5, model="musicgen-melody")
     with pytest.raises(InvalidInput, match="melody recording"):
         musicgen.run(LocalContext(params, {}, tmp_path))

@@ -72,8 +72,12 @@ DEFAULT_SEED = 20240601
 LOGIN = "POST /api/v1/auth/login"
 # status_code_conformance is left out on purpose: 401/403/413/429 can come from every route
 # (authentication, body size, rate limits) and are documented once in the API description.
-SCHEMATHESIS_CHECKS = [not_a_server_error, response_schema_conformance, content_type_conformance,
-                       negative_data_rejection]
+SCHEMATHESIS_CHECKS = [
+    not_a_server_error,
+    response_schema_conformance,
+    content_type_conformance,
+    negative_data_rejection,
+]
 
 
 def fuzz_seed() -> int:
@@ -85,7 +89,9 @@ def errors_are_json_without_traceback(ctx: Any, response: schemathesis.Response,
     assert "Traceback (most recent call last)" not in text, "a traceback reached the client"
     if response.status_code >= 400:
         content_type = (response.headers.get("content-type") or [""])[0]
-        assert content_type.startswith("application/json"), f"error {response.status_code} is {content_type!r}, not JSON"
+        assert content_type.startswith("application/json"), (
+            f"error {response.status_code} is {content_type!r}, not JSON"
+        )
         body = response.json()
         # {"detail": ...} on /api/v1 and seed 000; a seed's own shape under its prefix
         # (seed 001: {"status": "error", "message": ...} or {"error": ...}).
@@ -211,7 +217,8 @@ def _remember_repositories(runtime: Runtime, known: Known, ids: Accounts) -> Non
         user, bystander = session.get(User, ids.user_id), session.get(User, ids.bystander_id)
         assert user is not None and bystander is not None
         asset = session.scalars(
-            select(Asset).join(JobFile, JobFile.asset_id == Asset.id)
+            select(Asset)
+            .join(JobFile, JobFile.asset_id == Asset.id)
             .where(Asset.owner_id == user.id, Asset.duration_seconds.is_not(None))
         ).first()
         assert asset is not None
@@ -323,8 +330,15 @@ def fuzz_target(root: Path) -> Iterator[FuzzTarget]:
             scratch.mkdir(exist_ok=True)
             notes: list[str] = []
             known = _seed(app.state.runtime, ids, scratch, notes)
-            yield FuzzTarget(app=app, settings=settings, schema=schema, user_id=ids.user_id,
-                             api_key=ids.api_key, known=known, notes=notes)
+            yield FuzzTarget(
+                app=app,
+                settings=settings,
+                schema=schema,
+                user_id=ids.user_id,
+                api_key=ids.api_key,
+                known=known,
+                notes=notes,
+            )
         finally:
             schemathesis_asgi.shutdown_lifespans()
 
@@ -347,7 +361,11 @@ class BearerAuth:
         return {"headers": {"Authorization": f"Bearer {self.key}"}}
 
     def after(self, case: schemathesis.Case, response: schemathesis.Response) -> None:
-        if case.method.upper() == "DELETE" and case.path.startswith("/api/v1/auth/keys/") and response.status_code == 204:
+        if (
+            case.method.upper() == "DELETE"
+            and case.path.startswith("/api/v1/auth/keys/")
+            and response.status_code == 204
+        ):
             with self.target.runtime.db.session() as session:
                 try:
                     accounts.user_for_api_key(session, self.key)
@@ -398,8 +416,10 @@ class FuzzReport:
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        lines = [f"{self.requests} requests in {self.seconds:.1f} s, {len(self.failures)} failures",
-                 "statuses: " + ", ".join(f"{code}: {n}" for code, n in sorted(self.statuses.items()))]
+        lines = [
+            f"{self.requests} requests in {self.seconds:.1f} s, {len(self.failures)} failures",
+            "statuses: " + ", ".join(f"{code}: {n}" for code, n in sorted(self.statuses.items())),
+        ]
         for label in sorted(self.per_operation):
             codes = {code: n for (name, code), n in sorted(self.by_operation_status.items()) if name == label}
             lines.append(f"  {self.per_operation[label]:6d}  {label:50s} {codes}")
@@ -541,8 +561,9 @@ def fuzz(
         report.statuses[response.status_code] += 1
         report.by_operation_status[(label, response.status_code)] += 1
         try:
-            case.validate_response(response, checks=checks_after_substitution if substituted else checks,
-                                   headers=kwargs.get("headers"))
+            case.validate_response(
+                response, checks=checks_after_substitution if substituted else checks, headers=kwargs.get("headers")
+            )
         except FailureGroup as group:
             report.failures.append(f"{label} -> {response.status_code}\n{group}")
         auth.after(case, response)
@@ -555,9 +576,14 @@ def fuzz(
 
             @hypothesis.seed(seed)
             @hypothesis.settings(
-                max_examples=budget, deadline=None, database=None, derandomize=False,
-                phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck),
-                print_blob=False, report_multiple_bugs=False,
+                max_examples=budget,
+                deadline=None,
+                database=None,
+                derandomize=False,
+                phases=[Phase.explicit, Phase.generate],
+                suppress_health_check=list(HealthCheck),
+                print_blob=False,
+                report_multiple_bugs=False,
             )
             @hypothesis.given(pair=strategy)
             def run(pair: tuple[schemathesis.Case, bool]) -> None:

@@ -133,28 +133,33 @@ def _target(value: bytes, encode_all: bool) -> bytes:
     only what cannot appear in a request line, leaving ``/``, ``.``, ``\\`` and ``%`` as they are."""
     if encode_all:
         return urllib.parse.quote_from_bytes(value, safe="").encode("ascii")
-    return b"".join(
-        bytes([byte]) if 0x21 <= byte <= 0x7E and byte not in b"?#" else b"%%%02X" % byte for byte in value
-    )
+    return b"".join(bytes([byte]) if 0x21 <= byte <= 0x7E and byte not in b"?#" else b"%%%02X" % byte for byte in value)
 
 
 def _scope(kind: str, method: str, target: bytes, headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
     raw_path, _, query = target.partition(b"?")
     return {
-        "type": kind, "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
-        "method": method, "scheme": "http" if kind == "http" else "ws",
+        "type": kind,
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http" if kind == "http" else "ws",
         # What uvicorn does with a request line: percent-decoding, no dot-segment removal.
-        "path": urllib.parse.unquote(raw_path.decode("ascii")), "raw_path": raw_path,
-        "query_string": query, "root_path": "",
+        "path": urllib.parse.unquote(raw_path.decode("ascii")),
+        "raw_path": raw_path,
+        "query_string": query,
+        "root_path": "",
         "headers": [(b"host", b"127.0.0.1"), *headers],
-        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 80),
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
         "extensions": {"websocket.http.response": {}} if kind == "websocket" else {},
         "subprotocols": [],
     }
 
 
-def raw_request(app: Any, method: str, target: bytes, body: bytes = b"",
-                headers: list[tuple[bytes, bytes]] | None = None) -> RawResponse:
+def raw_request(
+    app: Any, method: str, target: bytes, body: bytes = b"", headers: list[tuple[bytes, bytes]] | None = None
+) -> RawResponse:
     scope = _scope("http", method, target, headers or [])
     sent: list[dict[str, Any]] = []
 
@@ -238,8 +243,9 @@ def tiny_wav(tmp_path: Path) -> bytes:
 def good_values(app_client: TestClient, tiny_wav: bytes) -> dict[str, bytes]:
     """A value that exists for each path parameter name, so a bad value in one parameter
     reaches the code behind the others' lookups."""
-    response = app_client.post("/api/v1/jobs", data={"kind": "test_copy"},
-                               files={"file": ("tone.wav", tiny_wav, "audio/wav")})
+    response = app_client.post(
+        "/api/v1/jobs", data={"kind": "test_copy"}, files={"file": ("tone.wav", tiny_wav, "audio/wav")}
+    )
     assert response.status_code == 201, response.text
     job = wait_for(app_client, response.json()["id"], {"completed"})
     key = app_client.post("/api/v1/auth/keys", json={"name": "path-safety"})
@@ -249,8 +255,13 @@ def good_values(app_client: TestClient, tiny_wav: bytes) -> dict[str, bytes]:
         asset = session.scalar(select(Asset).where(Asset.filename == "tone.wav"))
         media = media_url("original", asset).removeprefix("/media/")
         job_number = session.scalar(select(Job.id).where(Job.uuid == job["id"]))  # seed 001's file id
-    values = {"job_id": job["id"], "name": job["outputs"][0]["name"], "file_id": str(job_number),
-              "key_id": str(key.json()["id"]), "path": media}
+    values = {
+        "job_id": job["id"],
+        "name": job["outputs"][0]["name"],
+        "file_id": str(job_number),
+        "key_id": str(key.json()["id"]),
+        "path": media,
+    }
     return {name: value.encode() for name, value in values.items()}
 
 
@@ -302,8 +313,17 @@ def _telltales(directory: Path) -> set[str]:
 def nothing_written_outside(settings: Settings, tmp_path: Path) -> Iterator[None]:
     """Around a test: /etc/passwd untouched, no file named after a bad value anywhere a
     careless join could have put it, and every file the service wrote inside its data folder."""
-    watched = {Path("/tmp"), Path("/"), Path.cwd(), tmp_path, tmp_path.parent, settings.data_dir,
-               settings.data_dir.parent, settings.work_dir, settings.blobs_dir}
+    watched = {
+        Path("/tmp"),
+        Path("/"),
+        Path.cwd(),
+        tmp_path,
+        tmp_path.parent,
+        settings.data_dir,
+        settings.data_dir.parent,
+        settings.work_dir,
+        settings.blobs_dir,
+    }
     before = {directory: _telltales(directory) for directory in watched}
     passwd = hashlib.sha256(PASSWD.read_bytes()).hexdigest() if PASSWD.exists() else None
     yield
@@ -341,10 +361,16 @@ def test_every_route_with_a_path_parameter_is_found(app_client: TestClient) -> N
     routes = routes_with_path_parameters(app_client.app)
     covered = {(r.kind, r.method, r.path_format) for r in routes}
     # The ones there are today; a route added later is covered without a change here.
-    for expected in [("http", "GET", "/api/v1/jobs/{job_id}"), ("http", "GET", "/api/v1/jobs/{job_id}/outputs/{name}"),
-                     ("http", "DELETE", "/api/v1/auth/keys/{key_id}"), ("http", "GET", "/status/{job_id}"),
-                     ("http", "GET", "/download/{job_id}"), ("http", "DELETE", "/job/{job_id}"),
-                     ("http", "GET", "/media/{path}"), ("websocket", "GET", "/api/v1/jobs/{job_id}/events")]:
+    for expected in [
+        ("http", "GET", "/api/v1/jobs/{job_id}"),
+        ("http", "GET", "/api/v1/jobs/{job_id}/outputs/{name}"),
+        ("http", "DELETE", "/api/v1/auth/keys/{key_id}"),
+        ("http", "GET", "/status/{job_id}"),
+        ("http", "GET", "/download/{job_id}"),
+        ("http", "DELETE", "/job/{job_id}"),
+        ("http", "GET", "/media/{path}"),
+        ("websocket", "GET", "/api/v1/jobs/{job_id}/events"),
+    ]:
         assert expected in covered, expected
 
 
@@ -357,7 +383,9 @@ def test_bad_path_parameters_are_refused_on_every_route(
         for label, bad in BAD_VALUES.items():
             for encode_all in (False, True):
                 target = _fill(route, bad, good_values, encode_all)
-                what = f"{route.method} {route.path_format} {route.param}={label} ({'encoded' if encode_all else 'as is'})"
+                what = (
+                    f"{route.method} {route.path_format} {route.param}={label} ({'encoded' if encode_all else 'as is'})"
+                )
                 if route.kind == "websocket":
                     response = raw_websocket(app, target)
                     assert not response.accepted_websocket, what
@@ -376,8 +404,12 @@ def test_a_media_path_resolves_only_its_own_uuid(app_client: TestClient, good_va
     """Traversal around a real asset id still finds only that asset, never a file by path."""
     app = app_client.app
     uuid = good_values["path"].split(b"/")[-2]
-    for trick in [b"/media/../../../../etc/passwd/" + uuid + b"/x", b"/media/" + uuid + b"/../../../etc/passwd",
-                  b"/media/x/" + uuid + b"/..%2F..%2F..%2Fetc%2Fpasswd", b"/media/%2Fetc%2Fpasswd"]:
+    for trick in [
+        b"/media/../../../../etc/passwd/" + uuid + b"/x",
+        b"/media/" + uuid + b"/../../../etc/passwd",
+        b"/media/x/" + uuid + b"/..%2F..%2F..%2Fetc%2Fpasswd",
+        b"/media/%2Fetc%2Fpasswd",
+    ]:
         response = raw_request(app, "GET", trick)
         assert response.status in {200, 404}, (trick, response.status)
         assert b"root:" not in response.body, trick
@@ -436,8 +468,10 @@ def multipart(form: dict[str, str], files: dict[str, tuple[bytes, bytes]]) -> tu
     for name, value in form.items():
         parts.append(b'Content-Disposition: form-data; name="%s"\r\n\r\n%s' % (name.encode(), value.encode()))
     for name, (filename, content) in files.items():
-        parts.append(b'Content-Disposition: form-data; name="%s"; filename="%s"\r\n'
-                     b"Content-Type: application/octet-stream\r\n\r\n%s" % (name.encode(), filename, content))
+        parts.append(
+            b'Content-Disposition: form-data; name="%s"; filename="%s"\r\n'
+            b"Content-Type: application/octet-stream\r\n\r\n%s" % (name.encode(), filename, content)
+        )
     body = b"".join(b"--" + boundary + b"\r\n" + part + b"\r\n" for part in parts) + b"--" + boundary + b"--\r\n"
     return body, b"multipart/form-data; boundary=" + boundary
 

@@ -28,14 +28,29 @@ def test_views_match_the_orm_and_keep_owners_apart(settings: Settings) -> None:
         for index in range(12):
             kind = "separate" if index % 3 else "boost"
             status = ["completed", "pending", "failed", "processing"][index % 4]
-            job = Job(kind=kind, owner_id=owner.id if index != 5 else other.id, status=status, progress=50.0,
-                      params={"n": index}, result={"r": index}, created_at=now - timedelta(seconds=index),
-                      started_at=now - timedelta(seconds=index + 9) if status != "pending" else None)
+            job = Job(
+                kind=kind,
+                owner_id=owner.id if index != 5 else other.id,
+                status=status,
+                progress=50.0,
+                params={"n": index},
+                result={"r": index},
+                created_at=now - timedelta(seconds=index),
+                started_at=now - timedelta(seconds=index + 9) if status != "pending" else None,
+            )
             session.add(job)
             session.flush()
             for role, name in [("input", "audio")] + ([("output", "vocals"), ("output", "bass")] if index % 2 else []):
-                asset = Asset(owner_id=job.owner_id, sha256=f"{index:02d}{name}".ljust(64, "0"), filename=f"{name}.wav",
-                              media_type="audio/wav", size_bytes=10, duration_seconds=1.0, sample_rate=8000, channels=1)
+                asset = Asset(
+                    owner_id=job.owner_id,
+                    sha256=f"{index:02d}{name}".ljust(64, "0"),
+                    filename=f"{name}.wav",
+                    media_type="audio/wav",
+                    size_bytes=10,
+                    duration_seconds=1.0,
+                    sample_rate=8000,
+                    channels=1,
+                )
                 session.add(asset)
                 session.flush()
                 session.add(JobFile(job_id=job.id, role=role, name=name, asset_id=asset.id))
@@ -55,9 +70,14 @@ def test_views_match_the_orm_and_keep_owners_apart(settings: Settings) -> None:
         with pytest.raises(NotFound):  # nor is a job of another kind
             reads.get_job(session, owner_id, uuids[0], ["separate"])
         cases = [
-            (owner_id, None, None, 50, 0), (owner_id, None, None, 5, 0), (owner_id, None, None, 5, 10),
-            (owner_id, ["separate"], None, 3, 2), (owner_id, None, JobStatus.pending, 50, 0),
-            (owner_id, None, None, 50, 100), (None, None, None, 50, 0), (other_id, None, None, 50, 0),
+            (owner_id, None, None, 50, 0),
+            (owner_id, None, None, 5, 0),
+            (owner_id, None, None, 5, 10),
+            (owner_id, ["separate"], None, 3, 2),
+            (owner_id, None, JobStatus.pending, 50, 0),
+            (owner_id, None, None, 50, 100),
+            (None, None, None, 50, 0),
+            (other_id, None, None, 50, 0),
         ]
         for case in cases:
             views, view_count = reads.list_jobs(session, *case)

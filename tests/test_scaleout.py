@@ -47,10 +47,21 @@ def cluster_settings(tmp_path: Path, broker: str, request: pytest.FixtureRequest
     if broker == "rabbitmq":
         _purge_rabbitmq_queues()
     return Settings(
-        data_dir=tmp_path / "shared-data", database_url=url, executor="celery", broker_url=BROKERS[broker],
-        events_url=REDIS_URL, heartbeat_interval_seconds=0.5, worker_silence_seconds=4.0,
-        extra_kinds=FIXTURE_KINDS, models_download=False, device="cpu", torch_threads=1,
-        rate_limit_per_minute=0, max_active_jobs_per_user=0, worker_concurrency=1, **private_queues(),
+        data_dir=tmp_path / "shared-data",
+        database_url=url,
+        executor="celery",
+        broker_url=BROKERS[broker],
+        events_url=REDIS_URL,
+        heartbeat_interval_seconds=0.5,
+        worker_silence_seconds=4.0,
+        extra_kinds=FIXTURE_KINDS,
+        models_download=False,
+        device="cpu",
+        torch_threads=1,
+        rate_limit_per_minute=0,
+        max_active_jobs_per_user=0,
+        worker_concurrency=1,
+        **private_queues(),
     )
 
 
@@ -71,8 +82,11 @@ def submit_many(base_url: str, tone: Path, count: int, seconds: float) -> list[s
     with httpx.Client(base_url=base_url, timeout=30) as client:
         for _ in range(count):
             with tone.open("rb") as handle:
-                response = client.post("/api/v1/jobs", data={"kind": "test_slow", "params": f'{{"seconds": {seconds}}}'},
-                                       files={"file": ("tone.wav", handle)})
+                response = client.post(
+                    "/api/v1/jobs",
+                    data={"kind": "test_slow", "params": f'{{"seconds": {seconds}}}'},
+                    files={"file": ("tone.wav", handle)},
+                )
             assert response.status_code == 201, response.text
             ids.append(response.json()["id"])
     return ids
@@ -105,8 +119,9 @@ def assert_each_completed_once(settings: Settings, ids: list[str]) -> list[dict]
 
 
 @pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
-def test_two_workers_complete_twenty_jobs_each_exactly_once(tmp_path: Path, tone: Path, processes: Processes,
-                                                            broker: str, request: pytest.FixtureRequest) -> None:
+def test_two_workers_complete_twenty_jobs_each_exactly_once(
+    tmp_path: Path, tone: Path, processes: Processes, broker: str, request: pytest.FixtureRequest
+) -> None:
     settings = cluster_settings(tmp_path, broker, request)
     env = settings_env(settings)
     port = free_port()
@@ -124,8 +139,9 @@ def test_two_workers_complete_twenty_jobs_each_exactly_once(tmp_path: Path, tone
 
 
 @pytest.mark.parametrize("broker", ["redis", "rabbitmq"])
-def test_kill_9_of_a_worker_mid_job_loses_nothing(tmp_path: Path, tone: Path, processes: Processes,
-                                                  broker: str, request: pytest.FixtureRequest) -> None:
+def test_kill_9_of_a_worker_mid_job_loses_nothing(
+    tmp_path: Path, tone: Path, processes: Processes, broker: str, request: pytest.FixtureRequest
+) -> None:
     settings = cluster_settings(tmp_path, broker, request)
     env = settings_env(settings)
     port = free_port()
@@ -171,8 +187,9 @@ def _a_running_job(settings: Settings, worker_pids: set[int]) -> tuple[str, int]
     raise AssertionError("no job got to its middle")
 
 
-def test_restarting_the_api_mid_job_loses_nothing(tmp_path: Path, tone: Path, processes: Processes,
-                                                  request: pytest.FixtureRequest) -> None:
+def test_restarting_the_api_mid_job_loses_nothing(
+    tmp_path: Path, tone: Path, processes: Processes, request: pytest.FixtureRequest
+) -> None:
     settings = cluster_settings(tmp_path, "redis", request)
     env = settings_env(settings)
     port = free_port()
@@ -190,9 +207,9 @@ def test_restarting_the_api_mid_job_loses_nothing(tmp_path: Path, tone: Path, pr
     assert_each_completed_once(settings, ids)
 
 
-def test_progress_from_a_worker_reaches_websocket_clients_of_an_api_process(tmp_path: Path, tone: Path,
-                                                                           processes: Processes,
-                                                                           request: pytest.FixtureRequest) -> None:
+def test_progress_from_a_worker_reaches_websocket_clients_of_an_api_process(
+    tmp_path: Path, tone: Path, processes: Processes, request: pytest.FixtureRequest
+) -> None:
     import json
 
     from websockets.sync.client import connect
@@ -216,8 +233,9 @@ def test_progress_from_a_worker_reaches_websocket_clients_of_an_api_process(tmp_
     assert len(progress_events) >= 3  # pushed through Redis, not only the 2-second DB re-reads
 
 
-def test_metrics_report_jobs_queues_and_live_workers(tmp_path: Path, tone: Path, processes: Processes,
-                                                    request: pytest.FixtureRequest) -> None:
+def test_metrics_report_jobs_queues_and_live_workers(
+    tmp_path: Path, tone: Path, processes: Processes, request: pytest.FixtureRequest
+) -> None:
     settings = cluster_settings(tmp_path, "redis", request)
     env = settings_env(settings)
     port = free_port()

@@ -45,19 +45,65 @@ UNSUPPORTED = {"status": "error", "message": "Unsupported file type. Please uplo
 NO_FILE = {"error": "No file provided"}
 
 # The fields each of the seed's JSON examples shows (ours may carry a few more).
-DENOISE_LIST_FIELDS = {"id", "filename", "status", "boost_level", "duration", "original_url", "denoised_url",
-                       "uploaded_at", "processed_at"}
-DENOISE_STATUS_FIELDS = {"id", "filename", "status", "boost_level", "duration", "original_url", "denoised_url",
-                         "error_message"}
-VOCAL_LIST_FIELDS = {"id", "filename", "status", "original_url", "vocals_url", "instrumental_url", "uploaded_at",
-                     "processed_at", "error_message"}
+DENOISE_LIST_FIELDS = {
+    "id",
+    "filename",
+    "status",
+    "boost_level",
+    "duration",
+    "original_url",
+    "denoised_url",
+    "uploaded_at",
+    "processed_at",
+}
+DENOISE_STATUS_FIELDS = {
+    "id",
+    "filename",
+    "status",
+    "boost_level",
+    "duration",
+    "original_url",
+    "denoised_url",
+    "error_message",
+}
+VOCAL_LIST_FIELDS = {
+    "id",
+    "filename",
+    "status",
+    "original_url",
+    "vocals_url",
+    "instrumental_url",
+    "uploaded_at",
+    "processed_at",
+    "error_message",
+}
 VOCAL_STATUS_FIELDS = {"id", "filename", "status", "progress", "original_url", "vocals_url", "instrumental_url"}
-BOOST_LIST_FIELDS = {"id", "filename", "status", "boost_level", "original_url", "boosted_url", "uploaded_at",
-                     "processed_at", "error_message"}
+BOOST_LIST_FIELDS = {
+    "id",
+    "filename",
+    "status",
+    "boost_level",
+    "original_url",
+    "boosted_url",
+    "uploaded_at",
+    "processed_at",
+    "error_message",
+}
 BOOST_STATUS_FIELDS = {"id", "filename", "status", "boost_level", "original_url", "boosted_url"}
-SPEAKER_LIST_FIELDS = {"id", "conversation_filename", "target_filename", "status", "boost_level", "similarity_score",
-                       "conversation_url", "target_url", "extracted_url", "uploaded_at", "processed_at",
-                       "error_message"}
+SPEAKER_LIST_FIELDS = {
+    "id",
+    "conversation_filename",
+    "target_filename",
+    "status",
+    "boost_level",
+    "similarity_score",
+    "conversation_url",
+    "target_url",
+    "extracted_url",
+    "uploaded_at",
+    "processed_at",
+    "error_message",
+}
 
 # Each service's status values, as the seed lists them.
 DENOISE_STATUSES = {"pending", "processing", "completed", "failed"}
@@ -72,8 +118,11 @@ SERVICES = ("denoise", "vocal", "boost", "speaker")
 @pytest.fixture(scope="module")
 def speech(tmp_path_factory: pytest.TempPathFactory) -> tuple[np.ndarray, np.ndarray, int]:
     """flite speech and the same speech in white noise at 5 dB SNR: (clean, noisy, rate)."""
-    clean, rate = synthesize_speech(tmp_path_factory.mktemp("speech"),
-                                    "Please call Stella and ask her to bring these things with her from the store.", "slt")
+    clean, rate = synthesize_speech(
+        tmp_path_factory.mktemp("speech"),
+        "Please call Stella and ask her to bring these things with her from the store.",
+        "slt",
+    )
     clean = (0.3 * clean / np.abs(clean).max()).astype(np.float32)
     noisy = mix_at_snr(clean, colored_noise(clean.size, "white", seed=1), 5.0)
     return clean, noisy, rate
@@ -133,15 +182,21 @@ def energy_db(samples: np.ndarray) -> float:
 # ---------------------------------------------------------------- denoise
 
 
-def test_denoise_upload_list_status_download_delete(client: TestClient, settings: Settings, noisy_wav: Path,
-                                                    speech: tuple[np.ndarray, np.ndarray, int], tmp_path: Path) -> None:
+def test_denoise_upload_list_status_download_delete(
+    client: TestClient, settings: Settings, noisy_wav: Path, speech: tuple[np.ndarray, np.ndarray, int], tmp_path: Path
+) -> None:
     clean, noisy, rate = speech
-    response = client.post("/api/denoise/upload/", files={"audio_file": ("noisy.wav", noisy_wav.read_bytes())},
-                           data={"boost_level": "2x"})
+    response = client.post(
+        "/api/denoise/upload/", files={"audio_file": ("noisy.wav", noisy_wav.read_bytes())}, data={"boost_level": "2x"}
+    )
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body == {"status": "success", "message": "File uploaded successfully. Processing started.",
-                    "file_id": body["file_id"], "filename": "noisy.wav"}
+    assert body == {
+        "status": "success",
+        "message": "File uploaded successfully. Processing started.",
+        "file_id": body["file_id"],
+        "filename": "noisy.wav",
+    }
     file_id = body["file_id"]
     assert isinstance(file_id, int) and file_id >= 1
 
@@ -180,9 +235,14 @@ def test_denoise_upload_list_status_download_delete(client: TestClient, settings
     assert client.get(f"/api/denoise/files/{file_id}/status/", headers=other).json() == NOT_FOUND
 
     deleted = client.delete(f"/api/denoise/files/{file_id}/delete/")
-    assert deleted.status_code == 200 and deleted.json() == {"status": "success", "message": "File deleted successfully"}
-    for response in (client.get(f"/api/denoise/files/{file_id}/status/"),
-                     client.delete(f"/api/denoise/files/{file_id}/delete/")):
+    assert deleted.status_code == 200 and deleted.json() == {
+        "status": "success",
+        "message": "File deleted successfully",
+    }
+    for response in (
+        client.get(f"/api/denoise/files/{file_id}/status/"),
+        client.delete(f"/api/denoise/files/{file_id}/delete/"),
+    ):
         assert response.status_code == 404 and response.json() == NOT_FOUND
     assert client.get(status["denoised_url"]).status_code == 404
     assert client.get("/api/denoise/files/").json() == {"files": []}
@@ -200,7 +260,9 @@ def test_refusals_have_the_seed_bodies_and_store_nothing(
 
     # missing files
     assert post("/api/denoise/upload/", {}, {"boost_level": "2x"}) == (
-        400, {"status": "error", "message": "No audio file provided"})
+        400,
+        {"status": "error", "message": "No audio file provided"},
+    )
     assert post("/api/vocal/separate/", {}) == (400, NO_FILE)
     assert post("/api/boost/upload/", {}, {"boost_level": "4x"}) == (400, NO_FILE)
     both = (400, {"status": "error", "message": "Both conversation file and target speaker file are required"})
@@ -210,23 +272,37 @@ def test_refusals_have_the_seed_bodies_and_store_nothing(
     # what a browser sends for a file input left empty: a part with no file name and no bytes
     nothing = ("", b"", "application/octet-stream")
     assert post("/api/denoise/upload/", {"audio_file": nothing}) == (
-        400, {"status": "error", "message": "No audio file provided"})
+        400,
+        {"status": "error", "message": "No audio file provided"},
+    )
     assert post("/api/boost/upload/", {"audio_file": nothing}) == (400, NO_FILE)
-    assert post("/api/speaker/extract/", {"conversation_file": ("talk.wav", tone_wav), "target_speaker_file": nothing}) == both
+    assert (
+        post("/api/speaker/extract/", {"conversation_file": ("talk.wav", tone_wav), "target_speaker_file": nothing})
+        == both
+    )
 
     # files that are not audio, whatever their names say
     assert post("/api/denoise/upload/", {"audio_file": ("song.mp3", garbage)}) == (415, UNSUPPORTED)
     assert post("/api/denoise/upload/", {"audio_file": ("empty.wav", b"")}) == (415, UNSUPPORTED)
     assert post("/api/vocal/separate/", {"audio_file": ("song.flac", garbage)}) == (415, UNSUPPORTED)
     assert post("/api/boost/upload/", {"audio_file": ("quiet.m4a", garbage)}) == (415, UNSUPPORTED)
-    assert post("/api/speaker/extract/", {"conversation_file": ("talk.wav", tone_wav),
-                                          "target_speaker_file": ("me.mp3", garbage)}) == (415, UNSUPPORTED)
+    assert post(
+        "/api/speaker/extract/",
+        {"conversation_file": ("talk.wav", tone_wav), "target_speaker_file": ("me.mp3", garbage)},
+    ) == (415, UNSUPPORTED)
 
     # boost levels outside the seed's lists: 400 in the seed's error shape, naming the field
-    for path, level in (("/api/denoise/upload/", "6x"), ("/api/boost/upload/", "none"),
-                        ("/api/boost/upload/", "loud"), ("/api/speaker/extract/", "10x")):
-        files = ({"conversation_file": ("talk.wav", tone_wav), "target_speaker_file": ("me.wav", tone_wav)}
-                 if "speaker" in path else {"audio_file": ("tone.wav", tone_wav)})
+    for path, level in (
+        ("/api/denoise/upload/", "6x"),
+        ("/api/boost/upload/", "none"),
+        ("/api/boost/upload/", "loud"),
+        ("/api/speaker/extract/", "10x"),
+    ):
+        files = (
+            {"conversation_file": ("talk.wav", tone_wav), "target_speaker_file": ("me.wav", tone_wav)}
+            if "speaker" in path
+            else {"audio_file": ("tone.wav", tone_wav)}
+        )
         code, body = post(path, files, {"boost_level": level})
         assert code == 400 and set(body) == {"status", "message"}, (path, level, body)
         assert body["status"] == "error" and "boost_level" in body["message"]
@@ -234,8 +310,10 @@ def test_refusals_have_the_seed_bodies_and_store_nothing(
     # ids that name no file: unknown, or ones that cannot exist
     for service in SERVICES:
         for file_id in ("999", "0", "-1", "abc", str(2**64)):
-            for response in (client.get(f"/api/{service}/files/{file_id}/status/"),
-                             client.delete(f"/api/{service}/files/{file_id}/delete/")):
+            for response in (
+                client.get(f"/api/{service}/files/{file_id}/status/"),
+                client.delete(f"/api/{service}/files/{file_id}/delete/"),
+            ):
                 assert response.status_code == 404 and response.json() == NOT_FOUND, (service, file_id, response.text)
         assert client.get(f"/api/{service}/files/").json() == {"files": []}
     assert stored_files(settings) == []
@@ -245,10 +323,12 @@ def test_pending_jobs_have_no_outputs_yet(client: TestClient, tone_wav: bytes) -
     client.app.state.runtime.executor.stop()  # nothing runs: every job stays pending
     one = {"audio_file": ("tone.wav", tone_wav)}
     two = {"conversation_file": ("talk.wav", tone_wav), "target_speaker_file": ("me.wav", tone_wav)}
-    uploads = {"denoise": ("/api/denoise/upload/", one, "denoised_url"),
-               "vocal": ("/api/vocal/separate/", one, "vocals_url"),
-               "boost": ("/api/boost/upload/", one, "boosted_url"),
-               "speaker": ("/api/speaker/extract/", two, "extracted_url")}
+    uploads = {
+        "denoise": ("/api/denoise/upload/", one, "denoised_url"),
+        "vocal": ("/api/vocal/separate/", one, "vocals_url"),
+        "boost": ("/api/boost/upload/", one, "boosted_url"),
+        "speaker": ("/api/speaker/extract/", two, "extracted_url"),
+    }
     for service, (path, files, output_field) in uploads.items():
         file_id = client.post(path, files=files).json()["file_id"]
         item = client.get(f"/api/{service}/files/{file_id}/status/").json()
@@ -262,14 +342,16 @@ def test_pending_jobs_have_no_outputs_yet(client: TestClient, tone_wav: bytes) -
             assert item["boost_level"] == ("3x" if service == "boost" else "none")  # the seed's defaults
 
 
-def test_failures_read_failed_for_denoise_and_error_for_vocals(client: TestClient, noisy_wav: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failures_read_failed_for_denoise_and_error_for_vocals(
+    client: TestClient, noisy_wav: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # A vocal split that fails at run time is reported as "error" (the seed's word there).
     from audiomill.engines import base as engines_base
 
     vocals_spec = engines_base.KINDS["vocals"]
-    monkeypatch.setitem(engines_base.KINDS, "vocals",
-                        dataclasses.replace(vocals_spec, engine="tests.fixtures.engines.raises_in_run"))
+    monkeypatch.setitem(
+        engines_base.KINDS, "vocals", dataclasses.replace(vocals_spec, engine="tests.fixtures.engines.raises_in_run")
+    )
     vocal = client.post("/api/vocal/separate/", files={"audio_file": ("song.wav", noisy_wav.read_bytes())}).json()
     status, seen = wait_seed(client, f"/api/vocal/files/{vocal['file_id']}/status/")
     assert seen <= VOCAL_STATUSES and status["status"] == "error", status
@@ -282,8 +364,9 @@ def test_failures_read_failed_for_denoise_and_error_for_vocals(client: TestClien
     # A denoise run that fails is "failed" (the seed's word there), with its message: the
     # kind runs the fixture engine that crashes in run().
     spec = engines_base.KINDS["denoise"]
-    monkeypatch.setitem(engines_base.KINDS, "denoise",
-                        dataclasses.replace(spec, engine="tests.fixtures.engines.raises_in_run"))
+    monkeypatch.setitem(
+        engines_base.KINDS, "denoise", dataclasses.replace(spec, engine="tests.fixtures.engines.raises_in_run")
+    )
     job = client.post("/api/denoise/upload/", files={"audio_file": ("noisy.wav", noisy_wav.read_bytes())}).json()
     status, seen = wait_seed(client, f"/api/denoise/files/{job['file_id']}/status/")
     assert seen <= DENOISE_STATUSES and status["status"] == "failed", status
@@ -295,8 +378,9 @@ def test_failures_read_failed_for_denoise_and_error_for_vocals(client: TestClien
 # ---------------------------------------------------------------- vocal separation
 
 
-def test_vocal_separation_stems_sum_to_the_mix(client: TestClient, settings: Settings, tiny_htdemucs: Path,
-                                               tmp_path: Path) -> None:
+def test_vocal_separation_stems_sum_to_the_mix(
+    client: TestClient, settings: Settings, tiny_htdemucs: Path, tmp_path: Path
+) -> None:
     mix = stereo_chords(4.0) * 0.5
     song = write_wav(tmp_path / "song.wav", mix, 44100)
     response = client.post("/api/vocal/separate/", files={"audio_file": ("song.wav", song.read_bytes())})
@@ -320,8 +404,9 @@ def test_vocal_separation_stems_sum_to_the_mix(client: TestClient, settings: Set
     assert progress[-1] == 100
     assert re.fullmatch(r"/media/uploads/vocal_separation/original/[0-9a-f-]{36}/song\.wav", status["original_url"])
     assert re.fullmatch(r"/media/uploads/vocal_separation/vocals/[0-9a-f-]{36}/song_vocals\.wav", status["vocals_url"])
-    assert re.fullmatch(r"/media/uploads/vocal_separation/instrumental/[0-9a-f-]{36}/song_instrumental\.wav",
-                        status["instrumental_url"])
+    assert re.fullmatch(
+        r"/media/uploads/vocal_separation/instrumental/[0-9a-f-]{36}/song_instrumental\.wav", status["instrumental_url"]
+    )
 
     (item,) = client.get("/api/vocal/files/").json()["files"]
     assert set(item) >= VOCAL_LIST_FIELDS and item["error_message"] is None
@@ -347,8 +432,9 @@ def test_vocal_separation_stems_sum_to_the_mix(client: TestClient, settings: Set
 # ---------------------------------------------------------------- boost
 
 
-def test_boost_default_3x_is_9_5_lu_louder_under_full_scale(client: TestClient, settings: Settings, voices: Voices,
-                                                            tmp_path: Path) -> None:
+def test_boost_default_3x_is_9_5_lu_louder_under_full_scale(
+    client: TestClient, settings: Settings, voices: Voices, tmp_path: Path
+) -> None:
     talk = voices.conversation("slt", "rms", turns=1).audio
     source = write_flac(tmp_path / "quiet.flac", (0.4 * talk / np.abs(talk).max())[None], RATE)
     response = client.post("/api/boost/upload/", files={"audio_file": ("quiet.flac", source.read_bytes())})
@@ -371,7 +457,9 @@ def test_boost_default_3x_is_9_5_lu_louder_under_full_scale(client: TestClient, 
     boosted, rate = fetch_audio(client, status["boosted_url"], tmp_path)
     assert rate == RATE and boosted.shape == original.shape
     meter = pyloudnorm.Meter(rate)
-    gain_lu = meter.integrated_loudness(boosted[0].astype(np.float64)) - meter.integrated_loudness(original[0].astype(np.float64))
+    gain_lu = meter.integrated_loudness(boosted[0].astype(np.float64)) - meter.integrated_loudness(
+        original[0].astype(np.float64)
+    )
     assert abs(gain_lu - 9.5) <= 0.5, gain_lu
     # 0.4 peak x 3 would clip: the limiter kept every sample under full scale (-1 dBTP ceiling)
     assert np.abs(boosted).max() <= 10 ** (-1 / 20) + 1e-3
@@ -386,15 +474,19 @@ def test_boost_default_3x_is_9_5_lu_louder_under_full_scale(client: TestClient, 
 # ---------------------------------------------------------------- speaker extraction
 
 
-def test_speaker_extraction_scores_and_keeps_the_right_voice(client: TestClient, settings: Settings, voices: Voices,
-                                                             tmp_path: Path) -> None:
+def test_speaker_extraction_scores_and_keeps_the_right_voice(
+    client: TestClient, settings: Settings, voices: Voices, tmp_path: Path
+) -> None:
     talk = voices.conversation("slt", "rms", turns=1)
     ids = {}
     for target in ("slt", "awb"):  # awb is not in the conversation
-        response = client.post("/api/speaker/extract/", files={
-            "conversation_file": ("meeting.wav", talk.path.read_bytes()),
-            "target_speaker_file": (f"sample_{target}.wav", voices.sample(target).read_bytes()),
-        })
+        response = client.post(
+            "/api/speaker/extract/",
+            files={
+                "conversation_file": ("meeting.wav", talk.path.read_bytes()),
+                "target_speaker_file": (f"sample_{target}.wav", voices.sample(target).read_bytes()),
+            },
+        )
         assert response.status_code == 200, response.text
         body = response.json()
         assert body == {"status": "success", "message": "Speaker extraction started", "file_id": body["file_id"]}
@@ -412,11 +504,15 @@ def test_speaker_extraction_scores_and_keeps_the_right_voice(client: TestClient,
         assert isinstance(item["similarity_score"], (int, float)) and 0 <= item["similarity_score"] <= 100
         assert item["error_message"] is None
         check_timestamps(item)
-        assert re.fullmatch(r"/media/uploads/speaker_extraction/conversations/[0-9a-f-]{36}/meeting\.wav",
-                            item["conversation_url"])
-        assert re.fullmatch(r"/media/uploads/speaker_extraction/targets/[0-9a-f-]{36}/sample_\w+\.wav", item["target_url"])
-        assert re.fullmatch(r"/media/uploads/speaker_extraction/extracted/[0-9a-f-]{36}/meeting_extracted\.wav",
-                            item["extracted_url"])
+        assert re.fullmatch(
+            r"/media/uploads/speaker_extraction/conversations/[0-9a-f-]{36}/meeting\.wav", item["conversation_url"]
+        )
+        assert re.fullmatch(
+            r"/media/uploads/speaker_extraction/targets/[0-9a-f-]{36}/sample_\w+\.wav", item["target_url"]
+        )
+        assert re.fullmatch(
+            r"/media/uploads/speaker_extraction/extracted/[0-9a-f-]{36}/meeting_extracted\.wav", item["extracted_url"]
+        )
     assert right["target_filename"] == "sample_slt.wav"
     assert right["similarity_score"] >= 70 and stranger["similarity_score"] <= 50, (right, stranger)
     assert client.get(right["target_url"]).content == voices.sample("slt").read_bytes()
@@ -429,7 +525,10 @@ def test_speaker_extraction_scores_and_keeps_the_right_voice(client: TestClient,
 
     for file_id in ids.values():
         deleted = client.delete(f"/api/speaker/files/{file_id}/delete/")
-        assert deleted.status_code == 200 and deleted.json() == {"status": "success", "message": "File deleted successfully"}
+        assert deleted.status_code == 200 and deleted.json() == {
+            "status": "success",
+            "message": "File deleted successfully",
+        }
         assert client.delete(f"/api/speaker/files/{file_id}/delete/").json() == NOT_FOUND
     assert client.get(right["extracted_url"]).status_code == 404
     assert client.get("/api/speaker/files/").json() == {"files": []}
@@ -458,8 +557,12 @@ def test_auth_sessions_csrf_and_isolation_in_the_seed_shape(authed_app: TestClie
     client.app.state.runtime.executor.stop()  # jobs stay pending: this is about who may do what
     one = {"audio_file": ("tone.wav", tone_wav)}
     two = {"conversation_file": ("talk.wav", tone_wav), "target_speaker_file": ("me.wav", tone_wav)}
-    posts = {"denoise": ("/api/denoise/upload/", one), "vocal": ("/api/vocal/separate/", one),
-             "boost": ("/api/boost/upload/", one), "speaker": ("/api/speaker/extract/", two)}
+    posts = {
+        "denoise": ("/api/denoise/upload/", one),
+        "vocal": ("/api/vocal/separate/", one),
+        "boost": ("/api/boost/upload/", one),
+        "speaker": ("/api/speaker/extract/", two),
+    }
 
     def seed_error(response: Any, code: int) -> None:
         assert response.status_code == code, (response.request.url, response.status_code, response.text)
@@ -491,8 +594,10 @@ def test_auth_sessions_csrf_and_isolation_in_the_seed_shape(authed_app: TestClie
     bob_csrf = _login(bob, "bob")
     for service, file_id in ids.items():
         assert bob.get(f"/api/{service}/files/").json() == {"files": []}
-        for response in (bob.get(f"/api/{service}/files/{file_id}/status/"),
-                         bob.delete(f"/api/{service}/files/{file_id}/delete/", headers={"X-CSRFToken": bob_csrf})):
+        for response in (
+            bob.get(f"/api/{service}/files/{file_id}/status/"),
+            bob.delete(f"/api/{service}/files/{file_id}/delete/", headers={"X-CSRFToken": bob_csrf}),
+        ):
             assert response.status_code == 404 and response.json() == NOT_FOUND, response.text
         assert bob.get(originals[service]).status_code == 404
         assert TestClient(client.app, base_url=BASE_URL).get(originals[service]).status_code == 401  # nobody
@@ -509,23 +614,38 @@ def test_auth_sessions_csrf_and_isolation_in_the_seed_shape(authed_app: TestClie
 
 def seed_python_example() -> str:
     text = shared_file(SEED_DOCUMENT).read_text()
-    section = text[text.index("### Complete Python Example"):]
+    section = text[text.index("### Complete Python Example") :]
     return section.split("```python", 1)[1].split("```", 1)[0]
 
 
-def test_seed_complete_python_example_runs_unchanged(tmp_path: Path, models_dir: Path,
-                                                     speech: tuple[np.ndarray, np.ndarray, int]) -> None:
+def test_seed_complete_python_example_runs_unchanged(
+    tmp_path: Path, models_dir: Path, speech: tuple[np.ndarray, np.ndarray, int]
+) -> None:
     code = seed_python_example()  # first: skips before a server starts when the seed is absent
     _, noisy, rate = speech
     write_mp3(tmp_path / "my_audio.mp3", noisy[None], rate)
     port = _free_port(8001)
-    env = {**os.environ, "AUDIOMILL_DATA_DIR": str(tmp_path / "data"), "AUDIOMILL_AUTH": "required",
-           "AUDIOMILL_HOST": "127.0.0.1", "AUDIOMILL_PORT": str(port), "AUDIOMILL_MODELS_DIR": str(models_dir),
-           "AUDIOMILL_MODELS_CACHE_DIR": str(tmp_path / "model-cache"), "AUDIOMILL_MODELS_DOWNLOAD": "false",
-           "AUDIOMILL_TORCH_THREADS": "1", "AUDIOMILL_WORKER_CONCURRENCY": "1"}
+    env = {
+        **os.environ,
+        "AUDIOMILL_DATA_DIR": str(tmp_path / "data"),
+        "AUDIOMILL_AUTH": "required",
+        "AUDIOMILL_HOST": "127.0.0.1",
+        "AUDIOMILL_PORT": str(port),
+        "AUDIOMILL_MODELS_DIR": str(models_dir),
+        "AUDIOMILL_MODELS_CACHE_DIR": str(tmp_path / "model-cache"),
+        "AUDIOMILL_MODELS_DOWNLOAD": "false",
+        "AUDIOMILL_TORCH_THREADS": "1",
+        "AUDIOMILL_WORKER_CONCURRENCY": "1",
+    }
     cli = [sys.executable, "-m", "audiomill.cli"]
-    made = subprocess.run(cli + ["users", "create", "grace", "--password-stdin"], input="grace-password\n",
-                          env=env, capture_output=True, text=True, timeout=60)
+    made = subprocess.run(
+        cli + ["users", "create", "grace", "--password-stdin"],
+        input="grace-password\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert made.returncode == 0, made.stderr
     log = tmp_path / "server.log"
     server_log = lambda: log.read_text()[-4000:]  # noqa: E731  (shown when something fails)
@@ -533,18 +653,23 @@ def test_seed_complete_python_example_runs_unchanged(tmp_path: Path, models_dir:
     try:
         _wait_until_serving(port, server)
         base = f"http://127.0.0.1:{port}"
-        login = requests.post(f"{base}/api/v1/auth/login", json={"username": "grace", "password": "grace-password"},
-                              timeout=10)
+        login = requests.post(
+            f"{base}/api/v1/auth/login", json={"username": "grace", "password": "grace-password"}, timeout=10
+        )
         assert login.status_code == 200, login.text
         session_id, csrf = login.cookies["sessionid"], login.json()["csrf_token"]
 
-        for placeholder, value in (("http://your-domain.com", base), ("your-session-id", session_id),
-                                   ("your-csrf-token", csrf)):
+        for placeholder, value in (
+            ("http://your-domain.com", base),
+            ("your-session-id", session_id),
+            ("your-csrf-token", csrf),
+        ):
             assert code.count(placeholder) == 1, placeholder
             code = code.replace(placeholder, value)
         (tmp_path / "example.py").write_text(code)
-        result = subprocess.run([sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True,
-                                timeout=180)
+        result = subprocess.run(
+            [sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=180
+        )
         assert result.returncode == 0, result.stdout + result.stderr + server_log()
         found = re.search(r"^Processing completed! Download: (/media/\S+)$", result.stdout, re.MULTILINE)
         assert found, result.stdout + server_log()

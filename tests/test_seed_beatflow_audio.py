@@ -47,7 +47,9 @@ def poll(client: TestClient, task_id: str, headers: dict[str, str], timeout_seco
 
 def test_upload_download_and_analyze(authed: TestClient, song_wav: bytes) -> None:
     alice, bob = bearer(make_user(authed, "alice")), bearer(make_user(authed, "bob"))
-    uploaded = authed.post("/api/audio/upload", headers=alice, files={"file": ("My Song.wav", song_wav, "application/octet-stream")})
+    uploaded = authed.post(
+        "/api/audio/upload", headers=alice, files={"file": ("My Song.wav", song_wav, "application/octet-stream")}
+    )
     assert uploaded.status_code == 200, uploaded.text
     body = uploaded.json()
     assert set(body) == {"filename", "path", "size"}
@@ -75,10 +77,19 @@ def test_upload_download_and_analyze(authed: TestClient, song_wav: bytes) -> Non
         assert len(result["waveform"]["max"]) == 2000
 
 
-@pytest.mark.parametrize("file_path", [
-    "../../etc/passwd", "/etc/passwd", "/static/audio/../../../etc/passwd", "/static/audio/%2e%2e/%2e%2e/etc/passwd",
-    "/static/audio/upload_nothing.wav", "C:\\Windows\\win.ini", "/media/uploads/x/not-a-uuid/a.wav", "",
-])
+@pytest.mark.parametrize(
+    "file_path",
+    [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "/static/audio/../../../etc/passwd",
+        "/static/audio/%2e%2e/%2e%2e/etc/passwd",
+        "/static/audio/upload_nothing.wav",
+        "C:\\Windows\\win.ini",
+        "/media/uploads/x/not-a-uuid/a.wav",
+        "",
+    ],
+)
 def test_bad_file_paths_are_404(authed: TestClient, file_path: str) -> None:
     alice = bearer(make_user(authed, "alice"))
     assert authed.post("/api/ai/analyze-audio", headers=alice, params={"file_path": file_path}).status_code == 404
@@ -89,7 +100,12 @@ def test_other_users_urls_are_404(authed: TestClient, song_wav: bytes) -> None:
     alice, bob = bearer(make_user(authed, "alice")), bearer(make_user(authed, "bob"))
     path = authed.post("/api/audio/upload", headers=alice, files={"file": ("a.wav", song_wav)}).json()["path"]
     assert authed.post("/api/ai/analyze-audio", headers=bob, params={"file_path": path}).status_code == 404
-    assert authed.post("/api/ai/analyze-audio", headers=bob, params={"file_path": "/static/audio/upload_a.wav"}).status_code == 404
+    assert (
+        authed.post(
+            "/api/ai/analyze-audio", headers=bob, params={"file_path": "/static/audio/upload_a.wav"}
+        ).status_code
+        == 404
+    )
     assert authed.post("/api/ai/separate-stems", headers=bob, json={"file_path": path}).status_code == 404
 
 
@@ -102,7 +118,9 @@ def test_upload_refuses_what_is_not_audio(authed: TestClient) -> None:
 def test_separate_stems_from_an_upload(authed: TestClient, song_wav: bytes, tiny_htdemucs: Path) -> None:
     alice = bearer(make_user(authed, "alice"))
     path = authed.post("/api/audio/upload", headers=alice, files={"file": ("song.wav", song_wav)}).json()["path"]
-    queued = authed.post("/api/ai/separate-stems", headers=alice, json={"file_path": path, "output_dir": "/tmp/ignored"})
+    queued = authed.post(
+        "/api/ai/separate-stems", headers=alice, json={"file_path": path, "output_dir": "/tmp/ignored"}
+    )
     assert queued.status_code == 200, queued.text
     assert set(queued.json()) == {"task_id", "status"} and queued.json()["status"] == "pending"
     done = poll(authed, queued.json()["task_id"], alice)
@@ -121,11 +139,19 @@ def test_hum_to_beat_route(authed: TestClient, tmp_path: Path) -> None:
     hum = tmp_path / "hum.wav"
     audio.encode(hum, render_hum(truth, seed=2)[None, :], SAMPLE_RATE)
     for bad in ({"bpm": 59}, {"bpm": 301}, {"mood": ""}):
-        assert authed.post("/api/ai/hum-to-beat", headers=alice, params=bad,
-                           files={"file_upload": ("hum.wav", hum.read_bytes())}).status_code == 422
+        assert (
+            authed.post(
+                "/api/ai/hum-to-beat", headers=alice, params=bad, files={"file_upload": ("hum.wav", hum.read_bytes())}
+            ).status_code
+            == 422
+        )
     assert authed.post("/api/ai/hum-to-beat", headers=alice).status_code == 422  # no file
-    queued = authed.post("/api/ai/hum-to-beat", headers=alice, params={"bpm": 100, "mood": "happy"},
-                         files={"file_upload": ("hum.wav", io.BytesIO(hum.read_bytes()))})
+    queued = authed.post(
+        "/api/ai/hum-to-beat",
+        headers=alice,
+        params={"bpm": 100, "mood": "happy"},
+        files={"file_upload": ("hum.wav", io.BytesIO(hum.read_bytes()))},
+    )
     assert queued.status_code == 200, queued.text
     body = queued.json()
     assert set(body) == {"task_id", "status", "message"} and body["status"] == "pending"

@@ -25,7 +25,9 @@ def authed(settings: Settings) -> Iterator[TestClient]:
         yield client
 
 
-def poll(client: TestClient, task_id: str, headers: dict[str, str], timeout_seconds: float = 120) -> list[dict[str, Any]]:
+def poll(
+    client: TestClient, task_id: str, headers: dict[str, str], timeout_seconds: float = 120
+) -> list[dict[str, Any]]:
     seen = []
     deadline = time.monotonic() + timeout_seconds
     while True:
@@ -38,8 +40,11 @@ def poll(client: TestClient, task_id: str, headers: dict[str, str], timeout_seco
 
 def test_generate_status_and_files_for_their_owner_only(authed: TestClient, tmp_path: Path) -> None:
     alice, bob = bearer(make_user(authed, "alice")), bearer(make_user(authed, "bob"))
-    response = authed.post("/api/ai/generate", headers=alice,
-                           json={"prompt": "Upbeat electronic dance music", "bpm": 128, "mood": "energetic", "duration": 5})
+    response = authed.post(
+        "/api/ai/generate",
+        headers=alice,
+        json={"prompt": "Upbeat electronic dance music", "bpm": 128, "mood": "energetic", "duration": 5},
+    )
     assert response.status_code == 200, response.text
     queued = response.json()
     assert set(queued) == {"task_id", "status", "message"} and queued["status"] == "pending"
@@ -88,8 +93,15 @@ def test_batch_and_validation(client: TestClient) -> None:
         jobs = session.query(Job).all()
         assert sorted(j.params["bpm"] for j in jobs) == [120, 140]  # the seed's default bpm
         assert {j.params["duration_seconds"] for j in jobs} == {15}  # and duration
-    for bad in ({"prompt": "x", "bpm": 59}, {"prompt": "x", "bpm": 301}, {"prompt": "x", "duration": 31},
-                {"prompt": "x", "duration": 4}, {"bpm": 120}, {"prompt": ""}, {"prompt": "x", "repo_id": "nope"}):
+    for bad in (
+        {"prompt": "x", "bpm": 59},
+        {"prompt": "x", "bpm": 301},
+        {"prompt": "x", "duration": 31},
+        {"prompt": "x", "duration": 4},
+        {"bpm": 120},
+        {"prompt": ""},
+        {"prompt": "x", "repo_id": "nope"},
+    ):
         assert client.post("/api/ai/generate", json=bad).status_code == 422, bad
     assert client.post("/api/ai/batch-generate", json=[{"prompt": "x"}] * 17).status_code == 422
     assert client.post("/api/ai/batch-generate", json=[{"prompt": "ok"}, {"prompt": "x", "bpm": 10}]).status_code == 422
@@ -101,9 +113,16 @@ def test_batch_and_validation(client: TestClient) -> None:
         assert job.params["repo_id"] == repo  # carried for the version-control routes
 
 
-@pytest.mark.parametrize(("status", "progress", "word"), [
-    ("pending", 0.0, "pending"), ("processing", 0.0, "started"), ("processing", 12.0, "progress"),
-    ("completed", 100.0, "success"), ("failed", 3.0, "failure"), ("cancelled", 3.0, "failure"),
-])
+@pytest.mark.parametrize(
+    ("status", "progress", "word"),
+    [
+        ("pending", 0.0, "pending"),
+        ("processing", 0.0, "started"),
+        ("processing", 12.0, "progress"),
+        ("completed", 100.0, "success"),
+        ("failed", 3.0, "failure"),
+        ("cancelled", 3.0, "failure"),
+    ],
+)
 def test_state_words(status: str, progress: float, word: str) -> None:
     assert task_state(Job(kind="separate", status=status, progress=progress)) == word

@@ -43,7 +43,9 @@ def check_stems_zip(content: bytes, tmp_path: Path, expected_seconds: float) -> 
             assert abs(samples.shape[1] / rate - expected_seconds) < 0.06, (name, samples.shape)
 
 
-def test_seed_flow_upload_poll_download(client: TestClient, tiny_htdemucs: Path, song_mp3: Path, tmp_path: Path) -> None:
+def test_seed_flow_upload_poll_download(
+    client: TestClient, tiny_htdemucs: Path, song_mp3: Path, tmp_path: Path
+) -> None:
     assert client.get("/").status_code == 200
     with song_mp3.open("rb") as handle:
         response = client.post("/upload", files={"file": ("song.mp3", handle, "audio/mpeg")})
@@ -134,12 +136,14 @@ def _free_port(preferred: int) -> int:
 
 def _seed_example_client() -> str:
     text = shared_file(SEED_DOCUMENT).read_text()
-    section = text[text.index("## Example Workflow"):]
+    section = text[text.index("## Example Workflow") :]
     return section.split("```python", 1)[1].split("```", 1)[0]
 
 
 @pytest.mark.slow
-def test_seed_example_client_runs_unchanged_against_the_server(tmp_path: Path, tiny_htdemucs: Path, models_dir: Path) -> None:
+def test_seed_example_client_runs_unchanged_against_the_server(
+    tmp_path: Path, tiny_htdemucs: Path, models_dir: Path
+) -> None:
     code = _seed_example_client()  # first: skips before a server starts when the seed is absent
     port = _free_port(8000)
     env = {
@@ -150,8 +154,9 @@ def test_seed_example_client_runs_unchanged_against_the_server(tmp_path: Path, t
         "AUDIOMILL_PORT": str(port),
         "AUDIOMILL_TORCH_THREADS": "1",
     }
-    server = subprocess.Popen([sys.executable, "-m", "audiomill.cli", "serve"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "audiomill.cli", "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
     try:
         _wait_until_serving(port, server)
         write_mp3(tmp_path / "song.mp3", stereo_chords(4.0), 44100)
@@ -181,9 +186,7 @@ def _wait_until_serving(port: int, server: subprocess.Popen[bytes]) -> None:
     raise AssertionError("server did not start")
 
 
-def test_bad_uploads_store_nothing(
-    client: TestClient, settings: Settings, song_mp3: Path, tiny_htdemucs: Path
-) -> None:
+def test_bad_uploads_store_nothing(client: TestClient, settings: Settings, song_mp3: Path, tiny_htdemucs: Path) -> None:
     cases = {
         "empty.mp3": b"",
         "text.mp3": b"this is not audio at all\n" * 20,

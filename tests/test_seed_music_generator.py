@@ -19,10 +19,26 @@ from fastapi.testclient import TestClient
 from audiomill import audio
 
 SEED = Path(__file__).resolve().parents[2] / "shared" / "seeds" / "002_ff001a92b4158687.txt"
-GENERATE_FIELDS = {"success", "message", "track_id", "prompt", "duration", "estimated_processing_time", "status",
-                   "download_url"}
-STATUS_FIELDS = {"track_id", "status", "progress", "prompt", "duration", "created_at", "estimated_completion",
-                 "download_url"}
+GENERATE_FIELDS = {
+    "success",
+    "message",
+    "track_id",
+    "prompt",
+    "duration",
+    "estimated_processing_time",
+    "status",
+    "download_url",
+}
+STATUS_FIELDS = {
+    "track_id",
+    "status",
+    "progress",
+    "prompt",
+    "duration",
+    "created_at",
+    "estimated_completion",
+    "download_url",
+}
 
 
 def test_generate_poll_download(client: TestClient, tmp_path: Path) -> None:
@@ -66,8 +82,14 @@ def test_generate_poll_download(client: TestClient, tmp_path: Path) -> None:
 def test_errors_have_the_seed_shapes(client: TestClient) -> None:
     empty = client.post("/music/generate", json={"prompt": "   ", "duration": 30})
     assert empty.status_code == 400 and empty.json() == {"detail": "Prompt cannot be empty"}
-    for bad in ({"duration": 30}, {"prompt": "x", "duration": 4}, {"prompt": "x", "duration": 301},
-                {"prompt": "x" * 501}, {"prompt": "", "duration": 30}, {"prompt": "x", "duration": "long"}):
+    for bad in (
+        {"duration": 30},
+        {"prompt": "x", "duration": 4},
+        {"prompt": "x", "duration": 301},
+        {"prompt": "x" * 501},
+        {"prompt": "", "duration": 30},
+        {"prompt": "x", "duration": "long"},
+    ):
         assert client.post("/music/generate", json=bad).status_code == 422, bad
     missing = client.get("/music/status/track_a1b2c3d4")
     assert missing.status_code == 404 and "Track not found" in missing.json()["detail"]
@@ -92,7 +114,7 @@ def test_default_duration_and_service_info(client: TestClient) -> None:
 
 def _section(title: str, fence: str) -> str:
     text = SEED.read_text()
-    part = text[text.index(title):]
+    part = text[text.index(title) :]
     return part.split(f"```{fence}", 1)[1].split("```", 1)[0]
 
 
@@ -124,12 +146,19 @@ def _httpie_as_request(line: str, base: str) -> requests.Response:
 @pytest.mark.skipif(not SEED.exists() and os.environ.get("CI") != "true", reason="../shared/seeds is not here")
 def test_seed_documented_examples_run_as_written(tmp_path: Path) -> None:
     port = _free_port()
-    env = {**os.environ, "AUDIOMILL_DATA_DIR": str(tmp_path / "data"), "AUDIOMILL_HOST": "127.0.0.1",
-           "AUDIOMILL_PORT": str(port), "AUDIOMILL_MODELS_DOWNLOAD": "false", "AUDIOMILL_WORKER_CONCURRENCY": "1",
-           "AUDIOMILL_MODELS_CACHE_DIR": str(tmp_path / "model-cache")}
+    env = {
+        **os.environ,
+        "AUDIOMILL_DATA_DIR": str(tmp_path / "data"),
+        "AUDIOMILL_HOST": "127.0.0.1",
+        "AUDIOMILL_PORT": str(port),
+        "AUDIOMILL_MODELS_DOWNLOAD": "false",
+        "AUDIOMILL_WORKER_CONCURRENCY": "1",
+        "AUDIOMILL_MODELS_CACHE_DIR": str(tmp_path / "model-cache"),
+    }
     log = tmp_path / "server.log"
-    server = subprocess.Popen([sys.executable, "-m", "audiomill.cli", "serve"], env=env, stdout=log.open("wb"),
-                              stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "audiomill.cli", "serve"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT
+    )
     base = f"127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180  # a busy 2-core machine starts the workers slowly
@@ -150,7 +179,9 @@ def test_seed_documented_examples_run_as_written(tmp_path: Path) -> None:
         created = __import__("json").loads(made.stdout)
         assert created["success"] is True and created["duration"] == 90
         assert created["prompt"] == "upbeat electronic dance music"
-        checked = subprocess.run(check=False, args=["bash", "-c", commands[1]], capture_output=True, text=True, timeout=30)
+        checked = subprocess.run(
+            check=False, args=["bash", "-c", commands[1]], capture_output=True, text=True, timeout=30
+        )
         assert "Track not found" in checked.stdout  # the documented id was never made here
 
         # HTTPie, as the request it sends
@@ -162,8 +193,9 @@ def test_seed_documented_examples_run_as_written(tmp_path: Path) -> None:
         # Python requests, unchanged but for the port
         code = _section("### Using Python requests", "python").replace("localhost:8000", base)
         (tmp_path / "example.py").write_text(code)
-        result = subprocess.run(check=False, args=[sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True,
-                                timeout=60)
+        result = subprocess.run(
+            check=False, args=[sys.executable, "example.py"], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 0, result.stderr + log.read_text()[-3000:]
         assert re.fullmatch(r"Progress: \d+%\n", result.stdout), result.stdout
     finally:

@@ -174,7 +174,11 @@ def test_engine_output_equals_demucs_on_whole_clip(engine_settings: Settings, cl
     )
     assert list(ctx.outputs) == FOUR
     assert ctx.result == {
-        "model": "htdemucs", "stems": FOUR, "sample_rate": 44100, "duration_seconds": 4.5, "precision": "float32",
+        "model": "htdemucs",
+        "stems": FOUR,
+        "sample_rate": 44100,
+        "duration_seconds": 4.5,
+        "precision": "float32",
     }
     reference, _ = demucs_reference(engine_settings, clip, shifts=0, overlap=0.25)
     stems = read_stems(ctx)
@@ -212,8 +216,14 @@ def test_cuda_matches_demucs_on_cuda(
     -71 dB, bfloat16 -52 dB.)"""
     long_clip = write_wav(tmp_path / "long.wav", mix_signal(13.0), 44100, "FLOAT")  # > 4 segments
     ctx = run_engine(
-        engine_settings, long_clip, tmp_path / "out", device="cuda", shifts=0, clip_mode="none",
-        wav_bit_depth=32, precision=precision,
+        engine_settings,
+        long_clip,
+        tmp_path / "out",
+        device="cuda",
+        shifts=0,
+        clip_mode="none",
+        wav_bit_depth=32,
+        precision=precision,
     )
     reference, _ = demucs_reference(engine_settings, long_clip, "cuda", shifts=0, overlap=0.25)
     stems = read_stems(ctx)
@@ -250,7 +260,13 @@ def test_float16_precision_needs_cuda(engine_settings: Settings, tiny: Path, cli
 @pytest.mark.usefixtures("tiny")
 def test_two_stems_complement_is_the_sum_of_the_others(engine_settings: Settings, clip: Path, tmp_path: Path) -> None:
     ctx = run_engine(
-        engine_settings, clip, tmp_path / "out", shifts=0, two_stems="vocals", clip_mode="none", wav_bit_depth=32,
+        engine_settings,
+        clip,
+        tmp_path / "out",
+        shifts=0,
+        two_stems="vocals",
+        clip_mode="none",
+        wav_bit_depth=32,
         precision="float32",
     )
     assert list(ctx.outputs) == ["vocals", "no_vocals"]
@@ -271,8 +287,14 @@ def test_residual_makes_stems_sum_to_the_mix(
     engine_settings: Settings, clip: Path, tmp_path: Path, two_stems: str | None
 ) -> None:
     ctx = run_engine(
-        engine_settings, clip, tmp_path / "out",
-        shifts=1, residual=True, two_stems=two_stems, clip_mode="none", wav_bit_depth=32,
+        engine_settings,
+        clip,
+        tmp_path / "out",
+        shifts=1,
+        residual=True,
+        two_stems=two_stems,
+        clip_mode="none",
+        wav_bit_depth=32,
     )
     mix = audio.decode(clip)[0]
     total = sum(read_stems(ctx).values())
@@ -302,8 +324,11 @@ def test_vocals_and_instrumental_sum_to_the_upload(engine_settings: Settings, tm
 
     def split(out: str, **fields: Any) -> tuple[LocalContext[VocalSplitParams], dict[str, np.ndarray]]:
         ctx = LocalContext(
-            params=VocalSplitParams(**fields), inputs={"audio": loud}, output_dir=tmp_path / out,
-            settings=engine_settings, device="cpu",
+            params=VocalSplitParams(**fields),
+            inputs={"audio": loud},
+            output_dir=tmp_path / out,
+            settings=engine_settings,
+            device="cpu",
         )
         separate.run(ctx)
         return ctx, read_stems(ctx)
@@ -326,8 +351,12 @@ def test_vocals_and_instrumental_sum_to_the_upload(engine_settings: Settings, tm
 @pytest.mark.parametrize(
     ("output_format", "bit_depth", "subtype"),
     [
-        ("wav", 16, "PCM_16"), ("wav", 24, "PCM_24"), ("wav", 32, "FLOAT"),
-        ("flac", 16, "PCM_16"), ("mp3", 16, None), ("m4a", 16, None),
+        ("wav", 16, "PCM_16"),
+        ("wav", 24, "PCM_24"),
+        ("wav", 32, "FLOAT"),
+        ("flac", 16, "PCM_16"),
+        ("mp3", 16, None),
+        ("m4a", 16, None),
     ],
 )
 @pytest.mark.usefixtures("tiny")
@@ -336,8 +365,13 @@ def test_each_output_format(
 ) -> None:
     song = write_wav(tmp_path / "song.wav", mix_signal(1.5), 44100)
     ctx = run_engine(
-        engine_settings, song, tmp_path / "out",
-        shifts=0, output_format=output_format, wav_bit_depth=bit_depth, bitrate_kbps=128,
+        engine_settings,
+        song,
+        tmp_path / "out",
+        shifts=0,
+        output_format=output_format,
+        wav_bit_depth=bit_depth,
+        bitrate_kbps=128,
     )
     for name, (path, filename) in ctx.outputs.items():
         assert filename == f"{name}.{output_format}" and path.is_file()
@@ -354,8 +388,11 @@ def test_each_output_format(
 def test_progress_stages_and_cancellation(engine_settings: Settings, tiny: Path, clip: Path, tmp_path: Path) -> None:
     seen: list[tuple[float, str]] = []
     ctx = LocalContext(
-        params=SeparateParams(shifts=0), inputs={"audio": clip}, output_dir=tmp_path / "out",
-        settings=engine_settings, on_progress=lambda f, s: seen.append((f, s)),
+        params=SeparateParams(shifts=0),
+        inputs={"audio": clip},
+        output_dir=tmp_path / "out",
+        settings=engine_settings,
+        on_progress=lambda f, s: seen.append((f, s)),
         is_cancelled=lambda: any(stage == "separating" and f > 0.2 for f, stage in seen),
     )
     with pytest.raises(JobCancelled):
@@ -366,8 +403,13 @@ def test_progress_stages_and_cancellation(engine_settings: Settings, tiny: Path,
     assert not any((tmp_path / "out").iterdir())  # no stems, no scratch left behind
 
     done: list[tuple[float, str]] = []
-    ok = LocalContext(params=SeparateParams(shifts=0), inputs={"audio": clip}, output_dir=tmp_path / "ok",
-                      settings=engine_settings, on_progress=lambda f, s: done.append((f, s)))
+    ok = LocalContext(
+        params=SeparateParams(shifts=0),
+        inputs={"audio": clip},
+        output_dir=tmp_path / "ok",
+        settings=engine_settings,
+        on_progress=lambda f, s: done.append((f, s)),
+    )
     separate.run(ok)
     assert {"loading model", "analysing", "separating", "encoding"} <= {s for _, s in done}
     assert done[-1][0] == 1.0
@@ -471,7 +513,11 @@ def _peak_growth_mib(models: Path, warmup: Path, target: Path, out: Path) -> flo
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT / "src"), str(ROOT)]))
     result = subprocess.run(
         [sys.executable, "-c", MEMORY_CHILD, str(models), str(warmup), str(target), str(out)],
-        capture_output=True, text=True, env=env, timeout=240, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return float(json.loads(result.stdout.strip().splitlines()[-1])["growth_mib"])

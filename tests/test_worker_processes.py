@@ -37,14 +37,21 @@ def tone_wav(tmp_path: Path) -> Path:
 
 def submit(client: TestClient, kind: str, path: Path, params: dict | None = None) -> dict:
     with path.open("rb") as handle:
-        response = client.post("/api/v1/jobs", data={"kind": kind, "params": json.dumps(params or {})},
-                               files={"file": (path.name, handle, "audio/wav")})
+        response = client.post(
+            "/api/v1/jobs",
+            data={"kind": kind, "params": json.dumps(params or {})},
+            files={"file": (path.name, handle, "audio/wav")},
+        )
     assert response.status_code == 201, response.text
     return response.json()
 
 
-def wait_healthy_until(client: TestClient, job_id: str, statuses: set[str], timeout_seconds: float = 90.0,
-                       ) -> dict:
+def wait_healthy_until(
+    client: TestClient,
+    job_id: str,
+    statuses: set[str],
+    timeout_seconds: float = 90.0,
+) -> dict:
     """Poll the job and /health together: the API must answer throughout."""
     deadline = time.monotonic() + timeout_seconds
     while True:
@@ -73,7 +80,9 @@ def test_exit_descriptions_name_the_signal() -> None:
 
 
 def test_an_aborting_engine_fails_its_job_after_one_retry_and_the_service_carries_on(
-    client: TestClient, tone_wav: Path, caplog: pytest.LogCaptureFixture,
+    client: TestClient,
+    tone_wav: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level("INFO")
     executor = client.app.state.runtime.executor
@@ -111,11 +120,15 @@ def test_a_worker_killed_mid_run_costs_only_its_job(client: TestClient, tone_wav
     assert wait_healthy_until(client, ok["id"], {"completed", "failed"})["status"] == "completed"
 
 
-def test_models_stay_warm_between_jobs(settings: Settings, fixture_kinds: None, tone_wav: Path,
-                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_models_stay_warm_between_jobs(
+    settings: Settings, fixture_kinds: None, tone_wav: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Registered here, in the test process only: the executor hands the spec to its worker.
-    monkeypatch.setitem(engines_base.KINDS, "test_counts_setup",
-                        fixture_spec("test_counts_setup", "tests.fixtures.engines.counts_setup"))
+    monkeypatch.setitem(
+        engines_base.KINDS,
+        "test_counts_setup",
+        fixture_spec("test_counts_setup", "tests.fixtures.engines.counts_setup"),
+    )
     one_worker = settings.model_copy(update={"worker_concurrency": 1})
     with TestClient(create_app(one_worker), base_url=BASE_URL) as client:
         results = []
@@ -128,8 +141,9 @@ def test_models_stay_warm_between_jobs(settings: Settings, fixture_kinds: None, 
     assert [r["setup_calls"] for r in results] == [1, 1]  # set up once for both jobs
 
 
-def test_a_batching_kind_runs_several_jobs_in_one_worker(settings: Settings, fixture_kinds: None, tone_wav: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batching_kind_runs_several_jobs_in_one_worker(
+    settings: Settings, fixture_kinds: None, tone_wav: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = fixture_spec("test_slow", "tests.fixtures.engines.slow")
     monkeypatch.setitem(engines_base.KINDS, "test_slow", dataclasses.replace(spec, batch_slots=2))
     one_worker = settings.model_copy(update={"worker_concurrency": 1})
@@ -147,7 +161,9 @@ def test_a_batching_kind_runs_several_jobs_in_one_worker(settings: Settings, fix
 
 
 def test_stop_leaves_no_process_and_a_running_job_reruns_at_next_start(
-    settings: Settings, fixture_kinds: None, tone_wav: Path,
+    settings: Settings,
+    fixture_kinds: None,
+    tone_wav: Path,
 ) -> None:
     runtime = build_runtime(settings)
     with runtime.db.session() as session:
@@ -221,8 +237,9 @@ def test_the_api_process_never_imports_torch(tmp_path: Path, tone_wav: Path) -> 
     # Kinds from other packages come from the environment, in the API and in its workers.
     env["AUDIOMILL_EXTRA_KINDS"] = json.dumps({"test_copy": "tests.fixtures.engines.copy_audio"})
     env.pop("AUDIOMILL_DEVICE", None)  # device selection (torch) happens in workers, if at all
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=180, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, check=False
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome == {"status": "completed", "heavy": []}
@@ -243,8 +260,9 @@ def test_workers_do_not_outlive_a_killed_service(tmp_path: Path) -> None:
         time.sleep(600)
     """)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)])}
-    service_process = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path, env=env,
-                                       stdout=subprocess.PIPE, text=True)
+    service_process = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert service_process.stdout is not None
         pids = [int(pid) for pid in service_process.stdout.readline().split()]

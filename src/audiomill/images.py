@@ -9,8 +9,16 @@ from pathlib import Path
 # bombs (a 20000x20000 PNG is 400e6) before their pixels are ever decoded.
 MAX_IMAGE_PIXELS = 50_000_000
 
-_MEDIA_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif",
-                "BMP": "image/bmp", "TIFF": "image/tiff", "MPO": "image/jpeg", "HEIF": "image/heif"}
+_MEDIA_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "MPO": "image/jpeg",
+    "HEIF": "image/heif",
+}
 
 
 def image_media_type(path: Path) -> str | None:

@@ -17,7 +17,15 @@ from pydantic import BaseModel
 
 from audiomill.config import Settings
 from audiomill.errors import InvalidInput
-from audiomill.params import AnalyzeParams, HumToBeatParams, BoostParams, DenoiseParams, SeparateParams, SpeakerExtractParams, VocalSplitParams
+from audiomill.params import (
+    AnalyzeParams,
+    HumToBeatParams,
+    BoostParams,
+    DenoiseParams,
+    SeparateParams,
+    SpeakerExtractParams,
+    VocalSplitParams,
+)
 from audiomill.params.generate import GenerateParams
 
 from audiomill.params.mixdown import MixdownParams
@@ -109,115 +117,140 @@ def register(spec: KindSpec) -> KindSpec:
     return spec
 
 
-register(KindSpec(
-    name="separate",
-    summary="Split a song into stems (drums, bass, other, vocals) with Demucs",
-    params=SeparateParams,
-    inputs=(_audio_in(description="the song to separate"),),
-    outputs=(OutputSpec("*", AUDIO_OUT, "one file per stem, named after it"),),
-    engine="audiomill.engines.separate",
-    queue="gpu",
-    check=_check_separation,
-))
-register(KindSpec(
-    name="vocals",
-    summary="Split a song into vocals and instrumental",
-    params=VocalSplitParams,
-    inputs=(_audio_in(description="the song to split"),),
-    outputs=(OutputSpec("vocals", AUDIO_OUT), OutputSpec("instrumental", AUDIO_OUT)),
-    engine="audiomill.engines.separate",
-    queue="gpu",
-    check=_check_separation,
-))
-register(KindSpec(
-    name="denoise",
-    summary="Remove background noise from speech (DeepFilterNet3 or RNNoise)",
-    params=DenoiseParams,
-    inputs=(_audio_in(description="noisy speech"),),
-    outputs=(OutputSpec("audio", AUDIO_OUT, "the cleaned speech"),),
-    engine="audiomill.engines.denoise",
-))
-register(KindSpec(
-    name="boost",
-    summary="Raise loudness to a target with a true-peak limiter",
-    params=BoostParams,
-    inputs=(_audio_in(),),
-    outputs=(OutputSpec("audio", AUDIO_OUT, "the louder audio"),),
-    engine="audiomill.engines.boost",
-))
-register(KindSpec(
-    name="extract_speaker",
-    summary="Keep one speaker of a conversation, given a sample of their voice",
-    params=SpeakerExtractParams,
-    inputs=(
-        _audio_in("conversation", "the recording with several speakers"),
-        _audio_in("target", "a few seconds of the speaker to keep"),
-    ),
-    outputs=(
-        OutputSpec("audio", AUDIO_OUT, "the target speaker's voice, everyone else turned down"),
-        OutputSpec("diarization_json", "application/json",
-                   "diarization.json: speakers found, every turn, estimated overlap"),
-        OutputSpec("diarization_rttm", "text/plain", "diarization.rttm: who spoke when (NIST RTTM)"),
-    ),
-    engine="audiomill.engines.extract_speaker",
-    min_duration_seconds=1.0,  # a voice sample shorter than this tells the encoder little
-))
+register(
+    KindSpec(
+        name="separate",
+        summary="Split a song into stems (drums, bass, other, vocals) with Demucs",
+        params=SeparateParams,
+        inputs=(_audio_in(description="the song to separate"),),
+        outputs=(OutputSpec("*", AUDIO_OUT, "one file per stem, named after it"),),
+        engine="audiomill.engines.separate",
+        queue="gpu",
+        check=_check_separation,
+    )
+)
+register(
+    KindSpec(
+        name="vocals",
+        summary="Split a song into vocals and instrumental",
+        params=VocalSplitParams,
+        inputs=(_audio_in(description="the song to split"),),
+        outputs=(OutputSpec("vocals", AUDIO_OUT), OutputSpec("instrumental", AUDIO_OUT)),
+        engine="audiomill.engines.separate",
+        queue="gpu",
+        check=_check_separation,
+    )
+)
+register(
+    KindSpec(
+        name="denoise",
+        summary="Remove background noise from speech (DeepFilterNet3 or RNNoise)",
+        params=DenoiseParams,
+        inputs=(_audio_in(description="noisy speech"),),
+        outputs=(OutputSpec("audio", AUDIO_OUT, "the cleaned speech"),),
+        engine="audiomill.engines.denoise",
+    )
+)
+register(
+    KindSpec(
+        name="boost",
+        summary="Raise loudness to a target with a true-peak limiter",
+        params=BoostParams,
+        inputs=(_audio_in(),),
+        outputs=(OutputSpec("audio", AUDIO_OUT, "the louder audio"),),
+        engine="audiomill.engines.boost",
+    )
+)
+register(
+    KindSpec(
+        name="extract_speaker",
+        summary="Keep one speaker of a conversation, given a sample of their voice",
+        params=SpeakerExtractParams,
+        inputs=(
+            _audio_in("conversation", "the recording with several speakers"),
+            _audio_in("target", "a few seconds of the speaker to keep"),
+        ),
+        outputs=(
+            OutputSpec("audio", AUDIO_OUT, "the target speaker's voice, everyone else turned down"),
+            OutputSpec(
+                "diarization_json",
+                "application/json",
+                "diarization.json: speakers found, every turn, estimated overlap",
+            ),
+            OutputSpec("diarization_rttm", "text/plain", "diarization.rttm: who spoke when (NIST RTTM)"),
+        ),
+        engine="audiomill.engines.extract_speaker",
+        min_duration_seconds=1.0,  # a voice sample shorter than this tells the encoder little
+    )
+)
 
-register(KindSpec(
-    name="generate",
-    summary="Compose music from a text prompt: a mastered mix, one stem per part and the MIDI",
-    params=GenerateParams,
-    inputs=(),
-    outputs=(
-        OutputSpec("mix", AUDIO_OUT, "the mastered track (-14 LUFS, -1 dBTP)"),
-        OutputSpec("stem:*", AUDIO_OUT, "one file per part (drums, bass, chords, pad, melody); they sum to the mix"),
-        OutputSpec("midi", "audio/midi", "every part as a MIDI track"),
-        OutputSpec("preview", "audio/mpeg", "with preview: true, the mix as mp3"),
-        OutputSpec("v*", AUDIO_OUT, "variation N >= 2: vN:mix, vN:stem:<part>, vN:midi"),
-    ),
-    engine="audiomill.engines.generate",
-    cli_arguments=("prompt",),
-    check=_check_generation,
-    # Concurrent MusicGen jobs in one worker share one batched generate call.
-    batch_slots=4,
-))
+register(
+    KindSpec(
+        name="generate",
+        summary="Compose music from a text prompt: a mastered mix, one stem per part and the MIDI",
+        params=GenerateParams,
+        inputs=(),
+        outputs=(
+            OutputSpec("mix", AUDIO_OUT, "the mastered track (-14 LUFS, -1 dBTP)"),
+            OutputSpec(
+                "stem:*", AUDIO_OUT, "one file per part (drums, bass, chords, pad, melody); they sum to the mix"
+            ),
+            OutputSpec("midi", "audio/midi", "every part as a MIDI track"),
+            OutputSpec("preview", "audio/mpeg", "with preview: true, the mix as mp3"),
+            OutputSpec("v*", AUDIO_OUT, "variation N >= 2: vN:mix, vN:stem:<part>, vN:midi"),
+        ),
+        engine="audiomill.engines.generate",
+        cli_arguments=("prompt",),
+        check=_check_generation,
+        # Concurrent MusicGen jobs in one worker share one batched generate call.
+        batch_slots=4,
+    )
+)
 
-register(KindSpec(
-    name="mixdown",
-    summary="Mix a repository commit's stems (gain, pan, mute) into one mastered file",
-    params=MixdownParams,
-    # A family: one input per stem, named after its stem type. The repository service
-    # creates these jobs with the commit's stem assets as inputs (no upload, no copy).
-    inputs=(InputSpec("*", "audio", True, "one input per stem, named after its stem type (drums, bass, ...)"),),
-    outputs=(OutputSpec("mix", AUDIO_OUT, "the mixed, mastered song; becomes the commit's render_url"),),
-    engine="audiomill.engines.mixdown",
-))
+register(
+    KindSpec(
+        name="mixdown",
+        summary="Mix a repository commit's stems (gain, pan, mute) into one mastered file",
+        params=MixdownParams,
+        # A family: one input per stem, named after its stem type. The repository service
+        # creates these jobs with the commit's stem assets as inputs (no upload, no copy).
+        inputs=(InputSpec("*", "audio", True, "one input per stem, named after its stem type (drums, bass, ...)"),),
+        outputs=(OutputSpec("mix", AUDIO_OUT, "the mixed, mastered song; becomes the commit's render_url"),),
+        engine="audiomill.engines.mixdown",
+    )
+)
 
 
-register(KindSpec(
-    name="analyze",
-    summary="Analyse a track: bpm (with half/double candidates), beats, downbeats, meter, key, loudness, waveform",
-    params=AnalyzeParams,
-    inputs=(_audio_in(description="the track to analyse"),),
-    outputs=(
-        OutputSpec("analysis", "application/json", "the whole analysis (also the job's result)"),
-        OutputSpec("waveform", "image/png", "the waveform drawn from its peaks"),
-    ),
-    engine="audiomill.engines.analyze",
-))
-register(KindSpec(
-    name="hum_to_beat",
-    summary="Turn a hummed melody into a track: notes transcribed, harmonised, drums and bass in the mood",
-    params=HumToBeatParams,
-    inputs=(_audio_in("hum", "a hummed, sung or whistled melody (one voice)"),),
-    outputs=(
-        OutputSpec("mix", AUDIO_OUT, "the mastered track (-14 LUFS, -1 dBTP)"),
-        OutputSpec("stem:*", AUDIO_OUT, "one file per part (drums, bass, chords, pad, melody); they sum to the mix"),
-        OutputSpec("melody_midi", "audio/midi", "the transcribed melody alone, quantized to the tempo"),
-        OutputSpec("midi", "audio/midi", "every part of the arrangement as a MIDI track"),
-    ),
-    engine="audiomill.engines.hum_to_beat",
-))
+register(
+    KindSpec(
+        name="analyze",
+        summary="Analyse a track: bpm (with half/double candidates), beats, downbeats, meter, key, loudness, waveform",
+        params=AnalyzeParams,
+        inputs=(_audio_in(description="the track to analyse"),),
+        outputs=(
+            OutputSpec("analysis", "application/json", "the whole analysis (also the job's result)"),
+            OutputSpec("waveform", "image/png", "the waveform drawn from its peaks"),
+        ),
+        engine="audiomill.engines.analyze",
+    )
+)
+register(
+    KindSpec(
+        name="hum_to_beat",
+        summary="Turn a hummed melody into a track: notes transcribed, harmonised, drums and bass in the mood",
+        params=HumToBeatParams,
+        inputs=(_audio_in("hum", "a hummed, sung or whistled melody (one voice)"),),
+        outputs=(
+            OutputSpec("mix", AUDIO_OUT, "the mastered track (-14 LUFS, -1 dBTP)"),
+            OutputSpec(
+                "stem:*", AUDIO_OUT, "one file per part (drums, bass, chords, pad, melody); they sum to the mix"
+            ),
+            OutputSpec("melody_midi", "audio/midi", "the transcribed melody alone, quantized to the tempo"),
+            OutputSpec("midi", "audio/midi", "every part of the arrangement as a MIDI track"),
+        ),
+        engine="audiomill.engines.hum_to_beat",
+    )
+)
 
 
 def extra_kind_spec(name: str, module_path: str) -> KindSpec:
@@ -228,8 +261,12 @@ def extra_kind_spec(name: str, module_path: str) -> KindSpec:
     if isinstance(spec, KindSpec):
         return spec
     return KindSpec(
-        name=name, summary=(module.__doc__ or name).strip().splitlines()[0], params=module.Params,
-        inputs=tuple(InputSpec(n) for n in module.input_names), outputs=(), engine=module_path,
+        name=name,
+        summary=(module.__doc__ or name).strip().splitlines()[0],
+        params=module.Params,
+        inputs=tuple(InputSpec(n) for n in module.input_names),
+        outputs=(),
+        engine=module_path,
     )
 
 

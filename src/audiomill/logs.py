@@ -22,8 +22,17 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # ``extra`` keys copied into the JSON object when a record carries them.
 STRUCTURED_FIELDS = (
-    "event", "job_id", "kind", "seconds", "error", "stage", "progress", "attempt", "reason",
-    "worker_pid", "exit",
+    "event",
+    "job_id",
+    "kind",
+    "seconds",
+    "error",
+    "stage",
+    "progress",
+    "attempt",
+    "reason",
+    "worker_pid",
+    "exit",
 )
 
 

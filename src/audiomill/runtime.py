@@ -61,7 +61,10 @@ def build_runtime(settings: Settings, migrate: bool = True) -> Runtime:
         db.migrate()
     blobs = build_blob_store(settings)
     return Runtime(
-        settings=settings, db=db, blobs=blobs, events=make_event_bus(settings.resolved_events_url),
+        settings=settings,
+        db=db,
+        blobs=blobs,
+        events=make_event_bus(settings.resolved_events_url),
         rate_limiter=RateLimiter(settings.rate_limit_per_minute),
     )
 

@@ -40,8 +40,9 @@ def create_user(session: Session, username: str, password: str | None, is_admin:
         raise InvalidInput("password: at least 8 characters")
     if session.scalar(select(User).where(User.username == username)) is not None:
         raise Conflict(f"user {username!r} already exists")
-    user = User(username=username, is_admin=is_admin,
-                password_hash=_hasher.hash(password) if password is not None else None)
+    user = User(
+        username=username, is_admin=is_admin, password_hash=_hasher.hash(password) if password is not None else None
+    )
     session.add(user)
     session.flush()
     return user
@@ -139,17 +140,22 @@ class NewSession:
 def create_session(session: Session, user: User, ttl_seconds: int) -> NewSession:
     token = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(32)
-    session.add(AuthSession(
-        user_id=user.id, token_sha256=_sha256(token), csrf_token=csrf,
-        expires_at=utc_now() + timedelta(seconds=ttl_seconds),
-    ))
+    session.add(
+        AuthSession(
+            user_id=user.id,
+            token_sha256=_sha256(token),
+            csrf_token=csrf,
+            expires_at=utc_now() + timedelta(seconds=ttl_seconds),
+        )
+    )
     session.flush()
     return NewSession(token=token, csrf_token=csrf)
 
 
 def find_session(session: Session, token: str) -> tuple[User, AuthSession]:
     row = session.execute(
-        select(AuthSession, User).join(User, User.id == AuthSession.user_id)
+        select(AuthSession, User)
+        .join(User, User.id == AuthSession.user_id)
         .where(AuthSession.token_sha256 == _sha256(token))
     ).first()
     if row is None or _as_utc(row[0].expires_at) <= utc_now() or not row[1].is_active:

@@ -54,6 +54,7 @@ CLOSING_WEIGHT = 0.6
 HPSS_SECONDS = 0.4
 ACTIVE_FRACTION = 0.05  # frames quieter than this share of the loudest are "silence"
 
+
 @dataclass(frozen=True)
 class KeyEstimate:
     tonic: int  # pitch class, 0 = C
@@ -117,7 +118,9 @@ _MAJOR_TRIAD = np.array([1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0], dtype=np.float64)
 _MINOR_TRIAD = np.array([1, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 0], dtype=np.float64)
 
 
-def harmonic_part(semitones: NDArray[np.floating], frames_per_second: float, pitch_kernel: int = 7) -> NDArray[np.float64]:
+def harmonic_part(
+    semitones: NDArray[np.floating], frames_per_second: float, pitch_kernel: int = 7
+) -> NDArray[np.float64]:
     """Soft-masked harmonic part of a semitone spectrogram (Fitzgerald's median HPSS):
     what holds still for HPSS_SECONDS against what spreads over PITCH_KERNEL semitones."""
     time_kernel = max(3, round(HPSS_SECONDS * frames_per_second) | 1)
@@ -135,7 +138,9 @@ def fold_pitch_classes(notes: NDArray[np.floating]) -> NDArray[np.float64]:
     return out
 
 
-def _correlations(profile: NDArray[np.floating], major: tuple[float, ...], minor: tuple[float, ...]) -> NDArray[np.float64]:
+def _correlations(
+    profile: NDArray[np.floating], major: tuple[float, ...], minor: tuple[float, ...]
+) -> NDArray[np.float64]:
     centred = profile - profile.mean()
     out = np.empty(24)
     for mode_index, template in enumerate((major, minor)):
@@ -189,14 +194,16 @@ def key_from_harmonic(harmonic: NDArray[np.floating], frames_per_second: float) 
     if active.size:
         last = int(active[-1])
         closing_frames = max(1, round(CLOSING_SECONDS * frames_per_second))
-        closing = fold_pitch_classes(compressed[:, max(0, last - closing_frames):last + 1].mean(axis=1))
+        closing = fold_pitch_classes(compressed[:, max(0, last - closing_frames) : last + 1].mean(axis=1))
     scores = key_scores(profile, closing)
     order = np.argsort(scores)[::-1]
     best, second = int(order[0]), int(order[1])
     # Margin over the runner-up, scaled so a clear decision (~0.2 apart) reads near 1.
     confidence = float(np.clip((scores[best] - scores[second]) / 0.2, 0.0, 1.0))
     return KeyEstimate(
-        tonic=best % 12, mode=MODES[best // 12], confidence=round(confidence, 3),
+        tonic=best % 12,
+        mode=MODES[best // 12],
+        confidence=round(confidence, 3),
         scores=tuple(round(float(s), 5) for s in scores),
         pitch_class_profile=tuple(round(float(v), 5) for v in profile / profile.sum()),
     )
@@ -217,13 +224,17 @@ def key_from_pitch_classes(histogram: NDArray[np.floating], closing: NDArray[np.
     profile = np.asarray(histogram, dtype=np.float64)
     if profile.sum() <= 0:
         return KeyEstimate(0, "major", 0.0, tuple([0.0] * 24), tuple([0.0] * 12))
-    scores = (_correlations(profile, TEMPERLEY_MAJOR, TEMPERLEY_MINOR)
-              + _correlations(profile, ALBRECHT_SHANAHAN_MAJOR, ALBRECHT_SHANAHAN_MINOR))
+    scores = _correlations(profile, TEMPERLEY_MAJOR, TEMPERLEY_MINOR) + _correlations(
+        profile, ALBRECHT_SHANAHAN_MAJOR, ALBRECHT_SHANAHAN_MINOR
+    )
     if closing is not None and np.asarray(closing).sum() > 0:
         scores = scores + CLOSING_WEIGHT * _triad_correlations(np.asarray(closing, dtype=np.float64))
     order = np.argsort(scores)[::-1]
     best, second = int(order[0]), int(order[1])
     return KeyEstimate(
-        tonic=best % 12, mode=MODES[best // 12], confidence=round(float(np.clip((scores[best] - scores[second]) / 0.2, 0, 1)), 3),
-        scores=tuple(round(float(s), 5) for s in scores), pitch_class_profile=tuple(round(float(v), 5) for v in profile / profile.sum()),
+        tonic=best % 12,
+        mode=MODES[best // 12],
+        confidence=round(float(np.clip((scores[best] - scores[second]) / 0.2, 0, 1)), 3),
+        scores=tuple(round(float(s), 5) for s in scores),
+        pitch_class_profile=tuple(round(float(v), 5) for v in profile / profile.sum()),
     )

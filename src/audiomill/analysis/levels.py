@@ -41,8 +41,10 @@ class Levels:
 
     def as_dict(self) -> dict[str, float | None]:
         return {
-            "integrated_lufs": self.integrated_lufs, "loudness_range_lu": self.loudness_range_lu,
-            "true_peak_dbtp": self.true_peak_dbtp, "sample_peak_dbfs": self.sample_peak_dbfs,
+            "integrated_lufs": self.integrated_lufs,
+            "loudness_range_lu": self.loudness_range_lu,
+            "true_peak_dbtp": self.true_peak_dbtp,
+            "sample_peak_dbfs": self.sample_peak_dbfs,
         }
 
 
@@ -55,7 +57,9 @@ def _step_mean_squares(audio: NDArray[np.floating], sample_rate: int) -> NDArray
     # float32 filtering: twice as fast, and within 0.01 dB of float64 on music
     weighted = sosfilt(loudness._k_weighting_sos(sample_rate).astype(np.float32), audio.astype(np.float32), axis=-1)
     np.square(weighted, out=weighted)
-    energy = (loudness._channel_weights(audio.shape[0]).astype(np.float32)[:, None] * weighted).sum(axis=0, dtype=np.float64)
+    energy = (loudness._channel_weights(audio.shape[0]).astype(np.float32)[:, None] * weighted).sum(
+        axis=0, dtype=np.float64
+    )
     step = sample_rate * _STEP_SECONDS
     steps = int(audio.shape[1] // step)
     if steps == 0:

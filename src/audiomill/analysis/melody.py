@@ -61,13 +61,21 @@ class Transcription:
     voiced_fraction: float
 
 
-def pitch_track(samples: NDArray[np.floating], sample_rate: int = SAMPLE_RATE) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+def pitch_track(
+    samples: NDArray[np.floating], sample_rate: int = SAMPLE_RATE
+) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
     """(MIDI pitch per 10 ms frame (NaN where unvoiced), voiced flags) of a mono signal."""
     import librosa
 
     f0, voiced, _ = librosa.pyin(
-        np.asarray(samples, dtype=np.float32), fmin=LOWEST_HZ, fmax=HIGHEST_HZ, sr=sample_rate,
-        frame_length=FRAME_LENGTH, hop_length=HOP_LENGTH, center=True, resolution=PITCH_RESOLUTION,
+        np.asarray(samples, dtype=np.float32),
+        fmin=LOWEST_HZ,
+        fmax=HIGHEST_HZ,
+        sr=sample_rate,
+        frame_length=FRAME_LENGTH,
+        hop_length=HOP_LENGTH,
+        center=True,
+        resolution=PITCH_RESOLUTION,
     )
     midi = np.where(voiced, 69.0 + 12.0 * np.log2(np.where(voiced, f0, 440.0) / 440.0), np.nan)
     return midi, np.asarray(voiced, dtype=bool)
@@ -97,7 +105,9 @@ def smooth(midi: NDArray[np.floating], frames_per_second: float) -> NDArray[np.f
     return out
 
 
-def split_at_dips(rounded: NDArray[np.floating], level: NDArray[np.floating], frames_per_second: float) -> NDArray[np.float64]:
+def split_at_dips(
+    rounded: NDArray[np.floating], level: NDArray[np.floating], frames_per_second: float
+) -> NDArray[np.float64]:
     """Mark as unvoiced the deepest frame of each level dip inside a voiced run: a singer
     repeating a pitch re-articulates it (a dip) without always stopping the voice."""
     out = np.array(rounded, dtype=np.float64)
@@ -107,8 +117,8 @@ def split_at_dips(rounded: NDArray[np.floating], level: NDArray[np.floating], fr
             continue
         run = level[start:stop]
         for i in range(reach, len(run) - reach):
-            window = run[i - reach:i + reach + 1]
-            if run[i] == window.min() and run[i] < DIP_RATIO * min(window[:reach].max(), window[reach + 1:].max()):
+            window = run[i - reach : i + reach + 1]
+            if run[i] == window.min() and run[i] < DIP_RATIO * min(window[:reach].max(), window[reach + 1 :].max()):
                 out[start + i] = np.nan
     return out
 
@@ -132,7 +142,9 @@ def segment(rounded: NDArray[np.floating], frames_per_second: float) -> list[Tra
                     continue
                 left = pieces[i - 1] if i > 0 else None
                 right = pieces[i + 1] if i + 1 < len(pieces) else None
-                target = left if right is None or (left is not None and left[2] - left[1] >= right[2] - right[1]) else right
+                target = (
+                    left if right is None or (left is not None and left[2] - left[1] >= right[2] - right[1]) else right
+                )
                 assert target is not None
                 target[1], target[2] = min(target[1], a), max(target[2], b)
                 del pieces[i]
@@ -151,7 +163,9 @@ def segment(rounded: NDArray[np.floating], frames_per_second: float) -> list[Tra
     return notes
 
 
-def quantize(notes: list[TranscribedNote], bpm: float, divisions_per_beat: int = GRID_DIVISIONS_PER_BEAT) -> list[TranscribedNote]:
+def quantize(
+    notes: list[TranscribedNote], bpm: float, divisions_per_beat: int = GRID_DIVISIONS_PER_BEAT
+) -> list[TranscribedNote]:
     """Snap starts and ends to a grid of 1/divisions of a beat; every note keeps at least
     one step and notes never overlap."""
     step = 60.0 / bpm / divisions_per_beat
@@ -200,7 +214,9 @@ def transcribe_samples(samples: NDArray[np.floating], sample_rate: int, bpm: flo
         closing = np.zeros(12)
         closing[notes[-1].pitch % 12] = 1.0
         key = key_from_pitch_classes(histogram, closing)
-    return Transcription(tuple(notes), round(offset * 100.0, 1), key, round(float(voiced.mean()) if voiced.size else 0.0, 3))
+    return Transcription(
+        tuple(notes), round(offset * 100.0, 1), key, round(float(voiced.mean()) if voiced.size else 0.0, 3)
+    )
 
 
 def transcribe_file(path: Path, bpm: float | None = None) -> Transcription:

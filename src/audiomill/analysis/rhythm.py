@@ -74,19 +74,31 @@ def _strength_at(envelope: NDArray[np.floating], frames: NDArray[np.floating], r
     return best
 
 
-def _track(envelope: NDArray[np.floating], frames_per_second: float, hop_length: int, sample_rate: int,
-           bpm: float) -> NDArray[np.float64]:
+def _track(
+    envelope: NDArray[np.floating], frames_per_second: float, hop_length: int, sample_rate: int, bpm: float
+) -> NDArray[np.float64]:
     import librosa
 
     _, beats = librosa.beat.beat_track(
-        onset_envelope=envelope, sr=sample_rate, hop_length=hop_length, start_bpm=bpm, bpm=bpm,
-        tightness=200, trim=True, units="frames",
+        onset_envelope=envelope,
+        sr=sample_rate,
+        hop_length=hop_length,
+        start_bpm=bpm,
+        bpm=bpm,
+        tightness=200,
+        trim=True,
+        units="frames",
     )
     return np.asarray(beats, dtype=np.float64)
 
 
-def _candidate(envelope: NDArray[np.floating], autocorrelation: NDArray[np.floating], beats: NDArray[np.floating],
-               frames_per_second: float, bpm: float) -> TempoCandidate:
+def _candidate(
+    envelope: NDArray[np.floating],
+    autocorrelation: NDArray[np.floating],
+    beats: NDArray[np.floating],
+    frames_per_second: float,
+    bpm: float,
+) -> TempoCandidate:
     period_frames = 60.0 * frames_per_second / bpm
     if len(beats) >= 2:
         on_beats = _strength_at(envelope, beats)
@@ -95,7 +107,11 @@ def _candidate(envelope: NDArray[np.floating], autocorrelation: NDArray[np.float
     else:
         contrast = 1.0
     lag = round(period_frames)
-    periodicity = float(autocorrelation[lag] / autocorrelation[0]) if 0 < lag < len(autocorrelation) and autocorrelation[0] > 0 else 0.0
+    periodicity = (
+        float(autocorrelation[lag] / autocorrelation[0])
+        if 0 < lag < len(autocorrelation) and autocorrelation[0] > 0
+        else 0.0
+    )
     return TempoCandidate(round(bpm, 2), round(contrast, 3), round(max(periodicity, 0.0), 3))
 
 
@@ -107,7 +123,11 @@ def initial_tempo(autocorrelation: NDArray[np.floating], frames_per_second: floa
     with np.errstate(divide="ignore"):
         bpm = 60.0 * frames_per_second / lags
     usable = (bpm >= MIN_BPM) & (bpm <= MAX_BPM)
-    weighted = np.where(usable, np.maximum(autocorrelation, 0.0) * np.exp(-0.5 * np.log2(np.where(usable, bpm, 1.0) / PREFERRED_BPM) ** 2), -np.inf)
+    weighted = np.where(
+        usable,
+        np.maximum(autocorrelation, 0.0) * np.exp(-0.5 * np.log2(np.where(usable, bpm, 1.0) / PREFERRED_BPM) ** 2),
+        -np.inf,
+    )
     lag = int(np.argmax(weighted))
     if not np.isfinite(weighted[lag]) or weighted[lag] <= 0:
         return PREFERRED_BPM
@@ -128,9 +148,13 @@ def choose_octave(candidates: list[TempoCandidate]) -> int:
     (< 0.1). The slowest candidate whose off-beats are weak is the tempo. Without one
     (strings, pads: contrasts of 0.2-0.55 at both octaves) the candidate nearest
     PREFERRED_BPM (on a log scale) is taken, as listeners tend to."""
-    valid = [i for i, c in enumerate(candidates) if c.offbeat_contrast < HALF_TEMPO_CONTRAST and c.bpm >= SLOWEST_LIKELY_BPM]
+    valid = [
+        i for i, c in enumerate(candidates) if c.offbeat_contrast < HALF_TEMPO_CONTRAST and c.bpm >= SLOWEST_LIKELY_BPM
+    ]
     if not valid:
-        valid = [i for i, c in enumerate(candidates) if c.offbeat_contrast < HALF_TEMPO_CONTRAST] or [len(candidates) - 1]
+        valid = [i for i, c in enumerate(candidates) if c.offbeat_contrast < HALF_TEMPO_CONTRAST] or [
+            len(candidates) - 1
+        ]
     slowest = valid[0]
     if candidates[slowest].offbeat_contrast < CLEAR_GRID_CONTRAST:
         return slowest
@@ -170,12 +194,18 @@ def estimate_rhythm(envelope: NDArray[np.floating], sample_rate: int, hop_length
     # Confident when the pulse repeats (periodicity) and the octave is clear (weak off-beats).
     confidence = float(np.sqrt(max(chosen.periodicity, 0.0) * max(0.0, 1.0 - chosen.offbeat_contrast)))
     return Rhythm(
-        bpm=round(bpm, 2), confidence=round(min(confidence * 1.5, 1.0), 3), candidates=tuple(candidates),
-        beat_times=tuple(round(float(t), 4) for t in beat_times), half_bpm=round(bpm / 2, 2), double_bpm=round(bpm * 2, 2),
+        bpm=round(bpm, 2),
+        confidence=round(min(confidence * 1.5, 1.0), 3),
+        candidates=tuple(candidates),
+        beat_times=tuple(round(float(t), 4) for t in beat_times),
+        half_bpm=round(bpm / 2, 2),
+        double_bpm=round(bpm * 2, 2),
     )
 
 
-def beat_synchronous(values: NDArray[np.floating], frames_per_second: float, beat_times: NDArray[np.floating]) -> NDArray[np.float64]:
+def beat_synchronous(
+    values: NDArray[np.floating], frames_per_second: float, beat_times: NDArray[np.floating]
+) -> NDArray[np.float64]:
     """Mean of a (features, frames) array over each inter-beat span -> (features, beats)."""
     frames = np.clip(np.round(np.asarray(beat_times) * frames_per_second).astype(int), 0, values.shape[1])
     bounds = np.append(frames, values.shape[1])
@@ -186,8 +216,13 @@ def beat_synchronous(values: NDArray[np.floating], frames_per_second: float, bea
     return out
 
 
-def estimate_meter(beat_times: NDArray[np.floating], bass_onsets: NDArray[np.floating], bass_fps: float,
-                   chroma: NDArray[np.floating], chroma_fps: float) -> tuple[int, int, float]:
+def estimate_meter(
+    beat_times: NDArray[np.floating],
+    bass_onsets: NDArray[np.floating],
+    bass_fps: float,
+    chroma: NDArray[np.floating],
+    chroma_fps: float,
+) -> tuple[int, int, float]:
     """(beats per bar, index of the first downbeat, confidence) from bass onsets and
     harmonic change at each beat: bars start where the bass hits and the chords change."""
     beats = np.asarray(beat_times, dtype=np.float64)

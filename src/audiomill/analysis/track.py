@@ -94,9 +94,14 @@ def _rhythm_features(mono: NDArray[np.float32], sample_rate: int) -> tuple[NDArr
     """(onset envelope, bass onset envelope) at RHYTHM_SAMPLE_RATE / RHYTHM_HOP."""
     import librosa
 
-    signal = audio_io.resample(mono[None, :], sample_rate, RHYTHM_SAMPLE_RATE)[0] if sample_rate != RHYTHM_SAMPLE_RATE else mono
-    mel = librosa.feature.melspectrogram(y=signal, sr=RHYTHM_SAMPLE_RATE, n_fft=RHYTHM_N_FFT, hop_length=RHYTHM_HOP,
-                                         n_mels=MELS, fmax=8000.0)
+    signal = (
+        audio_io.resample(mono[None, :], sample_rate, RHYTHM_SAMPLE_RATE)[0]
+        if sample_rate != RHYTHM_SAMPLE_RATE
+        else mono
+    )
+    mel = librosa.feature.melspectrogram(
+        y=signal, sr=RHYTHM_SAMPLE_RATE, n_fft=RHYTHM_N_FFT, hop_length=RHYTHM_HOP, n_mels=MELS, fmax=8000.0
+    )
     mel_db = librosa.power_to_db(mel, ref=np.max)
     envelope = onset_envelope(mel_db)
     bass_flux = np.maximum(np.diff(mel_db[:BASS_MELS], axis=1, prepend=mel_db[:BASS_MELS, :1]), 0.0).mean(axis=0)
@@ -107,7 +112,11 @@ def _pitch_features(mono: NDArray[np.float32], sample_rate: int) -> tuple[NDArra
     """(STFT magnitude at PITCH_SAMPLE_RATE, tuning offset in semitones)."""
     import librosa
 
-    signal = audio_io.resample(mono[None, :], sample_rate, PITCH_SAMPLE_RATE)[0] if sample_rate != PITCH_SAMPLE_RATE else mono
+    signal = (
+        audio_io.resample(mono[None, :], sample_rate, PITCH_SAMPLE_RATE)[0]
+        if sample_rate != PITCH_SAMPLE_RATE
+        else mono
+    )
     magnitude = np.abs(librosa.stft(signal, n_fft=PITCH_N_FFT, hop_length=PITCH_HOP))
     tuning = estimate_tuning(magnitude)
     return magnitude, tuning
@@ -123,8 +132,14 @@ def estimate_tuning(magnitude: NDArray[np.floating]) -> float:
     if inner.size == 0:
         return 0.0
     # Parabolic interpolation of each peak's bin for sub-bin frequency.
-    left, centre, right = np.log(spectrum[inner - 1] + 1e-12), np.log(spectrum[inner] + 1e-12), np.log(spectrum[inner + 1] + 1e-12)
-    offset = 0.5 * (left - right) / np.where(np.abs(left - 2 * centre + right) > 1e-12, left - 2 * centre + right, 1e-12)
+    left, centre, right = (
+        np.log(spectrum[inner - 1] + 1e-12),
+        np.log(spectrum[inner] + 1e-12),
+        np.log(spectrum[inner + 1] + 1e-12),
+    )
+    offset = (
+        0.5 * (left - right) / np.where(np.abs(left - 2 * centre + right) > 1e-12, left - 2 * centre + right, 1e-12)
+    )
     peak_hz = (inner + np.clip(offset, -0.5, 0.5)) * PITCH_SAMPLE_RATE / PITCH_N_FFT
     midi = 69.0 + 12.0 * np.log2(peak_hz / 440.0)
     deviation = midi - np.round(midi)
@@ -134,7 +149,9 @@ def estimate_tuning(magnitude: NDArray[np.floating]) -> float:
     return float(angle / (2 * np.pi))
 
 
-def analyze_samples(samples: NDArray[np.floating], sample_rate: int, peaks_columns: int = DEFAULT_COLUMNS) -> TrackAnalysis:
+def analyze_samples(
+    samples: NDArray[np.floating], sample_rate: int, peaks_columns: int = DEFAULT_COLUMNS
+) -> TrackAnalysis:
     """Analyse a (channels, frames) float32 array."""
     samples = np.asarray(samples, dtype=np.float32)
     channels, frames = samples.shape
@@ -149,18 +166,34 @@ def analyze_samples(samples: NDArray[np.floating], sample_rate: int, peaks_colum
         chroma = chromagram(harmonic)
         beats = np.asarray(rhythm.beat_times)
         beats_per_bar, first, meter_confidence = estimate_meter(
-            beats, bass_flux, RHYTHM_SAMPLE_RATE / RHYTHM_HOP, chroma, pitch_fps,
+            beats,
+            bass_flux,
+            RHYTHM_SAMPLE_RATE / RHYTHM_HOP,
+            chroma,
+            pitch_fps,
         )
         rhythm = Rhythm(
-            bpm=rhythm.bpm, confidence=rhythm.confidence, candidates=rhythm.candidates, beat_times=rhythm.beat_times,
-            downbeat_times=tuple(float(t) for t in beats[first::beats_per_bar]), beats_per_bar=beats_per_bar,
-            meter_confidence=meter_confidence, half_bpm=rhythm.half_bpm, double_bpm=rhythm.double_bpm,
+            bpm=rhythm.bpm,
+            confidence=rhythm.confidence,
+            candidates=rhythm.candidates,
+            beat_times=rhythm.beat_times,
+            downbeat_times=tuple(float(t) for t in beats[first::beats_per_bar]),
+            beats_per_bar=beats_per_bar,
+            meter_confidence=meter_confidence,
+            half_bpm=rhythm.half_bpm,
+            double_bpm=rhythm.double_bpm,
         )
     levels = measure_levels(samples, sample_rate)
     peaks = waveform_peaks(samples, peaks_columns)
     return TrackAnalysis(
-        duration_seconds=frames / sample_rate, sample_rate=sample_rate, channels=channels, rhythm=rhythm, key=key,
-        levels=levels, peaks=peaks, tuning_cents=tuning * 100.0,
+        duration_seconds=frames / sample_rate,
+        sample_rate=sample_rate,
+        channels=channels,
+        rhythm=rhythm,
+        key=key,
+        levels=levels,
+        peaks=peaks,
+        tuning_cents=tuning * 100.0,
     )
 
 

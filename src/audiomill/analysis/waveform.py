@@ -35,11 +35,19 @@ def waveform_peaks(audio: NDArray[np.floating], columns: int = DEFAULT_COLUMNS) 
     edges = np.linspace(0, frames, columns + 1).astype(np.int64)
     low = np.minimum.reduceat(audio.min(axis=0), edges[:-1])
     high = np.maximum.reduceat(audio.max(axis=0), edges[:-1])
-    return WaveformPeaks(tuple(np.round(low.astype(np.float64), 4).tolist()), tuple(np.round(high.astype(np.float64), 4).tolist()))
+    return WaveformPeaks(
+        tuple(np.round(low.astype(np.float64), 4).tolist()), tuple(np.round(high.astype(np.float64), 4).tolist())
+    )
 
 
-def draw_waveform_png(peaks: WaveformPeaks, path: Path, width: int = 1200, height: int = 200,
-                      color: tuple[int, int, int] = (64, 132, 220), background: tuple[int, int, int, int] = (0, 0, 0, 0)) -> None:
+def draw_waveform_png(
+    peaks: WaveformPeaks,
+    path: Path,
+    width: int = 1200,
+    height: int = 200,
+    color: tuple[int, int, int] = (64, 132, 220),
+    background: tuple[int, int, int, int] = (0, 0, 0, 0),
+) -> None:
     """A PNG of the peaks, one vertical line per pixel column, transparent background."""
     from PIL import Image, ImageDraw
 

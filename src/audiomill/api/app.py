@@ -114,16 +114,21 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # Outermost last: the size limit and the local-mode guard see requests before anything else.
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
-            allow_methods=["*"], allow_headers=["*"],
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
         )
     if settings.auth == "auto" and settings.is_loopback_bind:
         app.add_middleware(LocalModeGuard, settings=settings)
     app.add_middleware(BodySizeLimit, max_body_bytes=settings.max_upload_bytes + MULTIPART_SLACK_BYTES)
     # Outermost of all: a request over the concurrency limit costs nothing but its 503.
     app.add_middleware(
-        ConcurrencyLimit, max_concurrent=settings.max_concurrent_requests,
-        max_queued=settings.max_queued_requests, queue_timeout_seconds=settings.request_queue_timeout_seconds,
+        ConcurrencyLimit,
+        max_concurrent=settings.max_concurrent_requests,
+        max_queued=settings.max_queued_requests,
+        queue_timeout_seconds=settings.request_queue_timeout_seconds,
     )
     install_error_handlers(app)
     app.include_router(health.router)

@@ -116,8 +116,10 @@ class ConcurrencyLimit:
         self.active -= 1
 
     async def _busy(self, scope: Scope, receive: Receive, send: Send) -> None:
-        message = (f"server busy: {self.active} requests in progress and {self.queued} waiting; "
-                   f"retry in {RETRY_AFTER_SECONDS} s")
+        message = (
+            f"server busy: {self.active} requests in progress and {self.queued} waiting; "
+            f"retry in {RETRY_AFTER_SECONDS} s"
+        )
         status, body = shaped_error(scope.get("path", ""), 503, message)
         response = JSONResponse(status_code=status, content=body, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
         await response(scope, receive, send)

@@ -50,8 +50,9 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    def respond(request: Request, status: int, message: str, default_body: Any,
-                headers: dict[str, str] | None = None) -> JSONResponse:
+    def respond(
+        request: Request, status: int, message: str, default_body: Any, headers: dict[str, str] | None = None
+    ) -> JSONResponse:
         shape = _shape_for(request)
         if shape is not None:
             status, body = shape(status, message)

@@ -89,13 +89,16 @@ def zip_response(runtime: Runtime, assets: Mapping[str, Asset], archive_name: st
             for key, asset in assets.items():
                 arcname = asset.filename if asset.filename not in used else f"{key}-{asset.filename}"
                 used.add(arcname)
-                method = zipfile.ZIP_DEFLATED if Path(arcname).suffix.lower() in _DEFLATED_EXTENSIONS else zipfile.ZIP_STORED
+                method = (
+                    zipfile.ZIP_DEFLATED if Path(arcname).suffix.lower() in _DEFLATED_EXTENSIONS else zipfile.ZIP_STORED
+                )
                 archive.write(runtime.blobs.path(asset.sha256), arcname=arcname, compress_type=method)
     except BaseException:
         path.unlink(missing_ok=True)
         raise
     return FileResponse(
-        path, media_type="application/zip",
+        path,
+        media_type="application/zip",
         headers={"content-disposition": attachment(archive_name)},
         background=BackgroundTask(path.unlink, missing_ok=True),
     )

@@ -60,8 +60,13 @@ class LocalModeGuard:
             if "websocket.http.response" not in scope.get("extensions", {}):
                 await send({"type": "websocket.close", "code": 1008, "reason": problem[:120]})
                 return
-            await send({"type": "websocket.http.response.start", "status": 403,
-                        "headers": [(b"content-type", b"application/json")]})
+            await send(
+                {
+                    "type": "websocket.http.response.start",
+                    "status": 403,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
             await send({"type": "websocket.http.response.body", "body": response.body})
             return
         await response(scope, receive, send)

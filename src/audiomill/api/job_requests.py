@@ -48,9 +48,7 @@ def _inputs_model(spec: KindSpec) -> type[BaseModel]:
             fields[item.name] = (str, Field(description=description))
         else:
             fields[item.name] = (str | None, Field(default=None, description=description))
-    return create_model(
-        f"{_camel(spec.name)}Inputs", __config__=ConfigDict(extra="forbid"), **fields
-    )
+    return create_model(f"{_camel(spec.name)}Inputs", __config__=ConfigDict(extra="forbid"), **fields)
 
 
 def _request_model(spec: KindSpec) -> type[BaseModel]:
@@ -58,8 +56,13 @@ def _request_model(spec: KindSpec) -> type[BaseModel]:
     inputs_field: Any = (
         (inputs, Field(description="the kind's inputs by name"))
         if any(i.required for i in spec.inputs)
-        else (inputs, Field(default_factory=inputs, description="none: this kind needs no file"
-                            if not spec.inputs else "the kind's inputs by name"))
+        else (
+            inputs,
+            Field(
+                default_factory=inputs,
+                description="none: this kind needs no file" if not spec.inputs else "the kind's inputs by name",
+            ),
+        )
     )
     model = create_model(
         f"{_camel(spec.name)}JobCreate",
@@ -212,9 +215,18 @@ def multipart_schema(specs: Iterable[KindSpec]) -> dict[str, Any]:
         "required": ["kind"],
         "properties": {
             "kind": {"type": "string", "enum": names, "description": "job kind"},
-            "params": {"type": "string", "description": 'JSON object of the kind\'s parameters (see JobCreate), e.g. {"two_stems": "vocals"}; any parameter may also be sent as a form field of its own'},
-            "inputs": {"type": "string", "description": 'JSON object of input name -> asset id, for inputs uploaded before'},
-            "file": {"type": "array", "items": {"type": "string", "format": "binary"},
-                     "description": "input file(s) in the kind's input order (or send each under its input name)"},
+            "params": {
+                "type": "string",
+                "description": 'JSON object of the kind\'s parameters (see JobCreate), e.g. {"two_stems": "vocals"}; any parameter may also be sent as a form field of its own',
+            },
+            "inputs": {
+                "type": "string",
+                "description": "JSON object of input name -> asset id, for inputs uploaded before",
+            },
+            "file": {
+                "type": "array",
+                "items": {"type": "string", "format": "binary"},
+                "description": "input file(s) in the kind's input order (or send each under its input name)",
+            },
         },
     }

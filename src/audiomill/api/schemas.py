@@ -30,9 +30,7 @@ class JobPublic(BaseModel):
     id: str = Field(description="the job's id (a UUID), used in every /api/v1/jobs/{job_id} route")
     kind: str
     status: JobStatus
-    progress: float = Field(
-        description="percent done, 0-100 (engines report a fraction 0-1; the runner converts)"
-    )
+    progress: float = Field(description="percent done, 0-100 (engines report a fraction 0-1; the runner converts)")
     stage: str
     eta_seconds: float | None
     params: dict[str, Any]
@@ -77,8 +75,14 @@ def eta_seconds(job: Job) -> float | None:
 
 def _file_public(name: str, asset: Asset, url: str | None) -> FilePublic:
     return FilePublic(
-        name=name, asset_id=asset.uuid, filename=asset.filename, media_type=asset.media_type, size_bytes=asset.size_bytes,
-        duration_seconds=asset.duration_seconds, sample_rate=asset.sample_rate, channels=asset.channels,
+        name=name,
+        asset_id=asset.uuid,
+        filename=asset.filename,
+        media_type=asset.media_type,
+        size_bytes=asset.size_bytes,
+        duration_seconds=asset.duration_seconds,
+        sample_rate=asset.sample_rate,
+        channels=asset.channels,
         url=url,
     )
 

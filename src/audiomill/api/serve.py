@@ -56,9 +56,14 @@ def serve(settings: Settings | None = None, api_workers: int | None = None) -> N
     workers = api_workers or settings.api_workers
     check_binding(settings)  # refuse an unsafe binding before anything starts
     if workers <= 1:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                    timeout_keep_alive=KEEP_ALIVE_SECONDS, access_log=settings.access_log,
-                    log_config=uvicorn_log_config())
+        uvicorn.run(
+            create_app(settings),
+            host=settings.host,
+            port=settings.port,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            access_log=settings.access_log,
+            log_config=uvicorn_log_config(),
+        )
         return
 
     runtime = build_runtime(settings)  # migrates once, before any API process starts
@@ -67,10 +72,17 @@ def serve(settings: Settings | None = None, api_workers: int | None = None) -> N
         host.start()
         os.environ[HANDOFF_SOCKET_ENV] = str(host.socket_path)
     try:
-        uvicorn.run("audiomill.api.serve:worker_app", factory=True, workers=workers,
-                    host=settings.host, port=settings.port, timeout_keep_alive=KEEP_ALIVE_SECONDS,
-                    access_log=settings.access_log, timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
-                    log_config=uvicorn_log_config())
+        uvicorn.run(
+            "audiomill.api.serve:worker_app",
+            factory=True,
+            workers=workers,
+            host=settings.host,
+            port=settings.port,
+            timeout_keep_alive=KEEP_ALIVE_SECONDS,
+            access_log=settings.access_log,
+            timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
+            log_config=uvicorn_log_config(),
+        )
     finally:
         os.environ.pop(HANDOFF_SOCKET_ENV, None)
         if host is not None:

@@ -22,18 +22,14 @@ DEFAULT_BLOCK_FRAMES = 65536
 _WHOLE_FILE_BLOCK_FRAMES = 1 << 20
 
 
-def decode(
-    path: Path, sample_rate: int | None = None, channels: int | None = None
-) -> tuple[np.ndarray, int]:
+def decode(path: Path, sample_rate: int | None = None, channels: int | None = None) -> tuple[np.ndarray, int]:
     """The whole file as float32 (channels, frames) and its sample rate.
 
     sample_rate None keeps the native rate, else soxr HQ resampling; channels None keeps
     the native count, 1 averages to mono, 2 duplicates mono; anything else is InvalidInput.
     Raises UnsupportedMedia for anything that is not decodable audio.
     """
-    output_rate, output_channels, blocks = _open_blocks(
-        path, sample_rate, channels, _WHOLE_FILE_BLOCK_FRAMES
-    )
+    output_rate, output_channels, blocks = _open_blocks(path, sample_rate, channels, _WHOLE_FILE_BLOCK_FRAMES)
     pieces = list(blocks)
     if not pieces:
         return np.zeros((output_channels, 0), np.float32), output_rate

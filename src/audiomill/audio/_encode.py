@@ -53,9 +53,7 @@ class AudioWriter:
         self.output_format = _resolve_format(self.path, options, output_format)
         self.sample_rate = sample_rate
         self.channels = channels
-        self._sink = _open_sink(
-            self.path, sample_rate, channels, self.output_format, options or EncodeOptions()
-        )
+        self._sink = _open_sink(self.path, sample_rate, channels, self.output_format, options or EncodeOptions())
         self._closed = False
 
     @property
@@ -69,9 +67,7 @@ class AudioWriter:
             raise ValueError("write() on a closed AudioWriter")
         block = np.asarray(block, dtype=np.float32)
         if block.ndim != 2 or block.shape[0] != self.channels:
-            raise InvalidInput(
-                f"expected a block shaped ({self.channels}, frames), got {block.shape}"
-            )
+            raise InvalidInput(f"expected a block shaped ({self.channels}, frames), got {block.shape}")
         for start in range(0, block.shape[1], _WRITE_PIECE_FRAMES):
             piece = block[:, start : start + _WRITE_PIECE_FRAMES]
             self._sink.write(_sanitize(piece, clip=self._sink.clips))
@@ -120,9 +116,7 @@ def encode(
         writer.write(audio)
 
 
-def _resolve_format(
-    path: Path, options: EncodeOptions | None, output_format: OutputFormat | None
-) -> OutputFormat:
+def _resolve_format(path: Path, options: EncodeOptions | None, output_format: OutputFormat | None) -> OutputFormat:
     if output_format is not None:
         return OutputFormat(output_format)
     if options is not None:
@@ -136,9 +130,7 @@ def _resolve_format(
     return from_suffix
 
 
-def _open_sink(
-    path: Path, sample_rate: int, channels: int, fmt: OutputFormat, options: EncodeOptions
-) -> _Sink:
+def _open_sink(path: Path, sample_rate: int, channels: int, fmt: OutputFormat, options: EncodeOptions) -> _Sink:
     if fmt is OutputFormat.wav:
         subtype = _WAV_SUBTYPE_BY_BIT_DEPTH[options.wav_bit_depth]
         return PcmSink(path, sample_rate, channels, "WAV", subtype)

@@ -51,14 +51,11 @@ class LossySink:
 
     clips = True
 
-    def __init__(
-        self, path: Path, sample_rate: int, channels: int, codec: LossyCodec, bitrate_kbps: int
-    ) -> None:
+    def __init__(self, path: Path, sample_rate: int, channels: int, codec: LossyCodec, bitrate_kbps: int) -> None:
         layout = _LAYOUT_BY_CHANNELS.get(channels)
         if layout is None:
             raise InvalidInput(
-                f"{codec.name} output holds mono or stereo, not {channels} "
-                "channels: write wav or flac for more"
+                f"{codec.name} output holds mono or stereo, not {channels} channels: write wav or flac for more"
             )
         self.encoded_sample_rate = supported_sample_rate(codec.encoder, sample_rate)
         self._resampler: StreamResampler | None = None

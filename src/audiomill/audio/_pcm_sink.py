@@ -11,9 +11,7 @@ import soundfile
 class PcmSink:
     """container: soundfile format name ("WAV", "FLAC"); subtype: "PCM_16", "PCM_24", "FLOAT"."""
 
-    def __init__(
-        self, path: Path, sample_rate: int, channels: int, container: str, subtype: str
-    ) -> None:
+    def __init__(self, path: Path, sample_rate: int, channels: int, container: str, subtype: str) -> None:
         # Only float wav can hold samples beyond full scale; integers would wrap around.
         self.clips = subtype != "FLOAT"
         self._file = soundfile.SoundFile(

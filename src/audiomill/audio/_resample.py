@@ -37,9 +37,7 @@ class StreamResampler:
         _check_rate(from_rate)
         _check_rate(to_rate)
         self.channels = channels
-        self._stream = soxr.ResampleStream(
-            from_rate, to_rate, channels, dtype="float32", quality=_QUALITY
-        )
+        self._stream = soxr.ResampleStream(from_rate, to_rate, channels, dtype="float32", quality=_QUALITY)
 
     def process(self, chunk: np.ndarray) -> np.ndarray:
         return self._resample(chunk, last=False)

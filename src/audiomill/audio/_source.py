@@ -149,8 +149,7 @@ class AudioSource:
             if packets_read >= _MAX_PACKETS_BEFORE_FIRST_FRAME:
                 break
         raise UnsupportedMedia(
-            f"no decodable audio in this {self._container.format.name} file: "
-            "it is truncated, corrupt or empty"
+            f"no decodable audio in this {self._container.format.name} file: it is truncated, corrupt or empty"
         )
 
     def _to_array(self, frame: av.AudioFrame) -> np.ndarray:
@@ -230,17 +229,12 @@ def _open_container(reader: _NamelessReader) -> av.container.InputContainer:
         )
     except av.error.ArgumentError as exc:
         # EINVAL at open is FFmpeg refusing a demuxer outside the whitelist
-        raise UnsupportedMedia(
-            "not an audio or video format we accept (playlists and the like are refused)"
-        ) from exc
+        raise UnsupportedMedia("not an audio or video format we accept (playlists and the like are refused)") from exc
     except av.error.EOFError as exc:
-        raise UnsupportedMedia(
-            "the file ends before any audio could be read: it is truncated"
-        ) from exc
+        raise UnsupportedMedia("the file ends before any audio could be read: it is truncated") from exc
     except av.error.InvalidDataError as exc:
         raise UnsupportedMedia(
-            "not a recognised audio or video file "
-            "(the content matches no known format, or is damaged beyond reading)"
+            "not a recognised audio or video file (the content matches no known format, or is damaged beyond reading)"
         ) from exc
     except av.error.FFmpegError as exc:
         raise UnsupportedMedia(f"cannot read this file as audio ({exc.strerror})") from exc
@@ -250,15 +244,11 @@ def _best_audio_stream(container: av.container.InputContainer) -> av.AudioStream
     stream = container.streams.best("audio")
     if stream is None:
         found = ", ".join(sorted({s.type for s in container.streams})) or "no streams"
-        raise UnsupportedMedia(
-            f"the file has no audio track (a {container.format.name} file with {found})"
-        )
+        raise UnsupportedMedia(f"the file has no audio track (a {container.format.name} file with {found})")
     return stream
 
 
-def _readable_packets(
-    container: av.container.InputContainer, stream: av.AudioStream
-) -> Iterator[av.Packet | None]:
+def _readable_packets(container: av.container.InputContainer, stream: av.AudioStream) -> Iterator[av.Packet | None]:
     """The stream's packets, then None to drain the decoder.
 
     A container damaged past some point ends there, as in the ffmpeg CLI, instead of

@@ -210,9 +210,7 @@ class LoudnessMeter:
             raise InvalidInput(f"expected {self.channels} channels, got {block.shape[0]}")
         if block.shape[1] == 0:
             return
-        weighted, self._filter_state = sosfilt(
-            self._sos, block.astype(np.float64), axis=-1, zi=self._filter_state
-        )
+        weighted, self._filter_state = sosfilt(self._sos, block.astype(np.float64), axis=-1, zi=self._filter_state)
         self._energy.push((self._channel_weights * weighted * weighted).sum(axis=0))
         self._peaks.push(self._envelope.process(block))
         self._sample_peak = max(self._sample_peak, float(np.abs(block).max()))
@@ -244,9 +242,7 @@ class LoudnessMeter:
         return self._stats
 
 
-def _integrated_loudness(
-    subchunk_energy: NDArray[np.float32], sample_rate: int, frames: int
-) -> tuple[float, bool]:
+def _integrated_loudness(subchunk_energy: NDArray[np.float32], sample_rate: int, frames: int) -> tuple[float, bool]:
     """(integrated LUFS, gated) from sub-chunk energies; see the module docstring."""
     if frames == 0:
         return -math.inf, False
@@ -256,12 +252,7 @@ def _integrated_loudness(
         loudness = _energy_lufs(mean_square)
         return (loudness if loudness >= _ABSOLUTE_GATE_LUFS else -math.inf), False
     used = complete_quarters * _SUBCHUNKS_PER_QUARTER
-    quarters = (
-        subchunk_energy[:used]
-        .astype(np.float64)
-        .reshape(complete_quarters, _SUBCHUNKS_PER_QUARTER)
-        .sum(axis=1)
-    )
+    quarters = subchunk_energy[:used].astype(np.float64).reshape(complete_quarters, _SUBCHUNKS_PER_QUARTER).sum(axis=1)
     cumulative = np.concatenate([[0.0], np.cumsum(quarters)])
     block_energy = cumulative[_QUARTERS_PER_BLOCK:] - cumulative[:-_QUARTERS_PER_BLOCK]
     block_mean_square = np.maximum(block_energy, 0.0) / (_BLOCK_SECONDS * sample_rate)
@@ -314,9 +305,7 @@ def _channel_weights(channels: int) -> NDArray[np.float64]:
 # planning a gain
 
 
-def plan_loudness(
-    stats: LoudnessStats, ask: LoudnessAsk, settings: LimiterSettings = LimiterSettings()
-) -> GainPlan:
+def plan_loudness(stats: LoudnessStats, ask: LoudnessAsk, settings: LimiterSettings = LimiterSettings()) -> GainPlan:
     """The one gain planner: ``ask.target_lufs`` when given, else the measured loudness
     raised by ``ask.boost_gain_db()`` dB; the limiter held to ``ask.max_limiting_db``.
 
@@ -328,9 +317,7 @@ def plan_loudness(
     target_lufs = ask.target_lufs
     if target_lufs is None:
         target_lufs = before_lufs + (ask.boost_gain_db() or 0.0)
-    return plan_gain(
-        stats, target_lufs, ask.ceiling_dbtp, settings, max_limiting_db=ask.max_limiting_db
-    )
+    return plan_gain(stats, target_lufs, ask.ceiling_dbtp, settings, max_limiting_db=ask.max_limiting_db)
 
 
 def plan_gain(
@@ -489,9 +476,7 @@ class TruePeakLimiter:
         box_span = sum(timing.boxes) - len(timing.boxes)
         self._delay = box_span + timing.margin
         self._envelope = _TruePeakEnvelope(channels)
-        self._gain = _GainEnvelope(
-            _odd(2 * timing.margin + box_span + 1), timing.boxes, timing.release_db_per_sample
-        )
+        self._gain = _GainEnvelope(_odd(2 * timing.margin + box_span + 1), timing.boxes, timing.release_db_per_sample)
         self._target_db = ceiling_dbtp - _LIMITER_SAFETY_DB - gain_db
         self._pending = np.zeros((channels, 0), np.float32)  # input not yet output
         self._gains_made = 0  # gain values computed so far (index of the next one)
@@ -563,15 +548,11 @@ class _GainEnvelope:
         self._hold_tail = extended[extended.size - (self._hold - 1) :]
         # release: r[n] = min(held[n], r[n-1] + c), as a running minimum
         ramp = self._release_db * np.arange(count)
-        released = ramp + np.minimum(
-            self._released_last + self._release_db, np.minimum.accumulate(held - ramp)
-        )
+        released = ramp + np.minimum(self._released_last + self._release_db, np.minimum.accumulate(held - ramp))
         self._released_last = float(released[-1])
         smoothed = released
         for index, length in enumerate(self._boxes):
-            smoothed, self._box_tails[index] = _moving_average(
-                smoothed, self._box_tails[index], length
-            )
+            smoothed, self._box_tails[index] = _moving_average(smoothed, self._box_tails[index], length)
         return smoothed
 
 
@@ -819,10 +800,7 @@ def _as_blocks_array(audio: FloatArray) -> NDArray[np.float32]:
 
 def _check_rate(sample_rate: int) -> None:
     if sample_rate < _MIN_SAMPLE_RATE:
-        raise InvalidInput(
-            f"sample_rate must be at least {_MIN_SAMPLE_RATE} Hz to measure loudness, "
-            f"got {sample_rate}"
-        )
+        raise InvalidInput(f"sample_rate must be at least {_MIN_SAMPLE_RATE} Hz to measure loudness, got {sample_rate}")
 
 
 def _amplitude_db(amplitude: float) -> float:

@@ -31,9 +31,7 @@ from audiomill.params.boost import LoudnessFields
 TARGET_TOLERANCE_LU = 0.5
 
 
-def measure_stream(
-    blocks: Iterable[np.ndarray], sample_rate: int, channels: int
-) -> LoudnessMeter:
+def measure_stream(blocks: Iterable[np.ndarray], sample_rate: int, channels: int) -> LoudnessMeter:
     """Pass 1: a finished meter over the blocks (its stats feed the planner)."""
     meter = LoudnessMeter(sample_rate, channels)
     for block in blocks:
@@ -71,9 +69,7 @@ def boost_result(
     params: LoudnessFields,
 ) -> dict[str, object]:
     """The JSON result of a boost: what was asked, what was measured, what was reached."""
-    reached = plan.target_lufs is not None and (
-        abs(after.integrated_lufs - plan.target_lufs) <= TARGET_TOLERANCE_LU
-    )
+    reached = plan.target_lufs is not None and (abs(after.integrated_lufs - plan.target_lufs) <= TARGET_TOLERANCE_LU)
     note = _shortfall_note(before, after, plan, params) if not reached else None
     return {
         "boost_level": params.boost_level if params.target_lufs is None else None,
@@ -82,9 +78,7 @@ def boost_result(
         "ceiling_dbtp": params.ceiling_dbtp,
         "loudness_before_lufs": finite_or_none(before.integrated_lufs),
         "loudness_after_lufs": finite_or_none(after.integrated_lufs),
-        "loudness_change_lu": finite_or_none(
-            after.integrated_lufs - before.integrated_lufs
-        ),
+        "loudness_change_lu": finite_or_none(after.integrated_lufs - before.integrated_lufs),
         "true_peak_before_dbtp": finite_or_none(before.true_peak_dbtp),
         "true_peak_after_dbtp": finite_or_none(after.true_peak_dbtp),
         "sample_peak_after_dbfs": finite_or_none(after.sample_peak_dbfs),

@@ -17,8 +17,9 @@ from rich.table import Table
 from audiomill.config import get_settings, reset_settings_cache
 from audiomill.errors import AudiomillError
 
-app = typer.Typer(help="audiomill: self-hosted audio AI (stem separation, speech, music and more).",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="audiomill: self-hosted audio AI (stem separation, speech, music and more).", no_args_is_help=True
+)
 console = Console(stderr=True)
 KEEP_ALIVE_SECONDS = 75
 
@@ -55,16 +56,28 @@ def _set_env(**values: object) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="address to bind (AUDIOMILL_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="port (AUDIOMILL_PORT)")] = None,
-    workers: Annotated[int | None, typer.Option(help="API processes sharing the port (AUDIOMILL_API_WORKERS); job workers still start once")] = None,
-    concurrency: Annotated[int | None, typer.Option(help="jobs run at once, each in its own worker process (AUDIOMILL_WORKER_CONCURRENCY)")] = None,
-    insecure_no_auth: Annotated[bool, typer.Option("--insecure-no-auth", help="on a non-loopback address, let anyone act as the local user")] = False,
+    workers: Annotated[
+        int | None,
+        typer.Option(help="API processes sharing the port (AUDIOMILL_API_WORKERS); job workers still start once"),
+    ] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(help="jobs run at once, each in its own worker process (AUDIOMILL_WORKER_CONCURRENCY)")
+    ] = None,
+    insecure_no_auth: Annotated[
+        bool, typer.Option("--insecure-no-auth", help="on a non-loopback address, let anyone act as the local user")
+    ] = False,
 ) -> None:
     """Serve the HTTP API, the seed APIs and the docs."""
     from audiomill.api.serve import serve as serve_api
     from audiomill.logs import configure_logging
 
-    _set_env(host=host, port=port, api_workers=workers, worker_concurrency=concurrency,
-             insecure_no_auth=insecure_no_auth or None)
+    _set_env(
+        host=host,
+        port=port,
+        api_workers=workers,
+        worker_concurrency=concurrency,
+        insecure_no_auth=insecure_no_auth or None,
+    )
     settings = get_settings()
     configure_logging(settings)
     with _user_errors():
@@ -97,7 +110,9 @@ def _db_session():  # type: ignore[no-untyped-def]
 @users_app.command("create")
 def users_create(
     name: str,
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="read the password from standard input (for scripts)")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="read the password from standard input (for scripts)")
+    ] = False,
     admin: Annotated[bool, typer.Option("--admin", help="may list every user's jobs")] = False,
 ) -> None:
     """Create a user who can log in with a password (asked for, never on the command line,
@@ -122,8 +137,13 @@ def users_list() -> None:
     table = Table("id", "username", "admin", "active", "created")
     with _db_session() as session:
         for user in accounts.list_users(session):
-            table.add_row(str(user.id), user.username, "yes" if user.is_admin else "", "yes" if user.is_active else "no",
-                          user.created_at.isoformat(timespec="seconds"))
+            table.add_row(
+                str(user.id),
+                user.username,
+                "yes" if user.is_admin else "",
+                "yes" if user.is_active else "no",
+                user.created_at.isoformat(timespec="seconds"),
+            )
     Console().print(table)
 
 
@@ -173,9 +193,14 @@ def keys_list(user: str) -> None:
     with _user_errors():
         with _db_session() as session:
             for key in accounts.list_api_keys(session, accounts.get_user(session, user).id):
-                table.add_row(str(key.id), key.name, key.prefix + "…", key.created_at.isoformat(timespec="seconds"),
-                              key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "-",
-                              "yes" if key.revoked_at else "")
+                table.add_row(
+                    str(key.id),
+                    key.name,
+                    key.prefix + "…",
+                    key.created_at.isoformat(timespec="seconds"),
+                    key.last_used_at.isoformat(timespec="seconds") if key.last_used_at else "-",
+                    "yes" if key.revoked_at else "",
+                )
     Console().print(table)
 
 
@@ -201,8 +226,10 @@ def cleanup() -> None:
     from audiomill.runtime import build_runtime
 
     report = cleanup_expired(build_runtime(get_settings()))
-    console.print(f"deleted {report.jobs_deleted} jobs, {report.assets_deleted} files, "
-                  f"{report.blobs_deleted} blobs, {report.sessions_deleted} expired sessions")
+    console.print(
+        f"deleted {report.jobs_deleted} jobs, {report.assets_deleted} files, "
+        f"{report.blobs_deleted} blobs, {report.sessions_deleted} expired sessions"
+    )
 
 
 @app.command()
@@ -213,14 +240,22 @@ def models() -> None:
     settings = get_settings()
     table = Table("model", "kind", "present", "licence", "location", "files", show_lines=True)
     for row in model_rows(settings):
-        table.add_row(row.name, row.kind, "yes" if row.present else "no", row.licence,
-                      str(row.location or "-"), "\n".join(row.file_lines))
+        table.add_row(
+            row.name,
+            row.kind,
+            "yes" if row.present else "no",
+            row.licence,
+            str(row.location or "-"),
+            "\n".join(row.file_lines),
+        )
     for column in table.columns:
         column.overflow = "fold"
     Console().print(table)
     console.print(f"models folder (AUDIOMILL_MODELS_DIR): {settings.models_dir or '-'}")
     console.print(f"download cache (AUDIOMILL_MODELS_CACHE_DIR): {settings.models_cache_dir}")
-    console.print(f"downloads on first use: {'on' if settings.models_download else 'off (AUDIOMILL_MODELS_DOWNLOAD=false)'}")
+    console.print(
+        f"downloads on first use: {'on' if settings.models_download else 'off (AUDIOMILL_MODELS_DOWNLOAD=false)'}"
+    )
 
 
 @app.command()
@@ -234,7 +269,10 @@ def info() -> None:
     table = Table("setting", "value", show_header=False)
     table.add_row("data folder", str(settings.data_dir))
     table.add_row("database", redact_url(settings.resolved_database_url))
-    table.add_row("blob store", settings.blob_store if settings.blob_store == "local" else f"s3://{settings.s3_bucket}/{settings.s3_prefix}")
+    table.add_row(
+        "blob store",
+        settings.blob_store if settings.blob_store == "local" else f"s3://{settings.s3_bucket}/{settings.s3_prefix}",
+    )
     table.add_row("executor", f"{settings.executor} (concurrency {settings.worker_concurrency})")
     if settings.broker_url:
         table.add_row("broker", redact_url(settings.broker_url))

@@ -172,20 +172,29 @@ def print_result(result: dict[str, Any], outputs: dict[str, Path]) -> None:
         console.print(f"  {name}: {path}")
 
 
-def run_engine(spec: KindSpec, params: Any, inputs: dict[str, Path], output_dir: Path, label: str,
-               show_progress: bool = True) -> tuple[dict[str, Any], dict[str, Path]]:
+def run_engine(
+    spec: KindSpec, params: Any, inputs: dict[str, Path], output_dir: Path, label: str, show_progress: bool = True
+) -> tuple[dict[str, Any], dict[str, Path]]:
     """Run one engine in this process with a progress bar; return (result, outputs)."""
     from audiomill.engines.base import LocalContext, engine_for
     from audiomill.engines.torch_runtime import select_device
 
     engine = engine_for(spec.name)
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), TaskProgressColumn(),
-        TimeRemainingColumn(), TextColumn("{task.fields[stage]}"), console=console, disable=not show_progress,
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[stage]}"),
+        console=console,
+        disable=not show_progress,
     ) as bar:
         task = bar.add_task(label, total=100, stage="starting")
         ctx = LocalContext(
-            params=params, inputs=inputs, output_dir=output_dir, device=select_device(get_settings()),
+            params=params,
+            inputs=inputs,
+            output_dir=output_dir,
+            device=select_device(get_settings()),
             on_progress=lambda fraction, stage: bar.update(task, completed=fraction * 100, stage=stage),
         )
         engine.setup()
@@ -224,30 +233,77 @@ def make_command(spec: KindSpec) -> Callable[..., None]:
     parameters: list[inspect.Parameter] = []
     if batch:
         item = spec.inputs[0]
-        parameters.append(inspect.Parameter("files", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[
-            list[Path], typer.Argument(help=f"{item.description or item.media} ({item.media} files; each is a job)",
-                                       exists=True, dir_okay=False, metavar="FILES...")]))
+        parameters.append(
+            inspect.Parameter(
+                "files",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=Annotated[
+                    list[Path],
+                    typer.Argument(
+                        help=f"{item.description or item.media} ({item.media} files; each is a job)",
+                        exists=True,
+                        dir_okay=False,
+                        metavar="FILES...",
+                    ),
+                ],
+            )
+        )
     else:
         for item in spec.inputs:
-            info = (typer.Argument(help=item.description or item.media, exists=True, dir_okay=False,
-                                   metavar=item.name.upper()) if item.required
-                    else typer.Option(f"--{item.name.replace('_', '-')}", help=item.description, exists=True, dir_okay=False))
-            parameters.append(inspect.Parameter(
-                f"input_{item.name}", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                annotation=Annotated[Path if item.required else Path | None, info],
-                default=inspect.Parameter.empty if item.required else None))
-    ordered = sorted(options, key=lambda o: (o.name not in spec.cli_arguments, spec.cli_arguments.index(o.name)
-                                             if o.name in spec.cli_arguments else 0))
+            info = (
+                typer.Argument(
+                    help=item.description or item.media, exists=True, dir_okay=False, metavar=item.name.upper()
+                )
+                if item.required
+                else typer.Option(
+                    f"--{item.name.replace('_', '-')}", help=item.description, exists=True, dir_okay=False
+                )
+            )
+            parameters.append(
+                inspect.Parameter(
+                    f"input_{item.name}",
+                    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                    annotation=Annotated[Path if item.required else Path | None, info],
+                    default=inspect.Parameter.empty if item.required else None,
+                )
+            )
+    ordered = sorted(
+        options,
+        key=lambda o: (
+            o.name not in spec.cli_arguments,
+            spec.cli_arguments.index(o.name) if o.name in spec.cli_arguments else 0,
+        ),
+    )
     for option in ordered:
-        parameters.append(inspect.Parameter(
-            f"param_{option.name}", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-            annotation=Annotated[option.annotation, option.info],
-            default=inspect.Parameter.empty if option.default is PydanticUndefined else option.default))
-    parameters.append(inspect.Parameter("out", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[
-        Path, typer.Option("-o", "--out", help=f"output folder; files go to OUT/{layout.folder.strip('{}').upper()}/NAME/")],
-        default=Path(layout.out_dir)))
-    parameters.append(inspect.Parameter("as_json", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Annotated[
-        bool, typer.Option("--json", help="print results as JSON on stdout (full precision)")], default=False))
+        parameters.append(
+            inspect.Parameter(
+                f"param_{option.name}",
+                inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                annotation=Annotated[option.annotation, option.info],
+                default=inspect.Parameter.empty if option.default is PydanticUndefined else option.default,
+            )
+        )
+    parameters.append(
+        inspect.Parameter(
+            "out",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=Annotated[
+                Path,
+                typer.Option(
+                    "-o", "--out", help=f"output folder; files go to OUT/{layout.folder.strip('{}').upper()}/NAME/"
+                ),
+            ],
+            default=Path(layout.out_dir),
+        )
+    )
+    parameters.append(
+        inspect.Parameter(
+            "as_json",
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+            annotation=Annotated[bool, typer.Option("--json", help="print results as JSON on stdout (full precision)")],
+            default=False,
+        )
+    )
     # Parameters with defaults must follow those without.
     parameters.sort(key=lambda p: p.default is not inspect.Parameter.empty)
 
@@ -261,8 +317,9 @@ def make_command(spec: KindSpec) -> Callable[..., None]:
     return command
 
 
-def _run_kind(spec: KindSpec, layout: OutputLayout, options: Sequence[ParamOption], batch: bool,
-              values: dict[str, Any]) -> None:
+def _run_kind(
+    spec: KindSpec, layout: OutputLayout, options: Sequence[ParamOption], batch: bool, values: dict[str, Any]
+) -> None:
     from audiomill.jobs.service import validate_params
 
     as_json = values.pop("as_json")
@@ -287,15 +344,22 @@ def _run_kind(spec: KindSpec, layout: OutputLayout, options: Sequence[ParamOptio
     for inputs, path in runs:
         name = path.stem if path is not None else _label(spec, params)
         try:
-            result, outputs = run_engine(spec, params, inputs, out / folder / name,
-                                         path.name if path is not None else spec.name, show_progress=not as_json)
+            result, outputs = run_engine(
+                spec,
+                params,
+                inputs,
+                out / folder / name,
+                path.name if path is not None else spec.name,
+                show_progress=not as_json,
+            )
         except AudiomillError as exc:
             failures += 1
             console.print(f"[bold red]error:[/] {path.name if path else spec.name}: {exc.message}")
             reports.append({"input": str(path) if path else None, "error": exc.message})
             continue
-        reports.append({"input": str(path) if path else None, "result": result,
-                        "outputs": {k: str(v) for k, v in outputs.items()}})
+        reports.append(
+            {"input": str(path) if path else None, "result": result, "outputs": {k: str(v) for k, v in outputs.items()}}
+        )
         if not as_json:
             print_result(result, outputs)
     if as_json:

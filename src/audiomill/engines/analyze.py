@@ -28,8 +28,12 @@ def run(ctx: EngineContext[AnalyzeParams]) -> None:
     analysis = analyze_file(ctx.input_path("audio"), peaks_columns=params.waveform_columns)
     raise_if_cancelled(ctx)
     ctx.progress(0.85, "drawing the waveform")
-    draw_waveform_png(analysis.peaks, ctx.output_path("waveform", "waveform.png"),
-                      width=params.waveform_width, height=params.waveform_height)
+    draw_waveform_png(
+        analysis.peaks,
+        ctx.output_path("waveform", "waveform.png"),
+        width=params.waveform_width,
+        height=params.waveform_height,
+    )
     result = analysis.as_dict()
     ctx.output_path("analysis", "analysis.json").write_text(json.dumps(result), encoding="utf-8")
     ctx.set_result(**result)

@@ -121,9 +121,7 @@ def run(ctx: EngineContext[DenoiseParams]) -> None:
     ctx.set_result(**result)
 
 
-def open_model(
-    params: DenoiseParams, channels: int
-) -> tuple[AbstractContextManager[FrameDenoiser], int]:
+def open_model(params: DenoiseParams, channels: int) -> tuple[AbstractContextManager[FrameDenoiser], int]:
     """A context giving the model's session for ``channels``, and the model's delay."""
     if params.model == "rnnoise":
         return (

@@ -107,18 +107,12 @@ def run(ctx: EngineContext[SpeakerExtractParams]) -> None:
     detector = load_speech_detector()
     encoder = load_campplus(runtime.device)
     raise_if_cancelled(ctx)
-    target = embed_target_sample(
-        ctx, target_path, detector, encoder, params.vad_threshold
-    )
-    found = find_target_speech(
-        ctx, conversation_path, target, detector, encoder, params
-    )
+    target = embed_target_sample(ctx, target_path, detector, encoder, params.vad_threshold)
+    found = find_target_speech(ctx, conversation_path, target, detector, encoder, params)
 
     ctx.progress(_DECIDE_END, "writing")
     write_diarization(ctx, found)
-    output = ctx.output_path(
-        "audio", f"extracted.{audio.extension_for(params.output_format)}"
-    )
+    output = ctx.output_path("audio", f"extracted.{audio.extension_for(params.output_format)}")
     floor_gain = 10 ** (-params.attenuation_db / 20)
     gate = SpeechGate(found.kept_seconds, params.ramp_ms / 1000, floor_gain)
     boost_figures = write_gated(ctx, conversation_path, output, gate, params)
@@ -179,9 +173,7 @@ class TargetSpeech:
     target_turns: list[Turn]
     speech_seconds: float  # all speech found in the conversation
     threshold: float  # the cosine a speaker needed to be kept
-    score: (
-        float | None
-    )  # similarity_score of the kept speech; None when nothing is kept
+    score: float | None  # similarity_score of the kept speech; None when nothing is kept
     warning: str | None
 
 
@@ -199,16 +191,11 @@ def find_target_speech(
     report = _stage(ctx, _DECODE_END, _VAD_END, "finding speech")
     speech = detector.speech_spans(conversation, params.vad_threshold, report)
     report = _stage(ctx, _VAD_END, _DIARIZE_END, "finding who speaks when")
-    found = diarization.diarize(
-        encoder, conversation, speech, params.num_speakers, report
-    )
+    found = diarization.diarize(encoder, conversation, speech, params.num_speakers, report)
     ctx.progress(_DIARIZE_END, "comparing voices")
     speaker_ids = sorted({turn.speaker for turn in found.turns})
     similarities = {
-        speaker: float(
-            pooled_embedding(encoder, conversation, found.speaker_turns(speaker))
-            @ target.embedding
-        )
+        speaker: float(pooled_embedding(encoder, conversation, found.speaker_turns(speaker)) @ target.embedding)
         for speaker in speaker_ids
     }
     raise_if_cancelled(ctx)
@@ -216,18 +203,12 @@ def find_target_speech(
     if threshold is None:
         threshold = MATCH_SIMILARITY
         best = max(similarities, key=lambda s: similarities[s], default=None)
-        chosen = (
-            {best} if best is not None and similarities[best] >= threshold else set()
-        )
+        chosen = {best} if best is not None and similarities[best] >= threshold else set()
     else:
-        chosen = {
-            speaker for speaker, value in similarities.items() if value >= threshold
-        }
+        chosen = {speaker for speaker, value in similarities.items() if value >= threshold}
     target_turns = [turn for turn in found.turns if turn.speaker in chosen]
     ramp_samples = round(params.ramp_ms / 1000 * ANALYSIS_RATE_HZ)
-    kept = merge_close(
-        [(turn.start, turn.end) for turn in target_turns], 2 * ramp_samples
-    )
+    kept = merge_close([(turn.start, turn.end) for turn in target_turns], 2 * ramp_samples)
     score = None
     if kept:
         pooled = pooled_embedding(encoder, conversation, target_turns)
@@ -244,9 +225,7 @@ def find_target_speech(
     return TargetSpeech(
         diarization=found,
         speakers=speakers,
-        kept_seconds=[
-            (start / ANALYSIS_RATE_HZ, end / ANALYSIS_RATE_HZ) for start, end in kept
-        ],
+        kept_seconds=[(start / ANALYSIS_RATE_HZ, end / ANALYSIS_RATE_HZ) for start, end in kept],
         target_turns=target_turns,
         speech_seconds=sum(end - start for start, end in speech) / ANALYSIS_RATE_HZ,
         threshold=threshold,
@@ -255,9 +234,7 @@ def find_target_speech(
     )
 
 
-def pooled_embedding(
-    encoder: CamPlusPlusEncoder, audio_16k: np.ndarray, turns: list[Turn]
-) -> np.ndarray:
+def pooled_embedding(encoder: CamPlusPlusEncoder, audio_16k: np.ndarray, turns: list[Turn]) -> np.ndarray:
     """One embedding of a speaker's speech, pooled: their turns end to end (the longest
     first, up to POOLED_SECONDS_MAX)."""
     budget = round(POOLED_SECONDS_MAX * ANALYSIS_RATE_HZ)
@@ -293,10 +270,7 @@ def alike_warning(
             "wrong one or only part of the target: try a longer or cleaner sample, or set "
             "num_speakers"
         )
-    voices = {
-        s: pooled_embedding(encoder, audio_16k, found.speaker_turns(s))
-        for s in ranked[:2]
-    }
+    voices = {s: pooled_embedding(encoder, audio_16k, found.speaker_turns(s)) for s in ranked[:2]}
     alike = float(voices[first] @ voices[second])
     if alike >= ALIKE_SPEAKERS_SIMILARITY:
         return (
@@ -364,15 +338,9 @@ class SpeechGate:
         if frame_count and self.starts.size:
             # Only spans whose ramps reach into this block matter (spans are sorted).
             first = np.searchsorted(self.ends, times[0] - self.ramp_seconds)
-            end = np.searchsorted(
-                self.starts, times[-1] + self.ramp_seconds, side="right"
-            )
-            for span_start, span_end in zip(
-                self.starts[first:end], self.ends[first:end]
-            ):
-                openness = np.maximum(
-                    openness, self._openness(times, span_start, span_end)
-                )
+            end = np.searchsorted(self.starts, times[-1] + self.ramp_seconds, side="right")
+            for span_start, span_end in zip(self.starts[first:end], self.ends[first:end]):
+                openness = np.maximum(openness, self._openness(times, span_start, span_end))
         return (self.floor_gain + (1 - self.floor_gain) * openness).astype(np.float32)
 
     def _openness(self, times: np.ndarray, start: float, end: float) -> np.ndarray:
@@ -405,21 +373,13 @@ def write_gated(
 
     write_start, gain_db = _DECIDE_END, None
     if params.wants_boost():
-        write_start = (
-            _DECIDE_END + 1
-        ) / 2  # measuring the loudness is about half the work
-        measuring = gated_blocks(
-            _stage(ctx, _DECIDE_END, write_start, "measuring loudness")
-        )
+        write_start = (_DECIDE_END + 1) / 2  # measuring the loudness is about half the work
+        measuring = gated_blocks(_stage(ctx, _DECIDE_END, write_start, "measuring loudness"))
         gain_db = boost_gain_db(measuring, info.sample_rate, info.channels, params)
-    blocks: Iterable[np.ndarray] = gated_blocks(
-        _stage(ctx, write_start, 1.0, "writing")
-    )
+    blocks: Iterable[np.ndarray] = gated_blocks(_stage(ctx, write_start, 1.0, "writing"))
     meter: loudness.LoudnessMeter | None = None
     if gain_db is not None:
-        blocks = loudness.limit_stream(
-            blocks, info.sample_rate, info.channels, gain_db, params.ceiling_dbtp
-        )
+        blocks = loudness.limit_stream(blocks, info.sample_rate, info.channels, gain_db, params.ceiling_dbtp)
         meter = loudness.LoudnessMeter(info.sample_rate, info.channels)
     with audio.AudioWriter(output, info.sample_rate, info.channels, params) as writer:
         for block in blocks:
@@ -486,16 +446,9 @@ def diarization_document(found: TargetSpeech) -> dict[str, Any]:
 def write_diarization(ctx: EngineContext[Any], found: TargetSpeech) -> None:
     path = ctx.output_path("diarization_json", "diarization.json")
     path.write_text(json.dumps(diarization_document(found), indent=2) + "\n")
-    names = [
-        f"S{index + 1}"
-        for index in range(
-            max((t.speaker for t in found.diarization.turns), default=-1) + 1
-        )
-    ]
+    names = [f"S{index + 1}" for index in range(max((t.speaker for t in found.diarization.turns), default=-1) + 1)]
     lines = diarization.rttm_lines(found.diarization, "conversation", names)
-    ctx.output_path("diarization_rttm", "diarization.rttm").write_text(
-        "".join(line + "\n" for line in lines)
-    )
+    ctx.output_path("diarization_rttm", "diarization.rttm").write_text("".join(line + "\n" for line in lines))
 
 
 def _speaker_json(speaker: SpeakerFound) -> dict[str, Any]:
@@ -511,19 +464,14 @@ def _speaker_json(speaker: SpeakerFound) -> dict[str, Any]:
 # ---------------------------------------------------------------- result
 
 
-def extraction_result(
-    found: TargetSpeech, target: TargetVoice, duration_seconds: float
-) -> dict[str, Any]:
+def extraction_result(found: TargetSpeech, target: TargetVoice, duration_seconds: float) -> dict[str, Any]:
     best = max((speaker.similarity for speaker in found.speakers), default=None)
     closest = None if best is None else similarity_score(best)
     result: dict[str, Any] = {
         "similarity_score": 0.0 if found.score is None else found.score,
-        "target_seconds": round(
-            sum(end - start for start, end in found.kept_seconds), 3
-        ),
+        "target_seconds": round(sum(end - start for start, end in found.kept_seconds), 3),
         "segments": [
-            {"start_seconds": round(start, 3), "end_seconds": round(end, 3)}
-            for start, end in found.kept_seconds
+            {"start_seconds": round(start, 3), "end_seconds": round(end, 3)} for start, end in found.kept_seconds
         ],
         "target_turns": [
             {
@@ -561,9 +509,7 @@ def extraction_result(
     return result
 
 
-def _stage(
-    ctx: EngineContext[Any], start: float, end: float, text: str
-) -> Callable[[float], None]:
+def _stage(ctx: EngineContext[Any], start: float, end: float, text: str) -> Callable[[float], None]:
     """A progress callback for one stage that also ends the job once it is cancelled."""
 
     def report(fraction: float) -> None:

@@ -47,7 +47,6 @@ def setup() -> None:
     and import the composer (pretty_midi, the loudness code) so the first job doesn't."""
     from audiomill.music import embed, pipeline  # noqa: F401
 
-
     try:
         embed.load_model()
     except AudiomillError as exc:  # a job that needs it reports the same message
@@ -64,8 +63,14 @@ def run(ctx: EngineContext[GenerateParams]) -> None:
     seed = params.seed if params.seed is not None else secrets.randbelow(MAX_SEED + 1)
     ctx.progress(0.02, "understanding the prompt")
     brief = understand(
-        params.prompt, np.random.default_rng(seed), bpm=params.bpm, key=params.key, mood=params.mood,
-        genre=params.genre, time_signature=params.time_signature, instruments=params.instruments,
+        params.prompt,
+        np.random.default_rng(seed),
+        bpm=params.bpm,
+        key=params.key,
+        mood=params.mood,
+        genre=params.genre,
+        time_signature=params.time_signature,
+        instruments=params.instruments,
     )
     soundfont = _soundfont(ctx)
     results: list[dict[str, Any]] = []
@@ -84,8 +89,14 @@ def run(ctx: EngineContext[GenerateParams]) -> None:
     first["model"] = "composer"
     first["prompt"] = params.prompt
     first["variations"] = [
-        {"variation": i + 1, "seed": r["seed"], "output_prefix": _prefix(i + 1),
-         "loudness_lufs": r["loudness_lufs"], "true_peak_dbtp": r["true_peak_dbtp"], "chords": r["chords"]}
+        {
+            "variation": i + 1,
+            "seed": r["seed"],
+            "output_prefix": _prefix(i + 1),
+            "loudness_lufs": r["loudness_lufs"],
+            "true_peak_dbtp": r["true_peak_dbtp"],
+            "chords": r["chords"],
+        }
         for i, r in enumerate(results)
     ]
     if params.repo_id or params.commit_id:

@@ -51,8 +51,10 @@ def run(ctx: EngineContext[HumToBeatParams]) -> None:
     ctx.progress(0.05, "transcribing the hum")
     transcription = transcribe_file(ctx.input_path("hum"), bpm=float(params.bpm))
     if not transcription.notes:
-        raise InvalidInput("no melody was found in the hum: record one voice humming or singing clearly, "
-                           "a few seconds long, with little background noise")
+        raise InvalidInput(
+            "no melody was found in the hum: record one voice humming or singing clearly, "
+            "a few seconds long, with little background noise"
+        )
     raise_if_cancelled(ctx)
     key = params.key or (transcription.key.name if transcription.key else None)
     seed = params.seed if params.seed is not None else secrets.randbelow(MAX_SEED + 1)
@@ -64,7 +66,9 @@ def run(ctx: EngineContext[HumToBeatParams]) -> None:
         extension = audio.extension_for(params.output_format)
         for output_name, source in [("mix", "mix")] + [(f"stem:{stem}", stem) for stem in piece.stem_names]:
             raise_if_cancelled(ctx)
-            with audio.AudioWriter(ctx.output_path(output_name, f"{source}.{extension}"), piece.sample_rate, 2, params) as writer:
+            with audio.AudioWriter(
+                ctx.output_path(output_name, f"{source}.{extension}"), piece.sample_rate, 2, params
+            ) as writer:
                 for block in piece.blocks(source):
                     writer.write(block)
         piece.write_midi(ctx.output_path("midi", "music.mid"))

@@ -82,15 +82,12 @@ def plan_stems(sources: list[str], params: SeparateParams) -> StemPlan:
         return StemPlan(tuple(sources), None, target if params.residual else None)
     if params.two_stems not in sources:
         raise InvalidInput(
-            f"stem {params.two_stems!r} is not in model {params.model!r}; "
-            f"its stems are: {', '.join(sources)}"
+            f"stem {params.two_stems!r} is not in model {params.model!r}; its stems are: {', '.join(sources)}"
         )
     complement = params.complement_name or f"no_{params.two_stems}"
     if complement == params.two_stems:
         raise InvalidInput("complement_name must differ from two_stems")
-    return StemPlan(
-        (params.two_stems, complement), params.two_stems, complement if params.residual else None
-    )
+    return StemPlan((params.two_stems, complement), params.two_stems, complement if params.residual else None)
 
 
 def run(ctx: EngineContext[SeparateParams]) -> None:
@@ -116,8 +113,7 @@ def run(ctx: EngineContext[SeparateParams]) -> None:
         if stats.frames == 0:
             raise InvalidInput("the input holds no audio samples")
         stems = {
-            stem: open_files.enter_context(audio.ScratchAudio(folder / f"{stem}.f32", channels))
-            for stem in plan.names
+            stem: open_files.enter_context(audio.ScratchAudio(folder / f"{stem}.f32", channels)) for stem in plan.names
         }
         ctx.progress(_ANALYSE_END, "separating")
         peaks = _separate_to_scratch(ctx, stream, plan, stats, mix, stems)

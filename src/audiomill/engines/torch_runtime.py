@@ -44,9 +44,7 @@ def check_device(device: str) -> str:
         if not torch.cuda.is_available():
             raise InvalidInput(f"device {device!r} was asked for but CUDA is not available")
         if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise InvalidInput(
-                f"device {device!r} does not exist ({torch.cuda.device_count()} CUDA devices)"
-            )
+            raise InvalidInput(f"device {device!r} does not exist ({torch.cuda.device_count()} CUDA devices)")
     elif parsed.type != "cpu":
         raise InvalidInput(f"unsupported torch device {device!r} (use cpu, cuda or cuda:N)")
     return str(parsed)

@@ -111,7 +111,7 @@ class RedisEventBus(LocalEventBus):
                     message = pubsub.get_message(timeout=1.0)
                     if message and message["type"] == "pmessage":
                         channel = message["channel"].decode()
-                        LocalEventBus.publish(self, channel[len(self.CHANNEL_PREFIX):], json.loads(message["data"]))
+                        LocalEventBus.publish(self, channel[len(self.CHANNEL_PREFIX) :], json.loads(message["data"]))
             except redis.RedisError:
                 log.warning("event listener lost redis; reconnecting", exc_info=True)
                 self._stopping.wait(1.0)

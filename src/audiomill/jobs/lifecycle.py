@@ -37,8 +37,15 @@ def started(job_uuid: str, kind: str, attempt: int) -> None:
 
 
 def stage(job_uuid: str, kind: str, stage_text: str, progress_percent: float) -> None:
-    _emit(logging.INFO, "stage", job_uuid, kind, f": {stage_text} ({progress_percent:.0f}%)",
-          stage=stage_text, progress=progress_percent)
+    _emit(
+        logging.INFO,
+        "stage",
+        job_uuid,
+        kind,
+        f": {stage_text} ({progress_percent:.0f}%)",
+        stage=stage_text,
+        progress=progress_percent,
+    )
 
 
 def completed(job_uuid: str, kind: str, seconds: float | None) -> None:
@@ -49,13 +56,27 @@ def completed(job_uuid: str, kind: str, seconds: float | None) -> None:
 
 
 def failed(job_uuid: str, kind: str, error: str, seconds: float | None) -> None:
-    _emit(logging.WARNING, "failed", job_uuid, kind, f": {error}", error=error,
-          seconds=round(seconds, 3) if seconds is not None else None)
+    _emit(
+        logging.WARNING,
+        "failed",
+        job_uuid,
+        kind,
+        f": {error}",
+        error=error,
+        seconds=round(seconds, 3) if seconds is not None else None,
+    )
 
 
 def retried(job_uuid: str, kind: str, reason: str, attempt: int) -> None:
-    _emit(logging.WARNING, "retried", job_uuid, kind, f": {reason} (after attempt {attempt})",
-          reason=reason, attempt=attempt)
+    _emit(
+        logging.WARNING,
+        "retried",
+        job_uuid,
+        kind,
+        f": {reason} (after attempt {attempt})",
+        reason=reason,
+        attempt=attempt,
+    )
 
 
 def cancelled(job_uuid: str, kind: str) -> None:

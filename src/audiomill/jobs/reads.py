@@ -63,12 +63,34 @@ class JobView:
 
 
 _JOB_COLUMNS = (
-    Job.id, Job.uuid, Job.kind, Job.owner_id, Job.status, Job.progress, Job.stage, Job.params, Job.result,
-    Job.error, Job.attempts, Job.created_at, Job.started_at, Job.finished_at,
+    Job.id,
+    Job.uuid,
+    Job.kind,
+    Job.owner_id,
+    Job.status,
+    Job.progress,
+    Job.stage,
+    Job.params,
+    Job.result,
+    Job.error,
+    Job.attempts,
+    Job.created_at,
+    Job.started_at,
+    Job.finished_at,
 )
 _FILE_COLUMNS = (
-    JobFile.job_id, JobFile.role, JobFile.name, Asset.id, Asset.uuid, Asset.sha256, Asset.filename, Asset.media_type, Asset.size_bytes,
-    Asset.duration_seconds, Asset.sample_rate, Asset.channels,
+    JobFile.job_id,
+    JobFile.role,
+    JobFile.name,
+    Asset.id,
+    Asset.uuid,
+    Asset.sha256,
+    Asset.filename,
+    Asset.media_type,
+    Asset.size_bytes,
+    Asset.duration_seconds,
+    Asset.sample_rate,
+    Asset.channels,
 )
 _N_JOB = len(_JOB_COLUMNS)
 
@@ -125,8 +147,11 @@ def list_jobs(
         conditions.append(Job.status == status.value)
     connection = session.connection()
     page: Sequence[Row[Any]] = connection.execute(
-        select(*_JOB_COLUMNS).where(*conditions)
-        .order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
+        select(*_JOB_COLUMNS)
+        .where(*conditions)
+        .order_by(Job.created_at.desc(), Job.id.desc())
+        .limit(limit)
+        .offset(offset)
     ).all()
     jobs = [JobView(*row) for row in page]  # type: ignore[call-arg]  # the columns, in field order
     if not jobs and offset == 0:

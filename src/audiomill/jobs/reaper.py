@@ -35,9 +35,7 @@ def reap(runtime: Runtime) -> list[int]:
     resubmit: list[tuple[int, str]] = []
     with runtime.db.session() as session:
         stale = session.execute(
-            select(Job.id, Job.kind).where(
-                Job.status == JobStatus.processing.value, Job.heartbeat_at < silent_since
-            )
+            select(Job.id, Job.kind).where(Job.status == JobStatus.processing.value, Job.heartbeat_at < silent_since)
         ).all()
         for row in stale:
             if states.requeue(session, row.id, "its worker went silent", silent_since=silent_since):
@@ -45,7 +43,8 @@ def reap(runtime: Runtime) -> list[int]:
                 resubmit.append((row.id, row.kind))
         unqueued = session.execute(
             select(Job.id, Job.kind).where(
-                Job.status == JobStatus.pending.value, Job.enqueued_at.is_(None),
+                Job.status == JobStatus.pending.value,
+                Job.enqueued_at.is_(None),
                 Job.updated_at < now - timedelta(seconds=UNQUEUED_GRACE_SECONDS),
             )
         ).all()

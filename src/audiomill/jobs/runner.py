@@ -118,8 +118,7 @@ class RunnerContext(LocalContext[Any]):
             self._cancelled = True
         self._runtime.events.publish(
             self._job_uuid,
-            {"type": "progress", "job_id": self._job_uuid, "status": "processing",
-             "progress": percent, "stage": stage},
+            {"type": "progress", "job_id": self._job_uuid, "status": "processing", "progress": percent, "stage": stage},
         )
 
     def cancelled(self) -> bool:
@@ -131,7 +130,9 @@ class RunnerContext(LocalContext[Any]):
                     select(Job.status, Job.cancel_requested, Job.attempt_token).where(Job.id == self._job_id)
                 ).first()
             self._cancelled = (
-                row is None or row.cancel_requested or row.status != JobStatus.processing
+                row is None
+                or row.cancel_requested
+                or row.status != JobStatus.processing
                 or row.attempt_token != self._attempt_token  # replaced by another attempt
             )
         return self._cancelled
@@ -192,7 +193,12 @@ def run_job(runtime: Runtime, job_id: int, spec: KindSpec | None = None) -> JobS
     work_dir = _work_dir(runtime, job, attempt_token)
     shutil.rmtree(work_dir, ignore_errors=True)
     ctx = RunnerContext(
-        runtime, job, attempt_token, params=None, inputs={}, output_dir=work_dir / "outputs",
+        runtime,
+        job,
+        attempt_token,
+        params=None,
+        inputs={},
+        output_dir=work_dir / "outputs",
         settings=runtime.settings,
     )
     try:
@@ -243,8 +249,11 @@ def _finish(runtime: Runtime, job: Job, ctx: RunnerContext, attempt_token: str) 
             runtime.blobs.commit(file)
             info = _probe_quietly(runtime.blobs.path(file.sha256))
             asset = Asset(
-                owner_id=job.owner_id, sha256=file.sha256, filename=filename,
-                media_type=audio.media_type_for(filename), size_bytes=file.size_bytes,
+                owner_id=job.owner_id,
+                sha256=file.sha256,
+                filename=filename,
+                media_type=audio.media_type_for(filename),
+                size_bytes=file.size_bytes,
                 duration_seconds=info.duration_seconds if info else None,
                 sample_rate=info.sample_rate if info else None,
                 channels=info.channels if info else None,

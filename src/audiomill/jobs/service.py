@@ -68,9 +68,7 @@ def safe_filename(raw: str | None, default: str = "upload") -> str:
     if len(name.encode("utf-8")) > 200:
         stem, dot, ext = name.rpartition(".")
         ext = ext[:16] if dot else ""
-        name = stem.encode("utf-8")[: 200 - len(ext) - 1].decode("utf-8", "ignore") + (
-            f".{ext}" if ext else ""
-        )
+        name = stem.encode("utf-8")[: 200 - len(ext) - 1].decode("utf-8", "ignore") + (f".{ext}" if ext else "")
     return name or default
 
 
@@ -83,8 +81,7 @@ def validate_params(kind: str, params: Mapping[str, Any] | BaseModel | None) -> 
         return model.model_validate(raw)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}"
-            for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or 'params'}: {err['msg']}" for err in exc.errors()
         )
         raise InvalidInput(f"invalid parameters for {kind}: {problems}") from None
 
@@ -96,9 +93,7 @@ def _stage_upload(
 
     ``media`` None accepts audio or an image, whichever the bytes are."""
     settings = runtime.settings
-    staged = runtime.blobs.stage_stream(
-        upload.stream, settings.max_upload_bytes, settings.upload_chunk_bytes
-    )
+    staged = runtime.blobs.stage_stream(upload.stream, settings.max_upload_bytes, settings.upload_chunk_bytes)
     try:
         if staged.size_bytes == 0:
             raise UnsupportedMedia("the uploaded file is empty")
@@ -134,8 +129,13 @@ class MediaInfo:
 
 # FFmpeg demuxer name -> media type: an upload is served as what it is, whatever its name.
 _MEDIA_TYPE_BY_CONTAINER = {
-    "mp3": "audio/mpeg", "wav": "audio/wav", "flac": "audio/flac", "ogg": "audio/ogg",
-    "mov,mp4,m4a,3gp,3g2,mj2": "audio/mp4", "aac": "audio/aac", "matroska,webm": "audio/webm",
+    "mp3": "audio/mpeg",
+    "wav": "audio/wav",
+    "flac": "audio/flac",
+    "ogg": "audio/ogg",
+    "mov,mp4,m4a,3gp,3g2,mj2": "audio/mp4",
+    "aac": "audio/aac",
+    "matroska,webm": "audio/webm",
     "aiff": "audio/aiff",
 }
 
@@ -234,7 +234,9 @@ def _check_input_asset(asset: Asset, spec: InputSpec, kind: str) -> None:
     if spec.media == "audio" and not is_audio:
         raise UnsupportedMedia(f"input {spec.name!r} of {kind} must be audio; asset {asset.uuid} is {asset.media_type}")
     if spec.media == "image" and not asset.media_type.startswith("image/"):
-        raise UnsupportedMedia(f"input {spec.name!r} of {kind} must be an image; asset {asset.uuid} is {asset.media_type}")
+        raise UnsupportedMedia(
+            f"input {spec.name!r} of {kind} must be an image; asset {asset.uuid} is {asset.media_type}"
+        )
 
 
 def _assign_inputs(
@@ -348,18 +350,23 @@ def _check_active_jobs(runtime: Runtime, session: Session, owner_id: int) -> Non
     limit = runtime.settings.max_active_jobs_per_user
     if limit <= 0:
         return
-    active = session.scalar(
-        select(func.count()).where(
-            Job.owner_id == owner_id,
-            Job.status.in_([JobStatus.pending.value, JobStatus.processing.value]),
+    active = (
+        session.scalar(
+            select(func.count()).where(
+                Job.owner_id == owner_id,
+                Job.status.in_([JobStatus.pending.value, JobStatus.processing.value]),
+            )
         )
-    ) or 0
+        or 0
+    )
     if active >= limit:
         raise RateLimited(f"you have {active} jobs pending or running; the limit is {limit}", 10)
 
 
 def storage_used_bytes(session: Session, owner_id: int) -> int:
-    return int(session.scalar(select(func.coalesce(func.sum(Asset.size_bytes), 0)).where(Asset.owner_id == owner_id)) or 0)
+    return int(
+        session.scalar(select(func.coalesce(func.sum(Asset.size_bytes), 0)).where(Asset.owner_id == owner_id)) or 0
+    )
 
 
 def _check_quota(runtime: Runtime, session: Session, owner_id: int, new_bytes: int) -> None:
@@ -374,9 +381,7 @@ def _check_quota(runtime: Runtime, session: Session, owner_id: int, new_bytes: i
         )
 
 
-def get_job(
-    session: Session, owner_id: int | None, job_uuid: str, kinds: Sequence[str] | None = None
-) -> Job:
+def get_job(session: Session, owner_id: int | None, job_uuid: str, kinds: Sequence[str] | None = None) -> Job:
     """owner_id None means any owner (admins, internal use); kinds limits to those kinds."""
     query = select(Job).where(Job.uuid == job_uuid)
     if kinds:
@@ -417,7 +422,9 @@ def list_jobs(
     count = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     jobs = session.scalars(
         # Files (and their assets) in one more query, not one per job listed.
-        query.order_by(Job.created_at.desc(), Job.id.desc()).limit(limit).offset(offset)
+        query.order_by(Job.created_at.desc(), Job.id.desc())
+        .limit(limit)
+        .offset(offset)
         .options(selectinload(Job.files))
     ).all()
     return list(jobs), count

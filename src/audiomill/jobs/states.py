@@ -78,9 +78,17 @@ def claim(session: Session, job_id: int, attempt_token: str) -> bool:
     """pending → processing for one attempt; False if someone else has it or it ended."""
     now = utc_now()
     row = _transition(
-        session, job_id, JobStatus.processing,
-        started_at=now, heartbeat_at=now, finished_at=None, attempts=Job.attempts + 1,
-        attempt_token=attempt_token, progress=0.0, stage="starting", error=None,
+        session,
+        job_id,
+        JobStatus.processing,
+        started_at=now,
+        heartbeat_at=now,
+        finished_at=None,
+        attempts=Job.attempts + 1,
+        attempt_token=attempt_token,
+        progress=0.0,
+        stage="starting",
+        error=None,
     )
     if row is not None:
         lifecycle.after_commit(session, lambda: lifecycle.started(row.uuid, row.kind, row.attempts))
@@ -88,21 +96,30 @@ def claim(session: Session, job_id: int, attempt_token: str) -> bool:
 
 
 def requeue(
-    session: Session, job_id: int, reason: str, silent_since: datetime | None = None,
+    session: Session,
+    job_id: int,
+    reason: str,
+    silent_since: datetime | None = None,
     attempt_token: str | None = None,
 ) -> bool:
     """processing → pending, after the worker running it died or the service restarted.
 
     With ``silent_since``, only if the attempt has not heartbeat since then; with
     ``attempt_token``, only if that attempt still holds the job."""
-    conditions: tuple[ColumnElement[bool], ...] = () if silent_since is None else (
-        or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < silent_since),
+    conditions: tuple[ColumnElement[bool], ...] = (
+        () if silent_since is None else (or_(Job.heartbeat_at.is_(None), Job.heartbeat_at < silent_since),)
     )
     if attempt_token is not None:
         conditions += (Job.attempt_token == attempt_token,)
     row = _transition(
-        session, job_id, JobStatus.pending, *conditions,
-        progress=0.0, stage=f"requeued: {reason}"[:200], attempt_token=None, heartbeat_at=None,
+        session,
+        job_id,
+        JobStatus.pending,
+        *conditions,
+        progress=0.0,
+        stage=f"requeued: {reason}"[:200],
+        attempt_token=None,
+        heartbeat_at=None,
         enqueued_at=None,
     )
     if row is not None:
@@ -113,8 +130,15 @@ def requeue(
 def complete(session: Session, job_id: int, result: dict[str, object], attempt_token: str | None = None) -> bool:
     now = utc_now()
     row = _transition(
-        session, job_id, JobStatus.completed, *_held_by(attempt_token),
-        result=result, progress=100.0, stage="done", finished_at=now, error=None,
+        session,
+        job_id,
+        JobStatus.completed,
+        *_held_by(attempt_token),
+        result=result,
+        progress=100.0,
+        stage="done",
+        finished_at=now,
+        error=None,
     )
     if row is not None:
         seconds = lifecycle.seconds_since(row.started_at, now)
@@ -125,8 +149,13 @@ def complete(session: Session, job_id: int, result: dict[str, object], attempt_t
 def fail(session: Session, job_id: int, error: str, attempt_token: str | None = None) -> bool:
     now = utc_now()
     row = _transition(
-        session, job_id, JobStatus.failed, *_held_by(attempt_token),
-        error=error, stage="failed", finished_at=now,
+        session,
+        job_id,
+        JobStatus.failed,
+        *_held_by(attempt_token),
+        error=error,
+        stage="failed",
+        finished_at=now,
     )
     if row is not None:
         seconds = lifecycle.seconds_since(row.started_at, now)
@@ -136,7 +165,11 @@ def fail(session: Session, job_id: int, error: str, attempt_token: str | None = 
 
 def cancel(session: Session, job_id: int) -> bool:
     row = _transition(
-        session, job_id, JobStatus.cancelled, stage="cancelled", finished_at=utc_now(),
+        session,
+        job_id,
+        JobStatus.cancelled,
+        stage="cancelled",
+        finished_at=utc_now(),
         cancel_requested=True,
     )
     if row is not None:
@@ -158,8 +191,13 @@ def report_progress(
     """Progress only moves while this attempt runs; False once the job left it."""
     now = utc_now()
     return _update_running(
-        session, job_id, attempt_token,
-        progress=progress_percent, stage=stage[:200], updated_at=now, heartbeat_at=now,
+        session,
+        job_id,
+        attempt_token,
+        progress=progress_percent,
+        stage=stage[:200],
+        updated_at=now,
+        heartbeat_at=now,
     )
 
 
@@ -171,6 +209,8 @@ def heartbeat(session: Session, job_id: int, attempt_token: str) -> bool:
 def mark_enqueued(session: Session, job_id: int) -> None:
     """Record that the executor has the job id (not a status change)."""
     session.execute(
-        update(Job).where(Job.id == job_id, Job.status == JobStatus.pending.value)
-        .values(enqueued_at=utc_now()).execution_options(synchronize_session=False)
+        update(Job)
+        .where(Job.id == job_id, Job.status == JobStatus.pending.value)
+        .values(enqueued_at=utc_now())
+        .execution_options(synchronize_session=False)
     )

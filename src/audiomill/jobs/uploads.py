@@ -15,6 +15,8 @@ from audiomill.runtime import Runtime
 from audiomill.store.tables import Asset
 
 UPLOAD_KIND = "analyze"  # whose duration limit a stand-alone upload obeys
+
+
 def store_upload(runtime: Runtime, owner_id: int, upload: service.Upload, filename: str) -> Asset:
     """Stage, check and store one file as the owner's asset named ``filename``."""
     staged, info = service._stage_upload(runtime, upload, UPLOAD_KIND)
@@ -43,6 +45,8 @@ def newest_asset_named(session: Session, owner_id: int, filename: str) -> Asset 
     """The owner's most recent file with this exact name (a re-upload replaces the name,
     as writing the same path did in the seed)."""
     return session.scalar(
-        select(Asset).where(Asset.owner_id == owner_id, Asset.filename == filename)
-        .order_by(Asset.created_at.desc(), Asset.id.desc()).limit(1)
+        select(Asset)
+        .where(Asset.owner_id == owner_id, Asset.filename == filename)
+        .order_by(Asset.created_at.desc(), Asset.id.desc())
+        .limit(1)
     )

@@ -100,9 +100,7 @@ class Batcher(Generic[RequestT, ResultT]):
         self._pending: list[Slot[RequestT, ResultT]] = []
         self._wakeup = threading.Condition()
         self._thread: threading.Thread | None = None
-        self.batch_sizes: list[
-            int
-        ] = []  # one entry per run_batch call (diagnostics, tests)
+        self.batch_sizes: list[int] = []  # one entry per run_batch call (diagnostics, tests)
 
     # ------------------------------------------------------------------ job threads
 
@@ -111,9 +109,7 @@ class Batcher(Generic[RequestT, ResultT]):
         with self._wakeup:
             self._pending.append(slot)
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(
-                    target=self._serve, name=self._name, daemon=True
-                )
+                self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
                 self._thread.start()
             self._wakeup.notify_all()
         return slot
@@ -166,9 +162,7 @@ class Batcher(Generic[RequestT, ResultT]):
                     continue
                 leader = self._pending[0]
                 group = self._group(leader)
-                remaining = (
-                    leader.submitted_at + self.collect_seconds - time.monotonic()
-                )
+                remaining = leader.submitted_at + self.collect_seconds - time.monotonic()
                 if len(group) >= self.max_batch_size or remaining <= 0:
                     break
                 self._wakeup.wait(remaining)
@@ -178,11 +172,7 @@ class Batcher(Generic[RequestT, ResultT]):
             return batch
 
     def _group(self, leader: Slot[RequestT, ResultT]) -> list[Slot[RequestT, ResultT]]:
-        return [
-            slot
-            for slot in self._pending
-            if slot is leader or self._compatible(leader.request, slot.request)
-        ]
+        return [slot for slot in self._pending if slot is leader or self._compatible(leader.request, slot.request)]
 
     def _drop_cancelled(self) -> None:
         for slot in [s for s in self._pending if s.cancelled]:
@@ -194,9 +184,7 @@ class Batcher(Generic[RequestT, ResultT]):
         try:
             results = self._run_batch(batch)
             if len(results) != len(batch):
-                raise RuntimeError(
-                    f"run_batch returned {len(results)} results for {len(batch)} requests"
-                )
+                raise RuntimeError(f"run_batch returned {len(results)} results for {len(batch)} requests")
         except BaseException as exc:  # noqa: BLE001 - every waiting thread must hear of it
             for slot in batch:
                 slot.fail(JobCancelled() if slot.cancelled else exc)

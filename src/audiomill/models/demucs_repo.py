@@ -201,15 +201,11 @@ def _try_folder(folder: Path, name: str) -> ResolvedModel | None:
 # ---------------------------------------------------------------- resolve / fetch
 
 
-def resolve_model(
-    name: str, settings: Settings, on_download: DownloadProgress | None = None
-) -> ResolvedModel:
+def resolve_model(name: str, settings: Settings, on_download: DownloadProgress | None = None) -> ResolvedModel:
     """Find (or fetch) every file ``name`` needs; raise fast when that is impossible."""
     folders = _folders(settings)
     if all(_spec_in(folder, name) is None for folder in folders) and _spec_in(None, name) is None:
-        raise InvalidInput(
-            f"unknown model {name!r}; known models: {', '.join(known_model_names(settings))}"
-        )
+        raise InvalidInput(f"unknown model {name!r}; known models: {', '.join(known_model_names(settings))}")
     for folder in folders:
         resolved = _try_folder(folder, name)
         if resolved is not None:
@@ -218,9 +214,7 @@ def resolve_model(
     spec = _primary_spec(name, folders)
     if spec is None:  # e.g. a bare signature file vanished between the checks above
         raise ModelUnavailable(_missing_message(name, settings, [name], downloadable=False))
-    missing_everywhere = [
-        sig for sig in spec.signatures if all(_find_checkpoint(f, sig) is None for f in folders)
-    ]
+    missing_everywhere = [sig for sig in spec.signatures if all(_find_checkpoint(f, sig) is None for f in folders)]
     # Checkpoints split across folders do not load (one folder is one demucs repo): then
     # every checkpoint is "missing" from the folder that would be used.
     missing = missing_everywhere or list(spec.signatures)
@@ -267,9 +261,7 @@ def _atomic_write(target: Path, data: bytes) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-def _download(
-    url: str, cache_dir: Path, name: str, settings: Settings, on_download: DownloadProgress | None
-) -> Path:
+def _download(url: str, cache_dir: Path, name: str, settings: Settings, on_download: DownloadProgress | None) -> Path:
     """GET ``url`` into ``cache_dir``, verifying demucs' sha256-prefix checksum when named."""
     filename = url.rsplit("/", 1)[-1]
     target = cache_dir / filename
@@ -278,9 +270,12 @@ def _download(
     tmp = Path(tmp_name)
     sha = hashlib.sha256()
     try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(  # noqa: S310 (https/http URL from our index)
-            url, timeout=DOWNLOAD_TIMEOUT_SECONDS
-        ) as response:
+        with (
+            os.fdopen(fd, "wb") as out,
+            urllib.request.urlopen(  # noqa: S310 (https/http URL from our index)
+                url, timeout=DOWNLOAD_TIMEOUT_SECONDS
+            ) as response,
+        ):
             total = response.length
             done = 0
             while block := response.read(_DOWNLOAD_BLOCK_BYTES):
@@ -303,8 +298,7 @@ def _download(
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
         raise ModelUnavailable(
-            f"could not download {url} ({reason}). "
-            + _placement_hint(name, settings, [filename])
+            f"could not download {url} ({reason}). " + _placement_hint(name, settings, [filename])
         ) from None
     finally:
         tmp.unlink(missing_ok=True)
@@ -330,9 +324,7 @@ def _missing_message(name: str, settings: Settings, missing: list[str], download
         if settings.models_download:
             message += f" They are fetched from {urls}."
         else:
-            message += (
-                f" Downloads are off (AUDIOMILL_MODELS_DOWNLOAD=false); get them from {urls}."
-            )
+            message += f" Downloads are off (AUDIOMILL_MODELS_DOWNLOAD=false); get them from {urls}."
     return message
 
 
@@ -409,9 +401,7 @@ def _status(name: str, settings: Settings) -> ModelStatus:
     spec = _primary_spec(name, folders)
     signatures = spec.signatures if spec is not None else ()
     missing = tuple(
-        _expected_filename(sig)
-        for sig in signatures
-        if all(_find_checkpoint(f, sig) is None for f in folders)
+        _expected_filename(sig) for sig in signatures if all(_find_checkpoint(f, sig) is None for f in folders)
     )
     files = (f"{name}.yaml", *(_expected_filename(sig) for sig in signatures))
     # Absent models would be downloaded into the cache folder.
@@ -436,9 +426,7 @@ def check_request(model: str, two_stems: str | None, settings: Settings) -> None
     # A model from the user's own folder may have any stems: its weights tell, at run time.
     sources = NAMED_MODEL_SOURCES.get(model, _FOUR_STEMS) if model in _remote_bag_names() else None
     if two_stems and sources is not None and two_stems not in sources:
-        raise InvalidInput(
-            f"model {model!r} has no stem {two_stems!r}; its stems: {', '.join(sources)}"
-        )
+        raise InvalidInput(f"model {model!r} has no stem {two_stems!r}; its stems: {', '.join(sources)}")
     if not settings.models_download:
         folders = _folders(settings)
         if any(_try_folder(folder, model) is not None for folder in folders):
@@ -448,6 +436,8 @@ def check_request(model: str, two_stems: str | None, settings: Settings) -> None
         missing = [sig for sig in signatures if all(_find_checkpoint(f, sig) is None for f in folders)]
         remote = _remote_checkpoints()
         # 422, not 503: this server cannot run what was asked until someone adds the files.
-        raise InvalidInput(_missing_message(
-            model, settings, missing or list(signatures), downloadable=all(s in remote for s in signatures)
-        ))
+        raise InvalidInput(
+            _missing_message(
+                model, settings, missing or list(signatures), downloadable=all(s in remote for s in signatures)
+            )
+        )

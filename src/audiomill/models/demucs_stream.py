@@ -170,8 +170,7 @@ class DemucsStream:
         # Every sub-model of a bag splits with its own ``segment`` in demucs; ours share
         # one grid, so they must agree (true of every released bag).
         segments = {
-            float(self.segment_override if self.segment_override is not None else m.segment)
-            for m in model.models
+            float(self.segment_override if self.segment_override is not None else m.segment) for m in model.models
         }
         if len(segments) != 1:
             raise InvalidInput("the models of this bag use different segment lengths")
@@ -181,9 +180,7 @@ class DemucsStream:
         if self.segment_frames < 1 or self.stride_frames < 1:
             raise InvalidInput("segment too short for this overlap")
         half = self.segment_frames // 2
-        weight = torch.cat(
-            [torch.arange(1, half + 1), torch.arange(self.segment_frames - half, 0, -1)]
-        )
+        weight = torch.cat([torch.arange(1, half + 1), torch.arange(self.segment_frames - half, 0, -1)])
         self.weight = (weight / weight.max()) ** transition_power
 
     # ------------------------------------------------------------------ public
@@ -272,9 +269,7 @@ class DemucsStream:
         delta = self._valid_frames(lane.model, frames) - frames
         return _Job(lane, index, start, frames, delta // 2, delta - delta // 2)
 
-    def _ready_jobs(
-        self, lanes: Sequence[_Lane], inp: _InputBuffer, total: int | None, per_lane: int
-    ) -> list[_Job]:
+    def _ready_jobs(self, lanes: Sequence[_Lane], inp: _InputBuffer, total: int | None, per_lane: int) -> list[_Job]:
         """Up to ``per_lane`` next segments of each lane whose input (with context) is here."""
         jobs = []
         for lane in lanes:
@@ -309,9 +304,7 @@ class DemucsStream:
 
     def _run(self, jobs: Sequence[_Job], inp: _InputBuffer) -> None:
         first = jobs[0]
-        windows = torch.stack(
-            [inp.window(j.start - j.left, j.start + j.frames + j.right) for j in jobs]
-        )
+        windows = torch.stack([inp.window(j.start - j.left, j.start + j.frames + j.right) for j in jobs])
         # A TensorChunk over windows that hold exactly the context demucs would read:
         # apply_model pads, runs and trims it with demucs' own code.
         chunk = TensorChunk(windows, first.left, first.frames)
@@ -401,9 +394,7 @@ class _InputBuffer:
 
     def _joined(self) -> torch.Tensor:
         if len(self._parts) != 1:
-            self._parts = [
-                torch.cat(self._parts, -1) if self._parts else torch.zeros(self.channels, 0)
-            ]
+            self._parts = [torch.cat(self._parts, -1) if self._parts else torch.zeros(self.channels, 0)]
         return self._parts[0]
 
     def window(self, begin: int, end: int) -> torch.Tensor:

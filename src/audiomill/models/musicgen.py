@@ -100,13 +100,9 @@ class WindowRequest:
     """One window of one job: what the batcher groups and the model generates."""
 
     text: str
-    prompt_codes: (
-        torch.Tensor | None
-    )  # (codebooks, context_frames) long, CPU; None: first window
+    prompt_codes: torch.Tensor | None  # (codebooks, context_frames) long, CPU; None: first window
     new_frames: int
-    generator: (
-        torch.Generator
-    )  # on the model's device; carries the job's seed across windows
+    generator: torch.Generator  # on the model's device; carries the job's seed across windows
 
     @property
     def context_frames(self) -> int:
@@ -116,9 +112,7 @@ class WindowRequest:
 @dataclass(frozen=True)
 class WindowResult:
     codes: torch.Tensor  # (codebooks, context_frames + new_frames) long, CPU
-    audio: (
-        np.ndarray
-    )  # (channels, samples) float32: context + new frames, decoded together
+    audio: np.ndarray  # (channels, samples) float32: context + new frames, decoded together
 
 
 @dataclass
@@ -161,9 +155,7 @@ class LoadedMusicgen:
         shorter = min(leader.new_frames, other.new_frames)
         return longer - shorter <= max(self.frame_rate, 0.25 * longer)
 
-    def _run_batch(
-        self, slots: Sequence[Slot[WindowRequest, WindowResult]]
-    ) -> list[WindowResult]:
+    def _run_batch(self, slots: Sequence[Slot[WindowRequest, WindowResult]]) -> list[WindowResult]:
         with self.generate_lock:
             return generate_windows(self, slots)
 
@@ -174,14 +166,8 @@ def load(name: str, settings: Settings, device: str = "cpu") -> LoadedMusicgen:
     return load_folder(folder, device, name=name)
 
 
-def load_folder(
-    folder: Path, device: str = "cpu", name: str | None = None
-) -> LoadedMusicgen:
-    stamps = tuple(
-        (p.name, p.stat().st_mtime_ns, p.stat().st_size)
-        for p in sorted(folder.iterdir())
-        if p.is_file()
-    )
+def load_folder(folder: Path, device: str = "cpu", name: str | None = None) -> LoadedMusicgen:
+    stamps = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(folder.iterdir()) if p.is_file())
     key = ("musicgen", str(folder), device, stamps)
     return cache.get_or_load(key, lambda: _load(folder, device, name or folder.name))
 
@@ -194,9 +180,7 @@ def _load(folder: Path, device: str, name: str) -> LoadedMusicgen:
             MusicgenForConditionalGeneration,
         )
     except ImportError as exc:  # pragma: no cover - transformers is a dependency
-        raise ModelUnavailable(
-            f"MusicGen needs the 'transformers' package: {exc}"
-        ) from None
+        raise ModelUnavailable(f"MusicGen needs the 'transformers' package: {exc}") from None
     try:
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
         if config.model_type != "musicgen":
@@ -218,9 +202,7 @@ def _load(folder: Path, device: str, name: str) -> LoadedMusicgen:
     return wrap_model(model, tokenizer, device, name, folder)
 
 
-def wrap_model(
-    model: Any, tokenizer: Any, device: str, name: str, folder: Path
-) -> LoadedMusicgen:
+def wrap_model(model: Any, tokenizer: Any, device: str, name: str, folder: Path) -> LoadedMusicgen:
     """A loaded model and tokenizer ready to generate (benchmarks build one in memory)."""
     model.to(device).eval()
     audio_config = model.config.audio_encoder
@@ -284,9 +266,7 @@ class _SeededSampler:
             cond, uncond = scores.float().split(rows, dim=0)
             scores = uncond + (cond - uncond) * self.guidance_scale
         elif scores.shape[0] != rows:
-            raise RuntimeError(
-                f"MusicGen scores have {scores.shape[0]} rows, expected {rows} or {2 * rows}"
-            )
+            raise RuntimeError(f"MusicGen scores have {scores.shape[0]} rows, expected {rows} or {2 * rows}")
         scores = torch.log_softmax(scores.float() / self.temperature, dim=-1)
         if 0 < self.top_k < scores.shape[-1]:
             kth = torch.topk(scores, self.top_k, dim=-1).values[..., -1:]
@@ -320,27 +300,21 @@ class _StepWatch:
         self.steps = 0
         self.last_ids: torch.Tensor | None = None
 
-    def __call__(
-        self, input_ids: torch.Tensor, scores: Any, **kwargs: Any
-    ) -> torch.Tensor:
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
         self.last_ids = input_ids
         self.steps += 1
         fraction = min(1.0, self.steps / self.steps_total)
         for slot in self.slots:
             slot.fraction = fraction
         stop = all(slot.cancelled for slot in self.slots)
-        return torch.full(
-            (input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device
-        )
+        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
 
 
 def _criteria(watch: _StepWatch) -> Any:
     from transformers import StoppingCriteria, StoppingCriteriaList
 
     class _Watch(StoppingCriteria):
-        def __call__(
-            self, input_ids: torch.Tensor, scores: Any, **kwargs: Any
-        ) -> torch.Tensor:  # type: ignore[override]
+        def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:  # type: ignore[override]
             return watch(input_ids, scores, **kwargs)
 
     return StoppingCriteriaList([_Watch()])
@@ -350,17 +324,13 @@ def _processors(sampler: _SeededSampler) -> Any:
     from transformers import LogitsProcessor, LogitsProcessorList
 
     class _Sample(LogitsProcessor):
-        def __call__(
-            self, input_ids: torch.Tensor, scores: torch.Tensor
-        ) -> torch.Tensor:  # type: ignore[override]
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
             return sampler(input_ids, scores)
 
     return LogitsProcessorList([_Sample()])
 
 
-def generate_windows(
-    loaded: LoadedMusicgen, slots: Sequence[Slot[WindowRequest, WindowResult]]
-) -> list[WindowResult]:
+def generate_windows(loaded: LoadedMusicgen, slots: Sequence[Slot[WindowRequest, WindowResult]]) -> list[WindowResult]:
     """One ``model.generate`` call for every window in ``slots`` (same context length)."""
     requests = [slot.request for slot in slots]
     context = requests[0].context_frames
@@ -390,15 +360,11 @@ def generate_windows(
     }
     prompt_ids = None
     if context:
-        prompt = torch.stack(
-            [r.prompt_codes for r in requests if r.prompt_codes is not None]
-        )
+        prompt = torch.stack([r.prompt_codes for r in requests if r.prompt_codes is not None])
         prompt_ids = prompt.reshape(len(requests) * codebooks, context).to(device)
         kwargs["decoder_input_ids"] = prompt_ids
     watch = _StepWatch(slots, codebooks, max_new_tokens)
-    sampler = _SeededSampler(
-        [r.generator for r in requests], codebooks, GUIDANCE_SCALE, TOP_K, TEMPERATURE
-    )
+    sampler = _SeededSampler([r.generator for r in requests], codebooks, GUIDANCE_SCALE, TOP_K, TEMPERATURE)
     with torch.inference_mode():
         audio = loaded.model.generate(
             **kwargs,
@@ -449,9 +415,7 @@ def _undelay(
     ids = torch.where(pattern[..., :length] == -1, ids, pattern[..., :length])
     ids = ids.reshape(batch, codebooks, length)
     frames = length - codebooks
-    codes = torch.stack(
-        [ids[:, k, 1 + k : 1 + k + frames] for k in range(codebooks)], dim=1
-    )
+    codes = torch.stack([ids[:, k, 1 + k : 1 + k + frames] for k in range(codebooks)], dim=1)
     return codes.cpu()
 
 
@@ -466,9 +430,7 @@ class GeneratedMusic:
     codes: torch.Tensor  # (codebooks, frames)
 
 
-def plan_windows(
-    total_frames: int, window_frames: int, context_frames: int
-) -> list[int]:
+def plan_windows(total_frames: int, window_frames: int, context_frames: int) -> list[int]:
     """New frames per window: the first up to a full window, then ``window - context`` each."""
     if context_frames >= window_frames:
         raise ValueError("the context must be shorter than the window")
@@ -491,9 +453,7 @@ def generate_music(
 ) -> GeneratedMusic:
     """``duration_seconds`` of music for ``text``, exact to the sample, reproducible by seed."""
     if not 0 < duration_seconds <= MAX_DURATION_SECONDS:
-        raise InvalidInput(
-            f"duration_seconds must be in (0, {MAX_DURATION_SECONDS:g}]; got {duration_seconds}"
-        )
+        raise InvalidInput(f"duration_seconds must be in (0, {MAX_DURATION_SECONDS:g}]; got {duration_seconds}")
     total_samples = round(duration_seconds * loaded.sample_rate)
     total_frames = math.ceil(total_samples / loaded.samples_per_frame)
     window_frames = loaded.frames_for(window_seconds)
@@ -508,11 +468,7 @@ def generate_music(
     for index, new_frames in enumerate(plan):
         prompt = None if all_codes is None else all_codes[:, -context_frames:]
         request = WindowRequest(text, prompt, new_frames, generator)
-        stage = (
-            f"generating window {index + 1} of {len(plan)}"
-            if len(plan) > 1
-            else "generating"
-        )
+        stage = f"generating window {index + 1} of {len(plan)}" if len(plan) > 1 else "generating"
 
         def report(
             fraction: float,
@@ -526,11 +482,7 @@ def generate_music(
         result = loaded.batcher.run(request, cancelled=cancelled, progress=report)
         context = request.context_frames
         new_codes = result.codes[:, context:]
-        all_codes = (
-            new_codes
-            if all_codes is None
-            else torch.cat([all_codes, new_codes], dim=-1)
-        )
+        all_codes = new_codes if all_codes is None else torch.cat([all_codes, new_codes], dim=-1)
         if pieces:
             start = context * loaded.samples_per_frame
             _crossfade_into(pieces, result.audio[:, start - crossfade :], crossfade)
@@ -549,9 +501,7 @@ def generate_music(
     )
 
 
-def _crossfade_into(
-    pieces: list[np.ndarray], continuation: np.ndarray, crossfade: int
-) -> None:
+def _crossfade_into(pieces: list[np.ndarray], continuation: np.ndarray, crossfade: int) -> None:
     """Append ``continuation`` whose first ``crossfade`` samples overlap the end of ``pieces``.
 
     Both sides decode the same codes there (the previous window without right context, the
@@ -559,10 +509,7 @@ def _crossfade_into(
     tail = pieces[-1]
     overlap = min(crossfade, tail.shape[-1], continuation.shape[-1])
     fade_in = np.linspace(0.0, 1.0, overlap, dtype=np.float32)
-    mixed = (
-        tail[:, tail.shape[-1] - overlap :] * (1.0 - fade_in)
-        + continuation[:, :overlap] * fade_in
-    )
+    mixed = tail[:, tail.shape[-1] - overlap :] * (1.0 - fade_in) + continuation[:, :overlap] * fade_in
     pieces[-1] = np.concatenate([tail[:, : tail.shape[-1] - overlap], mixed], axis=-1)
     pieces.append(continuation[:, overlap:])
 

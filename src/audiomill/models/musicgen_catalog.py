@@ -109,9 +109,7 @@ class MusicgenModelStatus:
     name: str
     repo_id: str
     present: bool
-    location: (
-        Path | None
-    )  # the folder used when present, else where a download would go
+    location: Path | None  # the folder used when present, else where a download would go
     files: tuple[str, ...]
     missing: tuple[str, ...]
     licence: str
@@ -124,9 +122,7 @@ def model_info(name: str) -> MusicgenModelInfo:
     try:
         return MUSICGEN_MODELS[name]
     except KeyError:
-        raise InvalidInput(
-            f"unknown MusicGen model {name!r}; known: {', '.join(sorted(MUSICGEN_MODELS))}"
-        ) from None
+        raise InvalidInput(f"unknown MusicGen model {name!r}; known: {', '.join(sorted(MUSICGEN_MODELS))}") from None
 
 
 def hub_cache_dir(settings: Settings) -> Path:
@@ -222,9 +218,7 @@ def _download(info: MusicgenModelInfo, settings: Settings) -> Path:
     return folder
 
 
-def _missing_message(
-    info: MusicgenModelInfo, settings: Settings, downloads_on: bool
-) -> str:
+def _missing_message(info: MusicgenModelInfo, settings: Settings, downloads_on: bool) -> str:
     if settings.models_dir is not None:
         target = f"{settings.models_dir / info.repo_id} (AUDIOMILL_MODELS_DIR/{info.repo_id})"
     else:
@@ -268,9 +262,7 @@ def list_models(settings: Settings) -> list[MusicgenModelStatus]:
             continue
         folders = local_folders(info, settings)
         location = folders[0] if folders else hub_cache_dir(settings)
-        rows.append(
-            _row(info, False, location, REQUIRED_FILES, missing_files(location))
-        )
+        rows.append(_row(info, False, location, REQUIRED_FILES, missing_files(location)))
     return rows
 
 

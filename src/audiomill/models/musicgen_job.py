@@ -31,9 +31,7 @@ MAX_SEED = 2**31 - 1
 # Extra audio generated for a loop, crossfaded onto the start so the end runs into it.
 LOOP_CROSSFADE_SECONDS = 1.0
 NO_STEMS_NOTE = "MusicGen writes one mixed track: no stems and no MIDI (use model 'composer' for those)"
-TEMPO_NOTE = (
-    "MusicGen reads bpm, key and mood from the text only and follows them roughly"
-)
+TEMPO_NOTE = "MusicGen reads bpm, key and mood from the text only and follows them roughly"
 _POLL_SECONDS = 0.2
 # The same master as the composer's mix (audio/loudness: BS.1770 planner, true-peak limiter).
 TARGET_LUFS = -14.0
@@ -73,9 +71,7 @@ def run(ctx: EngineContext[Any]) -> None:
     )
     seed = params.seed if params.seed is not None else secrets.randbelow(MAX_SEED + 1)
     seeds = [(seed + index) % (MAX_SEED + 1) for index in range(params.variations)]
-    takes = _generate_takes(
-        ctx, loaded, text, float(params.duration_seconds), seeds, bool(params.loop)
-    )
+    takes = _generate_takes(ctx, loaded, text, float(params.duration_seconds), seeds, bool(params.loop))
     for take in takes:
         _write(ctx, take, params)
     first = takes[0]
@@ -154,15 +150,11 @@ def _generate_takes(
             _finite(after.true_peak_dbtp),
         )
 
-    with ThreadPoolExecutor(
-        max_workers=len(seeds), thread_name_prefix="musicgen-take"
-    ) as pool:
+    with ThreadPoolExecutor(max_workers=len(seeds), thread_name_prefix="musicgen-take") as pool:
         futures = [pool.submit(one, index) for index in range(len(seeds))]
         try:
             while True:
-                done, _ = wait(
-                    futures, timeout=_POLL_SECONDS, return_when=FIRST_EXCEPTION
-                )
+                done, _ = wait(futures, timeout=_POLL_SECONDS, return_when=FIRST_EXCEPTION)
                 for future in done:
                     error = future.exception()
                     if error is not None:
@@ -189,9 +181,7 @@ def _wrap_loop(mix: np.ndarray, samples: int) -> np.ndarray:
         return out
     # Equal-power: the two sides are different moments of the music (uncorrelated).
     ramp = np.linspace(0.0, np.pi / 2, overlap, dtype=np.float32)
-    out[:, :overlap] = out[:, :overlap] * np.sin(ramp) + mix[
-        :, samples : samples + overlap
-    ] * np.cos(ramp)
+    out[:, :overlap] = out[:, :overlap] * np.sin(ramp) + mix[:, samples : samples + overlap] * np.cos(ramp)
     return out
 
 
@@ -202,15 +192,11 @@ def _prefix(variation: int) -> str:
 def _write(ctx: EngineContext[Any], take: _Take, options: EncodeOptions) -> None:
     extension = audio.extension_for(options.output_format)
     file_prefix = "" if take.variation == 1 else f"v{take.variation}-"
-    path = ctx.output_path(
-        _prefix(take.variation) + "mix", f"{file_prefix}mix.{extension}"
-    )
+    path = ctx.output_path(_prefix(take.variation) + "mix", f"{file_prefix}mix.{extension}")
     audio.encode(path, take.audio, take.sample_rate, options)
     if getattr(options, "preview", False):
         preview = EncodeOptions(output_format=OutputFormat.mp3, bitrate_kbps=192)
-        path = ctx.output_path(
-            _prefix(take.variation) + "preview", f"{file_prefix}preview.mp3"
-        )
+        path = ctx.output_path(_prefix(take.variation) + "preview", f"{file_prefix}preview.mp3")
         audio.encode(path, take.audio, take.sample_rate, preview)
 
 

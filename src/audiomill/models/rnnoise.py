@@ -52,9 +52,7 @@ class _Library:
         lib.rnnoise_process_frame.restype = ctypes.c_float
         frame_length = lib.rnnoise_get_frame_size()
         if frame_length != FRAME_LENGTH:
-            raise ModelUnavailable(
-                f"librnnoise has {frame_length}-sample frames, expected {FRAME_LENGTH}"
-            )
+            raise ModelUnavailable(f"librnnoise has {frame_length}-sample frames, expected {FRAME_LENGTH}")
         self.lib = lib
 
 
@@ -64,9 +62,7 @@ class RnnoiseSession:
     Output is delayed by DELAY_FRAMES relative to input, as the library gives it.
     """
 
-    def __init__(
-        self, library: _Library, channels: int, attenuation_limit_db: float | None
-    ) -> None:
+    def __init__(self, library: _Library, channels: int, attenuation_limit_db: float | None) -> None:
         self._lib = library.lib
         self._states: list[int] = []
         for _ in range(channels):
@@ -76,17 +72,13 @@ class RnnoiseSession:
                 raise MemoryError("rnnoise_create failed")
             self._states.append(int(state))
         self.channels = channels
-        self._dry_gain = (
-            0.0 if attenuation_limit_db is None else 10.0 ** (-attenuation_limit_db / 20.0)
-        )
+        self._dry_gain = 0.0 if attenuation_limit_db is None else 10.0 ** (-attenuation_limit_db / 20.0)
         # the input as it lines up with the (delayed) output, for the attenuation limit
         self._dry_delay = np.zeros((channels, DELAY_FRAMES), np.float32)
 
     def process(self, frames: NDArray[np.float32]) -> NDArray[np.float32]:
         if frames.shape[0] != self.channels or frames.shape[1] % FRAME_LENGTH:
-            raise ValueError(
-                f"expected ({self.channels}, k * {FRAME_LENGTH}) frames, got {frames.shape}"
-            )
+            raise ValueError(f"expected ({self.channels}, k * {FRAME_LENGTH}) frames, got {frames.shape}")
         source = np.ascontiguousarray(frames, dtype=np.float32) * np.float32(_INT16_SCALE)
         out = np.empty_like(source)
         frame_bytes = FRAME_LENGTH * source.itemsize
@@ -94,17 +86,13 @@ class RnnoiseSession:
             source_address = source[channel].ctypes.data
             out_address = out[channel].ctypes.data
             for offset in range(0, source.shape[1] * source.itemsize, frame_bytes):
-                self._lib.rnnoise_process_frame(
-                    state, out_address + offset, source_address + offset
-                )
+                self._lib.rnnoise_process_frame(state, out_address + offset, source_address + offset)
         out *= np.float32(1.0 / _INT16_SCALE)
         if self._dry_gain > 0.0:
             out = self._mix_dry(out, frames)
         return out
 
-    def _mix_dry(
-        self, wet: NDArray[np.float32], frames: NDArray[np.float32]
-    ) -> NDArray[np.float32]:
+    def _mix_dry(self, wet: NDArray[np.float32], frames: NDArray[np.float32]) -> NDArray[np.float32]:
         dry = np.concatenate([self._dry_delay, frames.astype(np.float32)], axis=1)
         self._dry_delay = dry[:, dry.shape[1] - DELAY_FRAMES :]
         dry = dry[:, : wet.shape[1]]
@@ -117,9 +105,7 @@ class RnnoiseSession:
 
 
 @contextmanager
-def rnnoise_session(
-    channels: int, attenuation_limit_db: float | None = None
-) -> Iterator[RnnoiseSession]:
+def rnnoise_session(channels: int, attenuation_limit_db: float | None = None) -> Iterator[RnnoiseSession]:
     session = RnnoiseSession(rnnoise_library(), channels, attenuation_limit_db)
     try:
         yield session
@@ -136,9 +122,7 @@ def _load_library() -> _Library:
     spec = importlib.util.find_spec("pyrnnoise")
     if spec is None or not spec.submodule_search_locations:
         raise ModelUnavailable("RNNoise needs the pyrnnoise package: pip install pyrnnoise")
-    library_name = {"darwin": "librnnoise.dylib", "win32": "rnnoise.dll"}.get(
-        sys.platform, "librnnoise.so"
-    )
+    library_name = {"darwin": "librnnoise.dylib", "win32": "rnnoise.dll"}.get(sys.platform, "librnnoise.so")
     library_path = Path(list(spec.submodule_search_locations)[0]) / library_name
     if not library_path.is_file():
         raise ModelUnavailable(f"pyrnnoise has no {library_name} at {library_path}")

@@ -138,9 +138,7 @@ def silero_vad_model_path() -> Path:
     """The ONNX model inside the installed silero-vad wheel, found without importing it."""
     spec = importlib.util.find_spec("silero_vad")
     if spec is None or not spec.submodule_search_locations:
-        raise ModelUnavailable(
-            "voice activity detection needs the silero-vad package: pip install silero-vad"
-        )
+        raise ModelUnavailable("voice activity detection needs the silero-vad package: pip install silero-vad")
     path = Path(next(iter(spec.submodule_search_locations))) / "data" / "silero_vad.onnx"
     if not path.is_file():
         raise ModelUnavailable(f"silero-vad is installed but its model is missing: {path}")

@@ -40,8 +40,18 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "STYLES", "STYLES_BY_NAME", "Brief", "Composition", "Key", "Note", "Style",
-    "compose", "compose_for_melody", "harmonize", "parse_key", "understand",
+    "STYLES",
+    "STYLES_BY_NAME",
+    "Brief",
+    "Composition",
+    "Key",
+    "Note",
+    "Style",
+    "compose",
+    "compose_for_melody",
+    "harmonize",
+    "parse_key",
+    "understand",
 ]
 
 

@@ -148,9 +148,7 @@ def _part_programs(style: Style, drums_on: bool, overrides: dict[str, int] | Non
     return {name: chosen[name] for name in PART_ORDER if name in chosen}
 
 
-def _progression(
-    style: Style, key: Key, sections: list[Section], rng: np.random.Generator, loop: bool
-) -> list[Chord]:
+def _progression(style: Style, key: Key, sections: list[Section], rng: np.random.Generator, loop: bool) -> list[Chord]:
     """One chord a bar: verses on the first progression, choruses the second, bridges the
     third, intro/outro on the first; the piece ends on the tonic (unless it loops)."""
     progs = list(style.progressions)
@@ -159,8 +157,11 @@ def _progression(
         order[0], order[1] = order[0], order[1]  # keep verse/chorus roles; vary rotation below
     rotation = int(rng.integers(0, 2)) * 2  # start a cycle on its first or third chord
     per_section = {
-        "intro": progs[order[0]], "verse": progs[order[0]], "chorus": progs[order[1]],
-        "bridge": progs[order[2]], "outro": progs[order[0]],
+        "intro": progs[order[0]],
+        "verse": progs[order[0]],
+        "chorus": progs[order[1]],
+        "bridge": progs[order[2]],
+        "outro": progs[order[0]],
     }
     chords: list[Chord] = []
     for section in sections:
@@ -235,8 +236,10 @@ class _Writer:
             return
         next_starts = last_of_section and bar + 1 < self.total_bars
         fill = next_starts and section.bars >= 2
-        crash = bar == section.start_bar and section.name in ("chorus", "outro") or (
-            bar == section.start_bar and section.name == "verse" and section.start_bar > 0
+        crash = (
+            bar == section.start_bar
+            and section.name in ("chorus", "outro")
+            or (bar == section.start_bar and section.name == "verse" and section.start_bar > 0)
         )
         for hit in drums.bar_hits(style.groove, meter, intensity, fill, crash):
             self._note(part, hit.note, bar, hit.step, 1, self._velocity(hit.velocity, section, 8))
@@ -251,7 +254,12 @@ class _Writer:
         beat = meter.steps_per_beat
         velocity = self._velocity(96, section)
         pattern = self.style.bass_pattern
-        if self._is_final_bar(bar) or section.name in ("intro",) and self.style.energy >= 0.5 and pattern not in ("whole", "piano_left"):
+        if (
+            self._is_final_bar(bar)
+            or section.name in ("intro",)
+            and self.style.energy >= 0.5
+            and pattern not in ("whole", "piano_left")
+        ):
             self._note(part, root, bar, 0, steps, velocity)
             return
         if steps != 16 and pattern not in ("whole", "piano_left", "waltz"):
@@ -283,7 +291,15 @@ class _Writer:
         elif pattern == "808":
             events = [(0, 10, root), (10, 6, root if self.rng.random() < 0.6 else root + 12)]
         elif pattern == "funk":
-            events = [(0, 2, root), (3, 1, root + 12), (6, 1, root), (8, 2, fifth), (10, 1, root + 12), (13, 1, root), (14, 2, third)]
+            events = [
+                (0, 2, root),
+                (3, 1, root + 12),
+                (6, 1, root),
+                (8, 2, fifth),
+                (10, 1, root + 12),
+                (13, 1, root),
+                (14, 2, third),
+            ]
         elif pattern == "reggae":
             events = [(0, 3, root), (4, 2, root), (6, 2, third), (8, 4, fifth), (12, 3, root)]
         else:
@@ -404,7 +420,16 @@ class _Writer:
         if phrase_bar == 2 and repeat % 2 == 1:
             return _Motif(motif.onsets, tuple(-c for c in motif.contour), motif.register)
         if phrase_bar == 2:
-            extra = tuple(sorted(set(motif.onsets) | {o + 1 for o in motif.onsets if o + 1 < self.meter.steps_per_bar and self.meter.steps_per_bar == 16}))
+            extra = tuple(
+                sorted(
+                    set(motif.onsets)
+                    | {
+                        o + 1
+                        for o in motif.onsets
+                        if o + 1 < self.meter.steps_per_bar and self.meter.steps_per_bar == 16
+                    }
+                )
+            )
             contour = tuple(motif.contour[min(i, len(motif.contour) - 1)] for i in range(len(extra)))
             return _Motif(extra, contour, motif.register)
         return motif

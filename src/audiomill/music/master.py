@@ -122,5 +122,3 @@ def _fill_zeros(gain: np.ndarray, fallback: float) -> None:
         gain[:] = fallback
         return
     gain[missing] = np.interp(np.flatnonzero(missing), known, gain[known])
-
-

@@ -98,8 +98,12 @@ class Composition:
             "time_signature": meter.time_signature,
             "bars": self.arrangement.total_bars,
             "sections": [
-                {"name": s.name, "start_seconds": round(s.start_bar * meter.bar_seconds, 3),
-                 "bars": s.bars, "start_bar": s.start_bar}
+                {
+                    "name": s.name,
+                    "start_seconds": round(s.start_bar * meter.bar_seconds, 3),
+                    "bars": s.bars,
+                    "start_bar": s.start_bar,
+                }
                 for s in self.arrangement.sections
             ],
             "chords": [c.symbol for c in self.arrangement.chords],
@@ -164,8 +168,16 @@ def compose(
         meter = Meter.of(brief.time_signature, bpm, brief.style.swing)
     total_bars = bars_for(duration_seconds, meter, loop)
     arrangement = arrange(
-        brief.style, brief.key, meter, total_bars, rng, loop=loop, drums_on=brief.drums,
-        programs=brief.programs, melody=melody, chords=chords,
+        brief.style,
+        brief.key,
+        meter,
+        total_bars,
+        rng,
+        loop=loop,
+        drums_on=brief.drums,
+        programs=brief.programs,
+        melody=melody,
+        chords=chords,
     )
     frames = round(duration_seconds * SAMPLE_RATE)
     scratch = Path(tempfile.mkdtemp(prefix="audiomill-compose-"))
@@ -190,8 +202,18 @@ def compose(
         shutil.rmtree(scratch, ignore_errors=True)
         raise
     return Composition(
-        brief, arrangement, seed, duration_seconds, SAMPLE_RATE, frames, loop,
-        to_midi(arrangement), result, stems, mix_file, scratch,
+        brief,
+        arrangement,
+        seed,
+        duration_seconds,
+        SAMPLE_RATE,
+        frames,
+        loop,
+        to_midi(arrangement),
+        result,
+        stems,
+        mix_file,
+        scratch,
     )
 
 
@@ -199,10 +221,24 @@ def compose(
 # arranging around a given melody (hum-to-beat)
 
 MOOD_STYLES = {
-    "neutral": "pop", "happy": "pop", "upbeat": "pop", "energetic": "house", "dance": "house",
-    "calm": "ambient", "relaxed": "lofi", "chill": "lofi", "sad": "solo_piano", "dark": "trap",
-    "aggressive": "rock", "epic": "cinematic", "dramatic": "cinematic", "romantic": "waltz",
-    "groovy": "funk", "jazzy": "jazz", "dreamy": "ambient", "nostalgic": "synthwave",
+    "neutral": "pop",
+    "happy": "pop",
+    "upbeat": "pop",
+    "energetic": "house",
+    "dance": "house",
+    "calm": "ambient",
+    "relaxed": "lofi",
+    "chill": "lofi",
+    "sad": "solo_piano",
+    "dark": "trap",
+    "aggressive": "rock",
+    "epic": "cinematic",
+    "dramatic": "cinematic",
+    "romantic": "waltz",
+    "groovy": "funk",
+    "jazzy": "jazz",
+    "dreamy": "ambient",
+    "nostalgic": "synthwave",
 }
 
 
@@ -246,12 +282,21 @@ def compose_for_melody(
         f"key {chosen_key.name} " + ("as asked" if key else "estimated from the melody"),
         f"{bpm:g} bpm as given",
     ]
-    brief = Brief(chosen_style, float(bpm), chosen_key, meter.time_signature, chosen_style.groove is not None,
-                  {"melody": program}, reasons)
-    melody = [Note(n.pitch, n.start_seconds, n.duration_seconds, n.velocity) for n in notes
-              if n.start_seconds < duration_seconds]
-    return compose(brief, duration_seconds, seed, loop=False, soundfont=soundfont,
-                   melody=melody, chords=chords)
+    brief = Brief(
+        chosen_style,
+        float(bpm),
+        chosen_key,
+        meter.time_signature,
+        chosen_style.groove is not None,
+        {"melody": program},
+        reasons,
+    )
+    melody = [
+        Note(n.pitch, n.start_seconds, n.duration_seconds, n.velocity)
+        for n in notes
+        if n.start_seconds < duration_seconds
+    ]
+    return compose(brief, duration_seconds, seed, loop=False, soundfont=soundfont, melody=melody, chords=chords)
 
 
 def _style_for(style: str | None, mood: str) -> Style:
@@ -292,16 +337,21 @@ def harmonize(notes: Sequence[Note], key: Key, meter: Meter, total_bars: int) ->
             continue
 
         previous_degree = chords[-1].degree if chords else None
-        chords.append(max(candidates, key=lambda chord: _chord_fit(
-            chord, weights, downbeat, scale, prior[chord.degree], previous_degree)))
+        chords.append(
+            max(
+                candidates,
+                key=lambda chord: _chord_fit(chord, weights, downbeat, scale, prior[chord.degree], previous_degree),
+            )
+        )
     if chords:
         chords[0] = candidates[0] if weights_fit(notes, candidates[0], meter, 0) else chords[0]
         chords[-1] = candidates[0] if weights_fit(notes, candidates[0], meter, total_bars - 1) else chords[-1]
     return chords
 
 
-def _chord_fit(chord: Chord, weights: list[float], downbeat: set[int], scale: set[int], prior: float,
-               previous_degree: int | None) -> float:
+def _chord_fit(
+    chord: Chord, weights: list[float], downbeat: set[int], scale: set[int], prior: float, previous_degree: int | None
+) -> float:
     """How well ``chord`` carries one bar's melody (see harmonize)."""
     value = 0.0
     for pc, weight in enumerate(weights):

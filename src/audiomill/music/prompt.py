@@ -52,19 +52,56 @@ _METER = re.compile(r"\b(4/4|3/4|6/8)\b")
 
 # General MIDI programs for instrument names users write (first match wins)
 INSTRUMENT_PROGRAMS: tuple[tuple[str, int], ...] = (
-    ("electric piano", 4), ("rhodes", 4), ("piano", 0), ("organ", 16), ("harpsichord", 6),
-    ("nylon guitar", 24), ("classical guitar", 24), ("acoustic guitar", 25),
-    ("electric guitar", 27), ("distorted guitar", 30), ("guitar", 25), ("bass", 33),
-    ("violin", 40), ("viola", 41), ("cello", 42), ("strings", 48), ("harp", 46),
-    ("choir", 52), ("trumpet", 56), ("trombone", 57), ("horn", 60), ("brass", 61),
-    ("saxophone", 65), ("sax", 65), ("oboe", 68), ("clarinet", 71), ("flute", 73),
-    ("pan flute", 75), ("whistle", 78), ("synth lead", 81), ("lead", 81), ("synth", 81),
-    ("pad", 89), ("vibraphone", 11), ("marimba", 12), ("xylophone", 13), ("bells", 14),
-    ("music box", 10), ("celesta", 8), ("kalimba", 108), ("sitar", 104), ("banjo", 105),
-    ("harmonica", 22), ("accordion", 21),
+    ("electric piano", 4),
+    ("rhodes", 4),
+    ("piano", 0),
+    ("organ", 16),
+    ("harpsichord", 6),
+    ("nylon guitar", 24),
+    ("classical guitar", 24),
+    ("acoustic guitar", 25),
+    ("electric guitar", 27),
+    ("distorted guitar", 30),
+    ("guitar", 25),
+    ("bass", 33),
+    ("violin", 40),
+    ("viola", 41),
+    ("cello", 42),
+    ("strings", 48),
+    ("harp", 46),
+    ("choir", 52),
+    ("trumpet", 56),
+    ("trombone", 57),
+    ("horn", 60),
+    ("brass", 61),
+    ("saxophone", 65),
+    ("sax", 65),
+    ("oboe", 68),
+    ("clarinet", 71),
+    ("flute", 73),
+    ("pan flute", 75),
+    ("whistle", 78),
+    ("synth lead", 81),
+    ("lead", 81),
+    ("synth", 81),
+    ("pad", 89),
+    ("vibraphone", 11),
+    ("marimba", 12),
+    ("xylophone", 13),
+    ("bells", 14),
+    ("music box", 10),
+    ("celesta", 8),
+    ("kalimba", 108),
+    ("sitar", 104),
+    ("banjo", 105),
+    ("harmonica", 22),
+    ("accordion", 21),
 )
 
-DEFAULT_TONICS = {"major": ("C", "G", "D", "F", "A", "E", "Bb", "Eb"), "minor": ("A", "E", "D", "C", "G", "F#", "B", "F")}
+DEFAULT_TONICS = {
+    "major": ("C", "G", "D", "F", "A", "E", "Bb", "Eb"),
+    "minor": ("A", "E", "D", "C", "G", "F#", "B", "F"),
+}
 
 Ranker = Callable[[str, Sequence[str]], list[float]]  # query, documents -> cosine scores
 
@@ -122,7 +159,9 @@ def understand(
         style, scores = _rank(query, ranker)
         runner_up = sorted(scores.items(), key=lambda kv: -kv[1])[1] if len(scores) > 1 else None
         note = f", next {runner_up[0]} {runner_up[1]:.2f}" if runner_up else ""
-        reasons.append(f"the prompt is closest in meaning to the {style.name} style (similarity {scores[style.name]:.2f}{note})")
+        reasons.append(
+            f"the prompt is closest in meaning to the {style.name} style (similarity {scores[style.name]:.2f}{note})"
+        )
 
     meter_text = time_signature
     if meter_text is None:
@@ -234,5 +273,7 @@ def _decide_key(prompt: str, style: Style, key: str | None, rng: np.random.Gener
     tonics = DEFAULT_TONICS[mode]
     tonic = tonics[int(rng.integers(0, len(tonics)))]
     chosen = parse_key(f"{tonic} {mode}")
-    reasons.append(f"key {NOTE_NAMES[chosen.tonic]} {mode} ({mode} suits the {'mood' if mode != style.mode else 'style'})")
+    reasons.append(
+        f"key {NOTE_NAMES[chosen.tonic]} {mode} ({mode} suits the {'mood' if mode != style.mode else 'style'})"
+    )
     return chosen

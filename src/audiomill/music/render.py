@@ -107,9 +107,13 @@ def render_stems(
         synth = tinysoundfont.Synth(gain=SYNTH_GAIN_DB, samplerate=sample_rate)
         sfid = synth.sfload(str(soundfont))
         channel = 9 if part.is_drum else 0
-        synth.program_select(channel, sfid, 128 if part.is_drum else 0, 0 if part.is_drum else part.program, part.is_drum)
+        synth.program_select(
+            channel, sfid, 128 if part.is_drum else 0, 0 if part.is_drum else part.program, part.is_drum
+        )
         blocks = _synthesize(synth, channel, part, sample_rate, frames + tail_frames, _FLUSH_FRAMES)
-        voices.append((name, blocks, np.float32(PART_GAIN.get(name, 0.8)), StemFile(scratch_dir / f"{name}.f32", frames)))
+        voices.append(
+            (name, blocks, np.float32(PART_GAIN.get(name, 0.8)), StemFile(scratch_dir / f"{name}.f32", frames))
+        )
     mix = StemFile(scratch_dir / "mix.f32", frames)
     tails: dict[str, list[np.ndarray]] = {name: [] for name, *_ in voices}
     for position in range(0, frames + tail_frames, _FLUSH_FRAMES):
@@ -204,7 +208,9 @@ def to_midi(arrangement: Arrangement) -> pretty_midi.PrettyMIDI:
         instrument = pretty_midi.Instrument(program=part.program, is_drum=part.is_drum, name=name)
         for note in part.notes:
             instrument.notes.append(
-                pretty_midi.Note(note.velocity, note.pitch, note.start_seconds, note.start_seconds + note.duration_seconds)
+                pretty_midi.Note(
+                    note.velocity, note.pitch, note.start_seconds, note.start_seconds + note.duration_seconds
+                )
             )
         midi.instruments.append(instrument)
     return midi

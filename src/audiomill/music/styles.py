@@ -70,11 +70,16 @@ STYLES: tuple[Style, ...] = (
             "synth pads, gently rippling harp arpeggios, soft sparse piano notes, a deep "
             "held bass, no drums at all; major scale; low energy throughout, slow swells."
         ),
-        tempo_range=(60, 76), mode="major",
+        tempo_range=(60, 76),
+        mode="major",
         progressions=((0, 3, 5, 4), (3, 0, 4, 5), (5, 3, 0, 4)),
-        groove=None, bass_pattern="whole", comp_pattern="arpeggio",
+        groove=None,
+        bass_pattern="whole",
+        comp_pattern="arpeggio",
         programs=Programs(melody=0, chords=46, bass=32, pad=89),
-        energy=0.35, melody_density=0.2, melody_range=(67, 86),
+        energy=0.35,
+        melody_density=0.2,
+        melody_range=(67, 86),
         tags=("meditation", "relax", "sleep", "calm"),
     ),
     Style(
@@ -87,11 +92,15 @@ STYLES: tuple[Style, ...] = (
             "intimate, emotional, reflective; no band, no drums; major or minor; moderate "
             "slow tempo; grows gently in the middle and fades at the end."
         ),
-        tempo_range=(66, 92), mode="major",
+        tempo_range=(66, 92),
+        mode="major",
         progressions=((0, 5, 3, 4), (3, 4, 0, 5), (5, 3, 1, 4)),
-        groove=None, bass_pattern="piano_left", comp_pattern="arpeggio",
+        groove=None,
+        bass_pattern="piano_left",
+        comp_pattern="arpeggio",
         programs=Programs(melody=0, chords=0, bass=0),
-        energy=0.5, melody_density=0.45,
+        energy=0.5,
+        melody_density=0.45,
         tags=("piano",),
     ),
     Style(
@@ -104,11 +113,17 @@ STYLES: tuple[Style, ...] = (
             "upright bass, a lazy vibraphone melody; rainy day, coffee shop, late night "
             "homework; minor key; relaxed steady energy."
         ),
-        tempo_range=(70, 90), mode="minor",
+        tempo_range=(70, 90),
+        mode="minor",
         progressions=((0, 3, 6, 2), (5, 3, 0, 4), (3, 6, 2, 5)),
-        groove="boom_bap", bass_pattern="hiphop", comp_pattern="block",
+        groove="boom_bap",
+        bass_pattern="hiphop",
+        comp_pattern="block",
         programs=Programs(melody=11, chords=4, bass=32),
-        sevenths=True, swing=0.25, energy=0.5, melody_density=0.35,
+        sevenths=True,
+        swing=0.25,
+        energy=0.5,
+        melody_density=0.35,
         tags=("study", "lofi", "chill"),
     ),
     Style(
@@ -121,11 +136,15 @@ STYLES: tuple[Style, ...] = (
             "in octaves, bright saw synth lead, supersaw chord stabs, airy pad; minor key; "
             "builds up, drops, high energy in the chorus."
         ),
-        tempo_range=(120, 128), mode="minor",
+        tempo_range=(120, 128),
+        mode="minor",
         progressions=((0, 5, 2, 6), (5, 3, 0, 4), (3, 4, 5, 4)),
-        groove="four_on_floor", bass_pattern="octaves", comp_pattern="stabs",
+        groove="four_on_floor",
+        bass_pattern="octaves",
+        comp_pattern="stabs",
         programs=Programs(melody=81, chords=90, bass=38, pad=89),
-        energy=0.9, melody_density=0.55,
+        energy=0.9,
+        melody_density=0.55,
         tags=("edm", "dance", "club"),
     ),
     Style(
@@ -138,11 +157,15 @@ STYLES: tuple[Style, ...] = (
             "polysynth pads, a soaring lead; cyberpunk, video game, adrenaline; minor key; "
             "steady driving energy."
         ),
-        tempo_range=(96, 118), mode="minor",
+        tempo_range=(96, 118),
+        mode="minor",
         progressions=((0, 5, 2, 6), (3, 5, 6, 0), (5, 6, 0, 4)),
-        groove="backbeat", bass_pattern="eighths", comp_pattern="pad",
+        groove="backbeat",
+        bass_pattern="eighths",
+        comp_pattern="pad",
         programs=Programs(melody=81, chords=90, bass=39, pad=88),
-        energy=0.75, melody_density=0.45,
+        energy=0.75,
+        melody_density=0.45,
         tags=("80s", "retro", "synth"),
     ),
     Style(
@@ -155,11 +178,16 @@ STYLES: tuple[Style, ...] = (
             "and a heavy backbeat; stadium anthem, sports, workout, adrenaline; major key; "
             "high energy, biggest in the chorus."
         ),
-        tempo_range=(112, 140), mode="major",
+        tempo_range=(112, 140),
+        mode="major",
         progressions=((0, 6, 3, 0), (3, 0, 4, 5), (5, 3, 4, 4)),
-        groove="rock", bass_pattern="eighths", comp_pattern="power",
+        groove="rock",
+        bass_pattern="eighths",
+        comp_pattern="power",
         programs=Programs(melody=29, chords=30, bass=34),
-        energy=0.9, melody_density=0.5, melody_range=(62, 81),
+        energy=0.9,
+        melody_density=0.5,
+        melody_range=(62, 81),
         tags=("guitar", "band"),
     ),
     Style(
@@ -171,11 +199,15 @@ STYLES: tuple[Style, ...] = (
             "claps, a memorable hook melody; summer, radio, commercial, advertising, happy "
             "and uplifting; major key; verses lighter, choruses bigger."
         ),
-        tempo_range=(100, 124), mode="major",
+        tempo_range=(100, 124),
+        mode="major",
         progressions=((0, 4, 5, 3), (5, 3, 0, 4), (3, 4, 2, 5)),
-        groove="pop", bass_pattern="root_fifth", comp_pattern="pulse",
+        groove="pop",
+        bass_pattern="root_fifth",
+        comp_pattern="pulse",
         programs=Programs(melody=80, chords=0, bass=33, pad=25),
-        energy=0.75, melody_density=0.55,
+        energy=0.75,
+        melody_density=0.55,
         tags=("happy", "catchy"),
     ),
     Style(
@@ -188,11 +220,18 @@ STYLES: tuple[Style, ...] = (
             "brushes and hi-hat on two and four; smooth, sophisticated, improvised; major "
             "key; medium swing energy."
         ),
-        tempo_range=(100, 150), mode="major",
+        tempo_range=(100, 150),
+        mode="major",
         progressions=((1, 4, 0, 5), (0, 5, 1, 4), (3, 2, 1, 4)),
-        groove="swing", bass_pattern="walking", comp_pattern="comp",
+        groove="swing",
+        bass_pattern="walking",
+        comp_pattern="comp",
         programs=Programs(melody=65, chords=0, bass=32),
-        sevenths=True, swing=0.33, energy=0.6, melody_density=0.6, melody_range=(60, 80),
+        sevenths=True,
+        swing=0.33,
+        energy=0.6,
+        melody_density=0.6,
+        melody_range=(60, 80),
         tags=("swing", "saxophone"),
     ),
     Style(
@@ -205,11 +244,15 @@ STYLES: tuple[Style, ...] = (
             "melody; campfire, countryside, background music for videos, warm and "
             "hopeful; major key; gentle energy."
         ),
-        tempo_range=(84, 108), mode="major",
+        tempo_range=(84, 108),
+        mode="major",
         progressions=((0, 3, 0, 4), (5, 3, 0, 4), (3, 4, 0, 0)),
-        groove="light", bass_pattern="root_fifth", comp_pattern="fingerpick",
+        groove="light",
+        bass_pattern="root_fifth",
+        comp_pattern="fingerpick",
         programs=Programs(melody=73, chords=25, bass=32),
-        energy=0.5, melody_density=0.4,
+        energy=0.5,
+        melody_density=0.4,
         tags=("guitar", "folk"),
     ),
     Style(
@@ -222,11 +265,16 @@ STYLES: tuple[Style, ...] = (
             "timpani, cymbal crashes; battle, dragon, adventure, fantasy, victory; minor "
             "key; builds from quiet to a huge climax."
         ),
-        tempo_range=(84, 108), mode="minor",
+        tempo_range=(84, 108),
+        mode="minor",
         progressions=((0, 5, 2, 6), (0, 3, 4, 0), (5, 6, 0, 4)),
-        groove="epic", bass_pattern="ostinato", comp_pattern="ostinato",
+        groove="epic",
+        bass_pattern="ostinato",
+        comp_pattern="ostinato",
         programs=Programs(melody=60, chords=48, bass=43, pad=52),
-        energy=0.85, melody_density=0.35, melody_range=(57, 79),
+        energy=0.85,
+        melody_density=0.35,
+        melody_range=(57, 79),
         tags=("orchestra", "film", "epic"),
     ),
     Style(
@@ -239,11 +287,15 @@ STYLES: tuple[Style, ...] = (
             "bell melody, ominous pad; street, urban, gangster, confident; minor key; "
             "heavy steady energy."
         ),
-        tempo_range=(130, 150), mode="minor",
+        tempo_range=(130, 150),
+        mode="minor",
         progressions=((0, 0, 5, 4), (0, 5, 3, 4), (5, 5, 0, 4)),
-        groove="trap", bass_pattern="808", comp_pattern="pad",
+        groove="trap",
+        bass_pattern="808",
+        comp_pattern="pad",
         programs=Programs(melody=14, chords=None, bass=38, pad=89),
-        energy=0.8, melody_density=0.35,
+        energy=0.8,
+        melody_density=0.35,
         tags=("rap", "808", "hip hop"),
     ),
     Style(
@@ -256,11 +308,16 @@ STYLES: tuple[Style, ...] = (
             "1970s funk and disco, danceable and fun; minor key (dorian colour); lively "
             "energy."
         ),
-        tempo_range=(100, 116), mode="minor",
+        tempo_range=(100, 116),
+        mode="minor",
         progressions=((0, 3, 0, 3), (5, 6, 0, 0), (3, 4, 3, 4)),
-        groove="funk", bass_pattern="funk", comp_pattern="stabs",
+        groove="funk",
+        bass_pattern="funk",
+        comp_pattern="stabs",
         programs=Programs(melody=61, chords=27, bass=36),
-        sevenths=True, energy=0.8, melody_density=0.45,
+        sevenths=True,
+        energy=0.8,
+        melody_density=0.45,
         tags=("groove", "disco"),
     ),
     Style(
@@ -272,11 +329,15 @@ STYLES: tuple[Style, ...] = (
             "skank chords on organ and guitar, deep round bass, a trumpet melody; island, "
             "Jamaica, beach, sunshine, summer; major key; relaxed steady energy."
         ),
-        tempo_range=(70, 90), mode="major",
+        tempo_range=(70, 90),
+        mode="major",
         progressions=((0, 3, 0, 4), (3, 4, 0, 5), (5, 3, 4, 4)),
-        groove="one_drop", bass_pattern="reggae", comp_pattern="skank",
+        groove="one_drop",
+        bass_pattern="reggae",
+        comp_pattern="skank",
         programs=Programs(melody=56, chords=16, bass=33),
-        energy=0.6, melody_density=0.35,
+        energy=0.6,
+        melody_density=0.35,
         tags=("island", "summer"),
     ),
     Style(
@@ -289,11 +350,16 @@ STYLES: tuple[Style, ...] = (
             "romance, old Vienna, a music box, a merry-go-round; major key; graceful, "
             "moderate energy."
         ),
-        tempo_range=(120, 160), mode="major",
+        tempo_range=(120, 160),
+        mode="major",
         progressions=((0, 4, 4, 0), (3, 0, 4, 0), (5, 1, 4, 4)),
-        groove=None, bass_pattern="waltz", comp_pattern="waltz",
+        groove=None,
+        bass_pattern="waltz",
+        comp_pattern="waltz",
         programs=Programs(melody=40, chords=0, bass=45, pad=49),
-        time_signature="3/4", energy=0.55, melody_density=0.45,
+        time_signature="3/4",
+        energy=0.55,
+        melody_density=0.45,
         tags=("3/4", "ballroom"),
     ),
     Style(
@@ -305,11 +371,15 @@ STYLES: tuple[Style, ...] = (
             "arpeggiated chords, bouncy bass, punchy simple drums; arcade, platformer, "
             "pixel art adventure, level theme; major key; fast and energetic."
         ),
-        tempo_range=(130, 160), mode="major",
+        tempo_range=(130, 160),
+        mode="major",
         progressions=((0, 5, 3, 4), (3, 4, 2, 5), (5, 3, 4, 0)),
-        groove="pop", bass_pattern="octaves", comp_pattern="arpeggio",
+        groove="pop",
+        bass_pattern="octaves",
+        comp_pattern="arpeggio",
         programs=Programs(melody=80, chords=81, bass=38),
-        energy=0.8, melody_density=0.65,
+        energy=0.8,
+        melody_density=0.65,
         tags=("8-bit", "game"),
     ),
     Style(
@@ -321,11 +391,17 @@ STYLES: tuple[Style, ...] = (
             "gently rocking six-eight rhythm, harp arpeggios, a warm soft pad, no drums; "
             "bedtime, nursery, dreams, stars; major key; very low energy, fading away."
         ),
-        tempo_range=(50, 66), mode="major",
+        tempo_range=(50, 66),
+        mode="major",
         progressions=((0, 3, 0, 4), (0, 5, 3, 4), (3, 0, 4, 0)),
-        groove=None, bass_pattern="beats", comp_pattern="arpeggio",
+        groove=None,
+        bass_pattern="beats",
+        comp_pattern="arpeggio",
         programs=Programs(melody=10, chords=46, bass=32, pad=89),
-        time_signature="6/8", energy=0.3, melody_density=0.3, melody_range=(67, 88),
+        time_signature="6/8",
+        energy=0.3,
+        melody_density=0.3,
+        melody_range=(67, 88),
         tags=("sleep", "baby", "6/8"),
     ),
 )

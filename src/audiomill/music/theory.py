@@ -29,9 +29,7 @@ SCALE_STEPS: dict[Mode, tuple[int, ...]] = {
 _KEY_PARAM = re.compile(r"^\s*([A-Ga-g])\s*(#|♯|b|♭|sharp|flat)?\s*(major|minor|maj|min|m)?\s*$", re.IGNORECASE)
 # A key inside prose: the note letter in capitals and the mode spelled out ("in F# minor"),
 # or glued short forms ("Am", "F#m", "Ebmaj"); "I am" and "a minor change" must not match.
-_KEY_IN_PROSE = re.compile(
-    r"(?<![\w#])([A-G])(#|♯|b|♭)?(?:\s*(major|minor|Major|Minor)\b|(m|maj|min)(?![\w#]))"
-)
+_KEY_IN_PROSE = re.compile(r"(?<![\w#])([A-G])(#|♯|b|♭)?(?:\s*(major|minor|Major|Minor)\b|(m|maj|min)(?![\w#]))")
 
 
 @dataclass(frozen=True)
@@ -61,9 +59,7 @@ def pitch_class(name: str) -> int:
         raise InvalidInput("empty note name")
     letter = name[0].upper()
     accidental = name[1:].strip().lower()
-    spelled = letter + {"#": "#", "♯": "#", "sharp": "#", "b": "b", "♭": "b", "flat": "b", "": ""}.get(
-        accidental, "?"
-    )
+    spelled = letter + {"#": "#", "♯": "#", "sharp": "#", "b": "b", "♭": "b", "flat": "b", "": ""}.get(accidental, "?")
     if spelled in NOTE_NAMES:
         return NOTE_NAMES.index(spelled)
     if spelled in _FLAT_NAMES:
@@ -77,9 +73,7 @@ def parse_key(text: str) -> Key:
     """'A minor', 'F# major', 'Bb min', 'C#m', 'D' (major) -> Key; InvalidInput otherwise."""
     match = _KEY_PARAM.match(text)
     if match is None:
-        raise InvalidInput(
-            f"key {text!r} is not understood: write a note and a mode, e.g. 'A minor' or 'F# major'"
-        )
+        raise InvalidInput(f"key {text!r} is not understood: write a note and a mode, e.g. 'A minor' or 'F# major'")
     letter, accidental, mode_word = match.groups()
     tonic = pitch_class(letter.upper() + (accidental or ""))
     mode: Mode = "minor" if (mode_word or "").lower() in ("minor", "min", "m") else "major"
@@ -124,9 +118,7 @@ def chord_on(key: Key, degree: int, seventh: bool = False) -> Chord:
     return Chord(degree % 7, tones[0], tuple(tones), NOTE_NAMES[tones[0]] + quality)
 
 
-def voice_chord(
-    chord: Chord, previous: tuple[int, ...] | None, low: int = 52, high: int = 76
-) -> tuple[int, ...]:
+def voice_chord(chord: Chord, previous: tuple[int, ...] | None, low: int = 52, high: int = 76) -> tuple[int, ...]:
     """Pitches for ``chord`` within [low, high] that move least from ``previous``.
 
     Every arrangement of the chord's pitch classes into ascending voices (one octave

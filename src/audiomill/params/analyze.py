@@ -11,7 +11,9 @@ class AnalyzeParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     waveform_columns: int = Field(
-        default=2000, ge=16, le=20000,
+        default=2000,
+        ge=16,
+        le=20000,
         description="columns of min/max waveform peaks in the result (for drawing); 16-20000",
     )
     waveform_width: int = Field(default=1200, ge=64, le=8000, description="width of waveform.png in pixels")

@@ -22,8 +22,7 @@ class DenoiseParams(LoudnessFields):
         default=None,
         gt=0.0,
         le=100.0,
-        description="reduce noise by at most this many dB (e.g. 12 keeps some ambience); "
-        "default: no limit",
+        description="reduce noise by at most this many dB (e.g. 12 keeps some ambience); default: no limit",
     )
     boost_level: BoostLevel = Field(
         default="none",

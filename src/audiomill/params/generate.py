@@ -26,24 +26,59 @@ MAX_SEED = 2**31 - 1
 class GenerateParams(EncodeOptions):
     """Text to music: a mix, one stem per part and the MIDI (kind ``generate``)."""
 
-    prompt: str = Field(min_length=1, max_length=500, description="what the music should be, in words (1-500 characters)")
+    prompt: str = Field(
+        min_length=1, max_length=500, description="what the music should be, in words (1-500 characters)"
+    )
     duration_seconds: float = Field(
-        default=30.0, ge=MIN_DURATION_SECONDS, le=MAX_DURATION_SECONDS,
+        default=30.0,
+        ge=MIN_DURATION_SECONDS,
+        le=MAX_DURATION_SECONDS,
         description="length of the result in seconds (5-300), honoured to the sample",
     )
-    bpm: float | None = Field(default=None, ge=40, le=300, description="tempo in beats per minute (40-300); default: from the prompt or the style")
-    key: str | None = Field(default=None, max_length=20, description="key, e.g. 'A minor', 'F# major', 'Bbm'; default: from the prompt or the style")
-    mood: str | None = Field(default=None, max_length=100, description="mood in words (e.g. 'energetic', 'calm'), read together with the prompt")
-    genre: str | None = Field(default=None, max_length=100, description="genre or style name (e.g. 'jazz', 'lofi', 'cinematic'); wins over the prompt")
-    time_signature: TimeSignatureName | None = Field(default=None, description="meter; default: the style's (most are 4/4)")
+    bpm: float | None = Field(
+        default=None,
+        ge=40,
+        le=300,
+        description="tempo in beats per minute (40-300); default: from the prompt or the style",
+    )
+    key: str | None = Field(
+        default=None,
+        max_length=20,
+        description="key, e.g. 'A minor', 'F# major', 'Bbm'; default: from the prompt or the style",
+    )
+    mood: str | None = Field(
+        default=None,
+        max_length=100,
+        description="mood in words (e.g. 'energetic', 'calm'), read together with the prompt",
+    )
+    genre: str | None = Field(
+        default=None,
+        max_length=100,
+        description="genre or style name (e.g. 'jazz', 'lofi', 'cinematic'); wins over the prompt",
+    )
+    time_signature: TimeSignatureName | None = Field(
+        default=None, description="meter; default: the style's (most are 4/4)"
+    )
     instruments: list[str] | None = Field(
-        default=None, max_length=3,
+        default=None,
+        max_length=3,
         description="up to 3 instrument names for the melody, chords and pad, in that order (e.g. ['violin', 'piano'])",
     )
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="same seed and parameters: the same audio, bit for bit; default: random (reported in the result)")
-    variations: int = Field(default=1, ge=1, le=8, description="how many different takes to write (seeds seed, seed+1, ...)")
-    loop: bool = Field(default=False, description="make a seamless loop: no intro or ending; the tail wraps onto the start")
-    model: GenerateModel = Field(default="composer", description="'composer' (embedded, offline, CPU) or a MusicGen model (needs its weights)")
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_SEED,
+        description="same seed and parameters: the same audio, bit for bit; default: random (reported in the result)",
+    )
+    variations: int = Field(
+        default=1, ge=1, le=8, description="how many different takes to write (seeds seed, seed+1, ...)"
+    )
+    loop: bool = Field(
+        default=False, description="make a seamless loop: no intro or ending; the tail wraps onto the start"
+    )
+    model: GenerateModel = Field(
+        default="composer", description="'composer' (embedded, offline, CPU) or a MusicGen model (needs its weights)"
+    )
     preview: bool = Field(default=False, description="also write an mp3 preview of the mix (output 'preview')")
     repo_id: str | None = Field(default=None, description="music project (UUID) to commit the result into")
     commit_id: str | None = Field(default=None, description="commit (UUID) the result builds on")

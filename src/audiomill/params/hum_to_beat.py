@@ -12,10 +12,22 @@ MAX_SEED = 2**31 - 1
 class HumToBeatParams(EncodeOptions):
     """A hummed melody, transcribed and arranged into a track (kind ``hum_to_beat``)."""
 
-    bpm: int = Field(default=120, ge=60, le=300, description="tempo of the result in beats per minute (60-300); "
-                     "the hum's notes are quantized to sixteenths of it")
-    mood: str = Field(default="neutral", min_length=1, max_length=100,
-                      description="mood in words (e.g. 'happy', 'dark', 'chill'): picks the style of drums, bass and chords")
-    key: str | None = Field(default=None, max_length=20,
-                            description="key to harmonise in, e.g. 'A minor'; default: found from the hummed notes")
+    bpm: int = Field(
+        default=120,
+        ge=60,
+        le=300,
+        description="tempo of the result in beats per minute (60-300); "
+        "the hum's notes are quantized to sixteenths of it",
+    )
+    mood: str = Field(
+        default="neutral",
+        min_length=1,
+        max_length=100,
+        description="mood in words (e.g. 'happy', 'dark', 'chill'): picks the style of drums, bass and chords",
+    )
+    key: str | None = Field(
+        default=None,
+        max_length=20,
+        description="key to harmonise in, e.g. 'A minor'; default: found from the hummed notes",
+    )
     seed: int | None = Field(default=None, ge=0, le=MAX_SEED, description="arrangement seed; same seed, same result")

@@ -31,9 +31,7 @@ class SeparateParams(EncodeOptions):
         description="Demucs model name (htdemucs, htdemucs_ft, htdemucs_6s, hdemucs_mmi, "
         "mdx_extra, …) or the name of a model in AUDIOMILL_MODELS_DIR",
     )
-    two_stems: StemName | None = Field(
-        default=None, description="keep this stem and write the rest as its complement"
-    )
+    two_stems: StemName | None = Field(default=None, description="keep this stem and write the rest as its complement")
     complement_name: str | None = Field(
         default=None,
         pattern=r"^[a-z0-9_]{1,32}$",
@@ -59,8 +57,7 @@ class SeparateParams(EncodeOptions):
     )
     residual: bool = Field(
         default=False,
-        description="add what the model left out to 'other' (or the complement) so the "
-        "stems sum back to the mix",
+        description="add what the model left out to 'other' (or the complement) so the stems sum back to the mix",
     )
 
     @model_validator(mode="after")

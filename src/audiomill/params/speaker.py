@@ -26,15 +26,13 @@ class SpeakerExtractParams(LoudnessFields):
         default=60.0,
         ge=20.0,
         le=120.0,
-        description="how far everything that is not the target's speech is turned down, "
-        "in dB (20-120)",
+        description="how far everything that is not the target's speech is turned down, in dB (20-120)",
     )
     ramp_ms: float = Field(
         default=30.0,
         ge=5.0,
         le=200.0,
-        description="raised-cosine fade at each edge of kept speech, in ms (5-200), so cuts "
-        "do not click",
+        description="raised-cosine fade at each edge of kept speech, in ms (5-200), so cuts do not click",
     )
     num_speakers: int | None = Field(
         default=None,

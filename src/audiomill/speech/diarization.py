@@ -86,9 +86,7 @@ class Turn:
 class Diarization:
     turns: list[Turn]  # in time order, not overlapping
     speaker_count: int
-    overlap: list[SampleSpan] = field(
-        default_factory=list
-    )  # estimated, see overlap_spans
+    overlap: list[SampleSpan] = field(default_factory=list)  # estimated, see overlap_spans
 
     def speaker_turns(self, speaker: int) -> list[Turn]:
         return [turn for turn in self.turns if turn.speaker == speaker]
@@ -127,14 +125,8 @@ def diarize(
         report(0.5 * index / len(pieces))
         maps.append(encoder.frame_map(audio_16k[start:end]))
     report(0.5)
-    turns = [
-        turn
-        for piece, frames in zip(pieces, maps)
-        for turn in change_turns(encoder, frames, piece)
-    ]
-    long_turns = [
-        t for t in turns if t[1] - t[0] >= MIN_CLUSTER_TURN_SECONDS * SAMPLE_RATE_HZ
-    ]
+    turns = [turn for piece, frames in zip(pieces, maps) for turn in change_turns(encoder, frames, piece)]
+    long_turns = [t for t in turns if t[1] - t[0] >= MIN_CLUSTER_TURN_SECONDS * SAMPLE_RATE_HZ]
     clustered = long_turns or turns
     embeddings = encoder.embed_many([audio_16k[a:b] for a, b in clustered])
     report(0.8)
@@ -156,9 +148,7 @@ def diarize(
 # ---------------------------------------------------------------- 1. turns
 
 
-def change_turns(
-    encoder: TurnEncoder, frames: FrameMapLike, piece: SampleSpan
-) -> list[SampleSpan]:
+def change_turns(encoder: TurnEncoder, frames: FrameMapLike, piece: SampleSpan) -> list[SampleSpan]:
     """The piece cut at its speaker-change points (absolute samples)."""
     start, end = piece
     grid_step = round(GRID_SECONDS * SAMPLE_RATE_HZ)
@@ -170,9 +160,7 @@ def change_turns(
         return [piece]
     left = np.stack([np.maximum(points - width, 0), points], axis=1)
     right = np.stack([points, np.minimum(points + width, length)], axis=1)
-    distance = 1.0 - np.sum(
-        encoder.pooled(frames, left) * encoder.pooled(frames, right), axis=1
-    )
+    distance = 1.0 - np.sum(encoder.pooled(frames, left) * encoder.pooled(frames, right), axis=1)
     cuts = peaks(distance, CHANGE_DISTANCE, round(PEAK_RADIUS_SECONDS / GRID_SECONDS))
     edges = [start, *(start + int(points[i]) for i in cuts), end]
     return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
@@ -185,9 +173,7 @@ def peaks(values: np.ndarray, threshold: float, radius: int) -> list[int]:
         index = int(found_index)
         low, high = max(0, index - radius), min(int(values.size), index + radius + 1)
         neighbourhood = values[low:high]
-        if values[index] >= neighbourhood.max() and index == low + int(
-            np.argmax(neighbourhood)
-        ):
+        if values[index] >= neighbourhood.max() and index == low + int(np.argmax(neighbourhood)):
             found.append(int(index))
     return found
 
@@ -230,20 +216,11 @@ def pooled_centroids(
     for (start, end), label in zip(turns, labels):
         piece_index = next(i for i, (a, b) in enumerate(pieces) if a <= start < b)
         offset = pieces[piece_index][0]
-        vector = encoder.pooled(
-            maps[piece_index], np.array([[start - offset, end - offset]])
-        )[0]
+        vector = encoder.pooled(maps[piece_index], np.array([[start - offset, end - offset]]))[0]
         weighted = vector * (end - start)
         current = sums[label]
         sums[label] = weighted if current is None else current + weighted
-    vectors = np.stack(
-        [
-            s
-            if s is not None
-            else np.zeros_like(next(v for v in sums if v is not None))
-            for s in sums
-        ]
-    )
+    vectors = np.stack([s if s is not None else np.zeros_like(next(v for v in sums if v is not None)) for s in sums])
     return vectors / (np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12)
 
 
@@ -261,9 +238,7 @@ def label_scores(
     grid = np.arange(step // 2, max(length, 1), step)
     if grid.size == 0:
         grid = np.array([length // 2])
-    windows = np.stack(
-        [np.clip(grid - half, 0, length), np.clip(grid + half, 0, length)], 1
-    )
+    windows = np.stack([np.clip(grid - half, 0, length), np.clip(grid + half, 0, length)], 1)
     # Near the piece's edges keep the window full length inside the piece.
     short = windows[:, 1] - windows[:, 0] < 2 * half
     windows[short & (windows[:, 0] == 0), 1] = min(length, 2 * half)
@@ -291,9 +266,7 @@ def viterbi(scores: np.ndarray, switch_cost: float) -> np.ndarray:
     return path
 
 
-def runs_to_turns(
-    grid: np.ndarray, path: np.ndarray, scores: np.ndarray, piece: SampleSpan
-) -> list[Turn]:
+def runs_to_turns(grid: np.ndarray, path: np.ndarray, scores: np.ndarray, piece: SampleSpan) -> list[Turn]:
     """Runs of one label as turns (boundaries halfway between grid points), each with its
     confidence: the mean margin of its speaker over the best other, mapped to 0-1."""
     start, end = piece
@@ -302,14 +275,8 @@ def runs_to_turns(
     turns = []
     for first, last in itertools.pairwise(bounds):
         speaker = int(path[first])
-        begin = (
-            start if first == 0 else start + int((grid[first - 1] + grid[first]) // 2)
-        )
-        finish = (
-            end
-            if last == path.size
-            else start + int((grid[last - 1] + grid[last]) // 2)
-        )
+        begin = start if first == 0 else start + int((grid[first - 1] + grid[first]) // 2)
+        finish = end if last == path.size else start + int((grid[last - 1] + grid[last]) // 2)
         own = scores[first:last, speaker]
         if scores.shape[1] > 1:
             others = np.delete(scores[first:last], speaker, axis=1).max(axis=1)
@@ -365,18 +332,14 @@ def refine_boundaries(
     return refined
 
 
-def overlap_spans(
-    grid: np.ndarray, scores: np.ndarray, piece: SampleSpan
-) -> list[SampleSpan]:
+def overlap_spans(grid: np.ndarray, scores: np.ndarray, piece: SampleSpan) -> list[SampleSpan]:
     """Grid stretches where the two closest speakers score within OVERLAP_MARGIN of each
     other and both above OVERLAP_MIN_SIMILARITY: a window that sounds like two people at
     once. An estimate (no overlap detector's weights are reachable here)."""
     if scores.shape[1] < 2 or grid.size == 0:
         return []
     ordered = np.sort(scores, axis=1)
-    both = (ordered[:, -1] - ordered[:, -2] < OVERLAP_MARGIN) & (
-        ordered[:, -2] >= OVERLAP_MIN_SIMILARITY
-    )
+    both = (ordered[:, -1] - ordered[:, -2] < OVERLAP_MARGIN) & (ordered[:, -2] >= OVERLAP_MIN_SIMILARITY)
     step = round(GRID_SECONDS * SAMPLE_RATE_HZ)
     spans = []
     padded = np.concatenate([[False], both, [False]]).astype(np.int8)
@@ -399,9 +362,7 @@ def renumbered(turns: list[Turn]) -> list[Turn]:
         if merged and merged[-1].speaker == speaker and merged[-1].end >= turn.start:
             previous = merged[-1]
             weight = previous.seconds + turn.seconds
-            confidence = (
-                previous.confidence * previous.seconds + turn.confidence * turn.seconds
-            ) / weight
+            confidence = (previous.confidence * previous.seconds + turn.confidence * turn.seconds) / weight
             merged[-1] = Turn(previous.start, turn.end, speaker, round(confidence, 3))
         else:
             merged.append(Turn(turn.start, turn.end, speaker, turn.confidence))
@@ -411,9 +372,7 @@ def renumbered(turns: list[Turn]) -> list[Turn]:
 # ---------------------------------------------------------------- RTTM
 
 
-def rttm_lines(
-    diarization: Diarization, file_id: str, names: Sequence[str]
-) -> list[str]:
+def rttm_lines(diarization: Diarization, file_id: str, names: Sequence[str]) -> list[str]:
     """NIST RTTM: one SPEAKER line per turn (start and duration in seconds)."""
     return [
         f"SPEAKER {file_id} 1 {turn.start / SAMPLE_RATE_HZ:.3f} {turn.seconds:.3f} "

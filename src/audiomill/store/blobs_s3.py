@@ -125,7 +125,7 @@ class S3BlobStore:
 
     def _digest_of(self, key: str) -> str | None:
         """The digest a key names, or None for anything that is not one of our objects."""
-        parts = key[len(self.prefix):].split("/")
+        parts = key[len(self.prefix) :].split("/")
         if len(parts) != 3 or parts[0] != parts[2][:2] or parts[1] != parts[2][2:4]:
             return None
         try:
@@ -165,8 +165,11 @@ class S3BlobStore:
             if head is None or head.get("ContentLength") != staged.size_bytes:
                 # upload_file switches to a multipart upload above the transfer threshold.
                 self._client.upload_file(
-                    str(staged.path), self.bucket, key,
-                    ExtraArgs={"ContentType": "application/octet-stream"}, Config=self._transfer,
+                    str(staged.path),
+                    self.bucket,
+                    key,
+                    ExtraArgs={"ContentType": "application/octet-stream"},
+                    Config=self._transfer,
                 )
         self._keep_as_cached(staged)
         return staged.sha256

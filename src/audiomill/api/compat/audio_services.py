@@ -99,17 +99,22 @@ def _loudness(job: Job) -> dict[str, Any]:
 _ORIGINAL = Original("audio_file", "audio", "", "original")
 SERVICES = (
     Service(
-        prefix="denoise", kind="denoise", start_path="upload",
+        prefix="denoise",
+        kind="denoise",
+        start_path="upload",
         originals=(_ORIGINAL,),
         outputs=(Output("audio", "denoised", "denoised"),),
         failed_status="failed",
         missing_body={"status": "error", "message": "No audio file provided"},
         started_message="File uploaded successfully. Processing started.",
         deleted_body={"status": "success", "message": "File deleted successfully"},
-        boost_default="none", started_echoes_filename=True,
+        boost_default="none",
+        started_echoes_filename=True,
     ),
     Service(
-        prefix="vocal", kind="vocals", start_path="separate",
+        prefix="vocal",
+        kind="vocals",
+        start_path="separate",
         originals=(replace(_ORIGINAL, category="vocal_separation/original"),),
         outputs=(
             Output("vocals", "vocals", "vocal_separation/vocals"),
@@ -121,17 +126,22 @@ SERVICES = (
         deleted_body={"status": "success"},
     ),
     Service(
-        prefix="boost", kind="boost", start_path="upload",
+        prefix="boost",
+        kind="boost",
+        start_path="upload",
         originals=(replace(_ORIGINAL, category="audio_boost/original"),),
         outputs=(Output("audio", "boosted", "audio_boost/boosted"),),
         failed_status="failed",
         missing_body={"error": "No file provided"},
         started_message="Audio boost started",
         deleted_body={"status": "success"},
-        boost_default="3x", extra=_loudness,
+        boost_default="3x",
+        extra=_loudness,
     ),
     Service(
-        prefix="speaker", kind="extract_speaker", start_path="extract",
+        prefix="speaker",
+        kind="extract_speaker",
+        start_path="extract",
         originals=(
             Original("conversation_file", "conversation", "conversation", "speaker_extraction/conversations"),
             Original("target_speaker_file", "target", "target", "speaker_extraction/targets"),
@@ -141,7 +151,8 @@ SERVICES = (
         missing_body={"status": "error", "message": "Both conversation file and target speaker file are required"},
         started_message="Speaker extraction started",
         deleted_body={"status": "success", "message": "File deleted successfully"},
-        boost_default="none", duration_of="conversation",
+        boost_default="none",
+        duration_of="conversation",
         extra=lambda job: {"similarity_score": job.result.get("similarity_score")},
     ),
 )
@@ -232,13 +243,19 @@ def _start_handler(svc: Service) -> Callable[..., Any]:
         for o in svc.originals
     ]
     if svc.boost_default is not None:
-        fields.append(Parameter("boost_level", Parameter.KEYWORD_ONLY, default=svc.boost_default,
-                                annotation=Annotated[str, Form()]))
-    start.__signature__ = Signature([  # type: ignore[attr-defined]
-        Parameter("runtime", Parameter.KEYWORD_ONLY, annotation=RuntimeDep),
-        Parameter("user", Parameter.KEYWORD_ONLY, annotation=CurrentUser),
-        *fields,
-    ], return_annotation=Any)
+        fields.append(
+            Parameter(
+                "boost_level", Parameter.KEYWORD_ONLY, default=svc.boost_default, annotation=Annotated[str, Form()]
+            )
+        )
+    start.__signature__ = Signature(  # type: ignore[attr-defined]
+        [
+            Parameter("runtime", Parameter.KEYWORD_ONLY, annotation=RuntimeDep),
+            Parameter("user", Parameter.KEYWORD_ONLY, annotation=CurrentUser),
+            *fields,
+        ],
+        return_annotation=Any,
+    )
     return start
 
 
@@ -269,10 +286,13 @@ def _delete_handler(svc: Service) -> Callable[..., Any]:
 
 for _svc in SERVICES:
     _base = f"/api/{_svc.prefix}"
-    router.add_api_route(f"{_base}/{_svc.start_path}/", _start_handler(_svc), methods=["POST"],
-                         name=f"{_svc.prefix}_{_svc.start_path}")
+    router.add_api_route(
+        f"{_base}/{_svc.start_path}/", _start_handler(_svc), methods=["POST"], name=f"{_svc.prefix}_{_svc.start_path}"
+    )
     router.add_api_route(f"{_base}/files/", _list_handler(_svc), methods=["GET"], name=f"{_svc.prefix}_files")
-    router.add_api_route(f"{_base}/files/{{file_id}}/status/", _status_handler(_svc), methods=["GET"],
-                         name=f"{_svc.prefix}_status")
-    router.add_api_route(f"{_base}/files/{{file_id}}/delete/", _delete_handler(_svc), methods=["DELETE"],
-                         name=f"{_svc.prefix}_delete")
+    router.add_api_route(
+        f"{_base}/files/{{file_id}}/status/", _status_handler(_svc), methods=["GET"], name=f"{_svc.prefix}_status"
+    )
+    router.add_api_route(
+        f"{_base}/files/{{file_id}}/delete/", _delete_handler(_svc), methods=["DELETE"], name=f"{_svc.prefix}_delete"
+    )

@@ -98,7 +98,7 @@ def resolve_file_path(session, owner_id: int, file_path: str) -> Asset:  # type:
     """A client's ``file_path`` -> the caller's asset, or NotFound."""
     decoded = unquote(file_path.strip())
     if decoded.startswith(STATIC_AUDIO_PREFIX):
-        rest = decoded[len(STATIC_AUDIO_PREFIX):]
+        rest = decoded[len(STATIC_AUDIO_PREFIX) :]
         if rest and "/" not in rest:
             return _by_name(session, owner_id, rest)
     return asset_for_client_path(session, owner_id, file_path)
@@ -110,9 +110,12 @@ def _blob_upload(runtime, asset: Asset) -> service.Upload:  # type: ignore[no-un
 
 # -- analysis --------------------------------------------------------------------------
 
+
 @router.post("/api/ai/analyze-audio", responses={404: {"description": "no such file (or not yours)"}})
 def analyze_audio(
-    runtime: RuntimeDep, session: SessionDep, user: CurrentUser,
+    runtime: RuntimeDep,
+    session: SessionDep,
+    user: CurrentUser,
     file_path: Annotated[str, Query(max_length=2000, description="a /static/audio/… URL this service gave you")],
 ) -> dict[str, Any]:
     """Analyse one of your files now (seconds for a song): the seed's {bpm, key_signature,
@@ -133,10 +136,15 @@ def analyze_audio(
 
 # -- stem separation -------------------------------------------------------------------
 
-@router.post("/api/ai/separate-stems", response_model=StemSeparationResponse,
-             responses={404: {"description": "no such file (or not yours)"}})
-def separate_stems(request: StemSeparationRequest, runtime: RuntimeDep, session: SessionDep,
-                   user: CurrentUser) -> StemSeparationResponse:
+
+@router.post(
+    "/api/ai/separate-stems",
+    response_model=StemSeparationResponse,
+    responses={404: {"description": "no such file (or not yours)"}},
+)
+def separate_stems(
+    request: StemSeparationRequest, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
+) -> StemSeparationResponse:
     asset = resolve_file_path(session, user.id, request.file_path)
     upload = _blob_upload(runtime, asset)
     try:
@@ -163,15 +171,19 @@ register_result(SEPARATE_KIND, separate_result)
 
 # -- hum to beat -----------------------------------------------------------------------
 
+
 @router.post("/api/ai/hum-to-beat", response_model=HumToBeatResponse)
 def hum_to_beat(
-    runtime: RuntimeDep, user: CurrentUser,
+    runtime: RuntimeDep,
+    user: CurrentUser,
     file_upload: Annotated[UploadFile, File(description="the hummed melody (mp3, wav, m4a, flac, ogg)")],
     bpm: Annotated[int, Query(ge=60, le=300)] = 120,
     mood: Annotated[str, Query(min_length=1, max_length=100)] = "neutral",
 ) -> HumToBeatResponse:
     params = {"bpm": bpm, "mood": mood, "output_format": "wav"}
-    job = service.create_job(runtime, user.id, HUM_KIND, params, [service.Upload(file_upload.file, file_upload.filename)])
+    job = service.create_job(
+        runtime, user.id, HUM_KIND, params, [service.Upload(file_upload.file, file_upload.filename)]
+    )
     return HumToBeatResponse(task_id=job.uuid, status="pending", message="Melody-to-beat generation queued")
 
 
@@ -198,16 +210,21 @@ register_result(HUM_KIND, hum_to_beat_result)
 
 # -- upload and download ---------------------------------------------------------------
 
+
 @router.post("/api/audio/upload", response_model=UploadResponse)
-def upload_audio(runtime: RuntimeDep, user: CurrentUser,
-                 file: Annotated[UploadFile, File(description="an audio file")]) -> UploadResponse:
+def upload_audio(
+    runtime: RuntimeDep, user: CurrentUser, file: Annotated[UploadFile, File(description="an audio file")]
+) -> UploadResponse:
     # safe_filename again on the whole name: the prefix must not push it past the length limit
     filename = service.safe_filename("upload_" + service.safe_filename(file.filename, default="audio"))
     asset = uploads.store_upload(runtime, user.id, service.Upload(file.file, file.filename), filename)
     return UploadResponse(filename=filename, path=static_audio_url(asset, filename), size=asset.size_bytes)
 
 
-@router.get("/api/audio/download/{filename}", response_class=FileResponse,
-            responses={404: {"description": "no such file (or not yours)"}})
+@router.get(
+    "/api/audio/download/{filename}",
+    response_class=FileResponse,
+    responses={404: {"description": "no such file (or not yours)"}},
+)
 def download_audio(filename: str, runtime: RuntimeDep, session: SessionDep, user: CurrentUser) -> FileResponse:
     return file_response(runtime, _by_name(session, user.id, filename))

@@ -65,12 +65,19 @@ class BatchResponse(BaseModel):
 def _params(request: GenerationRequest) -> BaseModel:
     """The generate job's params; InvalidInput (422) names a bad field (e.g. a repo_id
     that is not a UUID, an empty prompt)."""
-    return service.validate_params(KIND, {
-        "prompt": request.prompt, "bpm": request.bpm,
-        "mood": None if request.mood == "neutral" else request.mood,
-        "duration_seconds": request.duration, "repo_id": request.repo_id, "commit_id": request.commit_id,
-        "output_format": OutputFormat.wav.value, "preview": True,
-    })
+    return service.validate_params(
+        KIND,
+        {
+            "prompt": request.prompt,
+            "bpm": request.bpm,
+            "mood": None if request.mood == "neutral" else request.mood,
+            "duration_seconds": request.duration,
+            "repo_id": request.repo_id,
+            "commit_id": request.commit_id,
+            "output_format": OutputFormat.wav.value,
+            "preview": True,
+        },
+    )
 
 
 def generate_result(job: Job) -> dict[str, Any]:
@@ -111,7 +118,8 @@ register_result(KIND, generate_result)
 def generate_music(request: GenerationRequest, runtime: RuntimeDep, user: CurrentUser) -> GenerationResponse:
     job = service.create_job(runtime, user.id, KIND, _params(request), [])
     return GenerationResponse(
-        task_id=job.uuid, status="pending",
+        task_id=job.uuid,
+        status="pending",
         message="Generation task queued. Poll the status endpoint to check progress.",
     )
 
@@ -130,7 +138,10 @@ def batch_generate(requests: list[GenerationRequest], runtime: RuntimeDep, user:
     return BatchResponse(task_ids=task_ids, count=len(task_ids), message="Batch generation queued")
 
 
-@router.get("/static/audio/{path:path}", response_class=FileResponse,
-            responses={404: {"description": "no such file (or not yours)"}})
+@router.get(
+    "/static/audio/{path:path}",
+    response_class=FileResponse,
+    responses={404: {"description": "no such file (or not yours)"}},
+)
 def static_audio(path: str, runtime: RuntimeDep, session: SessionDep, user: CurrentUser) -> FileResponse:
     return file_response(runtime, asset_for_media_path(session, user.id, path))

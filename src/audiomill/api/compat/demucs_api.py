@@ -87,8 +87,12 @@ def seed_job(job: Job) -> SeedJob:
 
 @router.get("/", response_model=SeedRoot)
 def health_check() -> SeedRoot:
-    return SeedRoot(message="audiomill", status="operational", version=__version__,
-                    endpoints={"docs": "/docs", "redoc": "/redoc", "health": "/health"})
+    return SeedRoot(
+        message="audiomill",
+        status="operational",
+        version=__version__,
+        endpoints={"docs": "/docs", "redoc": "/redoc", "health": "/health"},
+    )
 
 
 @router.post("/upload", response_model=SeedJob)
@@ -102,7 +106,8 @@ def upload(runtime: RuntimeDep, user: CurrentUser, file: Annotated[UploadFile, F
 async def status(job_id: str, runtime: RuntimeDep, user: CurrentUser) -> SeedJob:
     # Clients poll this: the whole read is one hop to the thread pool (api.deps.in_session).
     return await in_session(
-        runtime, lambda session: seed_job(reads.get_job(session, user.id, job_id, [KIND]))  # type: ignore[arg-type]
+        runtime,
+        lambda session: seed_job(reads.get_job(session, user.id, job_id, [KIND])),  # type: ignore[arg-type]
     )
 
 

@@ -44,16 +44,23 @@ class AssetsPublic(BaseModel):
 
 def asset_public(asset: Asset) -> AssetPublic:
     return AssetPublic(
-        id=asset.uuid, filename=asset.filename, media_type=asset.media_type, size_bytes=asset.size_bytes,
-        sha256=asset.sha256, duration_seconds=asset.duration_seconds, sample_rate=asset.sample_rate,
-        channels=asset.channels, created_at=as_utc(asset.created_at),  # type: ignore[arg-type]
+        id=asset.uuid,
+        filename=asset.filename,
+        media_type=asset.media_type,
+        size_bytes=asset.size_bytes,
+        sha256=asset.sha256,
+        duration_seconds=asset.duration_seconds,
+        sample_rate=asset.sample_rate,
+        channels=asset.channels,
+        created_at=as_utc(asset.created_at),  # type: ignore[arg-type]
         url=f"/api/v1/assets/{asset.uuid}/content",
     )
 
 
 @router.post("", status_code=201, response_model=AssetPublic, responses=ERRORS)
 def upload_asset(
-    runtime: RuntimeDep, user: CurrentUser,
+    runtime: RuntimeDep,
+    user: CurrentUser,
     file: Annotated[UploadFile, File(description="audio or an image; judged by its content")],
 ) -> AssetPublic:
     """Store a file for later jobs (`"inputs": {"audio": "<id>"}`). Uploading the same bytes
@@ -64,7 +71,8 @@ def upload_asset(
 
 @router.get("", response_model=AssetsPublic)
 def list_assets(
-    session: SessionDep, user: CurrentUser,
+    session: SessionDep,
+    user: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> AssetsPublic:

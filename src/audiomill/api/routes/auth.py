@@ -67,8 +67,14 @@ class KeysPublic(BaseModel):
 
 
 def _key_public(key, secret: str | None = None) -> KeyPublic:  # type: ignore[no-untyped-def]
-    fields = dict(id=key.id, name=key.name, prefix=key.prefix, created_at=as_utc(key.created_at),
-                  last_used_at=as_utc(key.last_used_at), revoked=key.revoked_at is not None)
+    fields = dict(
+        id=key.id,
+        name=key.name,
+        prefix=key.prefix,
+        created_at=as_utc(key.created_at),
+        last_used_at=as_utc(key.last_used_at),
+        revoked=key.revoked_at is not None,
+    )
     return KeyCreated(**fields, key=secret) if secret else KeyPublic(**fields)
 
 
@@ -97,7 +103,9 @@ def logout(caller: CallerDep, session: SessionDep) -> Response:
 @router.get("/me", response_model=UserPublic)
 def me(caller: CallerDep) -> UserPublic:
     user = caller.user
-    return UserPublic(id=user.id, uuid=user.uuid, username=user.username, is_admin=user.is_admin, authenticated_by=caller.via)
+    return UserPublic(
+        id=user.id, uuid=user.uuid, username=user.username, is_admin=user.is_admin, authenticated_by=caller.via
+    )
 
 
 @router.post("/keys", status_code=201, response_model=KeyCreated)

@@ -55,11 +55,19 @@ async def _read_request(request: Request, runtime: Runtime) -> job_requests.JobR
 
 
 @router.post(
-    "", status_code=201, response_model=JobPublic, responses=ERRORS,
-    openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"$ref": f"#/components/schemas/{job_requests.JOB_CREATE_SCHEMA}"}},
-        "multipart/form-data": {"schema": {"$ref": "#/components/schemas/JobCreateMultipart"}},
-    }}},
+    "",
+    status_code=201,
+    response_model=JobPublic,
+    responses=ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{job_requests.JOB_CREATE_SCHEMA}"}},
+                "multipart/form-data": {"schema": {"$ref": "#/components/schemas/JobCreateMultipart"}},
+            },
+        }
+    },
 )
 async def create_job(request: Request, runtime: RuntimeDep, user: CurrentUser) -> JobPublic:
     """Create a job. As JSON: `{"kind", "params", "inputs": {name: asset_id}}` (inputs uploaded
@@ -86,10 +94,7 @@ async def list_jobs(
     all_users: Annotated[bool, Query(alias="all", description="admins: every user's jobs")] = False,
 ) -> JobsPublic:
     if all_users and not user.is_admin:
-        raise Forbidden(
-            "all=true lists every user's jobs and is for admins only; "
-            "leave it out to list your own jobs"
-        )
+        raise Forbidden("all=true lists every user's jobs and is for admins only; leave it out to list your own jobs")
     owner_id = None if all_users else user.id
 
     def read(session: Session) -> JobsPublic:
@@ -102,7 +107,8 @@ async def list_jobs(
 @router.get("/{job_id}", response_model=JobPublic, responses=ERRORS)
 async def get_job(job_id: str, runtime: RuntimeDep, user: CurrentUser) -> JobPublic:
     return await in_session(
-        runtime, lambda session: job_public(reads.get_job(session, user.id, job_id))  # type: ignore[arg-type]
+        runtime,
+        lambda session: job_public(reads.get_job(session, user.id, job_id)),  # type: ignore[arg-type]
     )
 
 
@@ -121,7 +127,9 @@ def delete_job(job_id: str, runtime: RuntimeDep, user: CurrentUser) -> Response:
 
 @router.head("/{job_id}/outputs/{name}", include_in_schema=False)
 @router.get("/{job_id}/outputs/{name}", response_class=FileResponse, responses=ERRORS)
-def download_output(job_id: str, name: str, runtime: RuntimeDep, session: SessionDep, user: CurrentUser) -> FileResponse:
+def download_output(
+    job_id: str, name: str, runtime: RuntimeDep, session: SessionDep, user: CurrentUser
+) -> FileResponse:
     job = service.get_job(session, user.id, job_id)
     asset = service.output_files(job).get(name)
     if asset is None:
@@ -164,8 +172,10 @@ async def job_events(websocket: WebSocket, job_id: str) -> None:
     try:
         caller = await asyncio.to_thread(authenticate, websocket, runtime)
         origin = websocket.headers.get("origin")
-        if caller.via == "session" and origin and not is_same_origin(
-            origin, websocket.headers.get("host", ""), runtime.settings.cors_origins
+        if (
+            caller.via == "session"
+            and origin
+            and not is_same_origin(origin, websocket.headers.get("host", ""), runtime.settings.cors_origins)
         ):  # a cookie must not let another site's page listen in
             raise NotFound(f"job {job_id} not found")
     except AudiomillError as exc:

@@ -42,9 +42,13 @@ class KindPublic(BaseModel):
 
 def kind_public(spec: KindSpec, default_queue: str) -> KindPublic:
     return KindPublic(
-        name=spec.name, summary=spec.summary, cli_command=f"audiomill {spec.command}", queue=spec.queue or default_queue,
-        inputs=[InputPublic(name=i.name, media=i.media, required=i.required, description=i.description)
-                for i in spec.inputs],
+        name=spec.name,
+        summary=spec.summary,
+        cli_command=f"audiomill {spec.command}",
+        queue=spec.queue or default_queue,
+        inputs=[
+            InputPublic(name=i.name, media=i.media, required=i.required, description=i.description) for i in spec.inputs
+        ],
         outputs=[OutputPublic(name=o.name, media_type=o.media_type, description=o.description) for o in spec.outputs],
         params_schema=spec.params.model_json_schema(),
     )

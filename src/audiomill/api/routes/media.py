@@ -57,10 +57,12 @@ def asset_for_client_path(session: Session, owner_id: int, client_path: str) -> 
     prefix = next((p for p in HANDED_OUT_PREFIXES if decoded.startswith(p)), None)
     if prefix is None or "\0" in decoded:
         raise NotFound("file not found")
-    return asset_for_media_path(session, owner_id, decoded[len(prefix):])
+    return asset_for_media_path(session, owner_id, decoded[len(prefix) :])
 
 
 @router.head("/media/{path:path}", include_in_schema=False)
-@router.get("/media/{path:path}", response_class=FileResponse, responses={404: {"description": "no such file (or not yours)"}})
+@router.get(
+    "/media/{path:path}", response_class=FileResponse, responses={404: {"description": "no such file (or not yours)"}}
+)
 def media(path: str, runtime: RuntimeDep, session: SessionDep, user: CurrentUser) -> FileResponse:
     return file_response(runtime, asset_for_media_path(session, user.id, path))

@@ -1,7 +1,7 @@
 """Executors hand job ids to workers; they never touch job state themselves.
 
-    local   spawned worker processes beside the service (the default; no other services)
-    celery  `audiomill worker` processes anywhere, fed through Redis or RabbitMQ
+local   spawned worker processes beside the service (the default; no other services)
+celery  `audiomill worker` processes anywhere, fed through Redis or RabbitMQ
 """
 
 from __future__ import annotations

@@ -49,8 +49,15 @@ class WorkerRegistration:
         with self._runtime.db.session() as session:
             row = session.scalar(select(Worker).where(Worker.id == self.worker_id))
             if row is None:
-                session.add(Worker(id=self.worker_id, hostname=socket.gethostname(), pid=os.getpid(),
-                                   queues=self._queues, concurrency=self._concurrency))
+                session.add(
+                    Worker(
+                        id=self.worker_id,
+                        hostname=socket.gethostname(),
+                        pid=os.getpid(),
+                        queues=self._queues,
+                        concurrency=self._concurrency,
+                    )
+                )
             else:
                 row.heartbeat_at = utc_now()
 
@@ -71,11 +78,18 @@ def run_worker(settings: Settings, queues: list[str], concurrency: int) -> None:
     registration.start()
     reaper.start()
     try:
-        app.worker_main([
-            "worker", "--pool=threads", f"--concurrency={concurrency}", f"--queues={','.join(queues)}",
-            "--loglevel=INFO", "--without-gossip", "--without-mingle",
-            f"--hostname=audiomill@{registration.worker_id}",
-        ])
+        app.worker_main(
+            [
+                "worker",
+                "--pool=threads",
+                f"--concurrency={concurrency}",
+                f"--queues={','.join(queues)}",
+                "--loglevel=INFO",
+                "--without-gossip",
+                "--without-mingle",
+                f"--hostname=audiomill@{registration.worker_id}",
+            ]
+        )
     finally:
         reaper.stop()
         registration.stop()

@@ -52,7 +52,7 @@ KILL_AFTER_TERMINATE_SECONDS = 2.0
 
 
 def describe_exit(exitcode: int | None) -> str:
-    """"SIGABRT (signal 6)" for a worker killed by a signal, "exit code 3" otherwise."""
+    """ "SIGABRT (signal 6)" for a worker killed by a signal, "exit code 3" otherwise."""
     if exitcode is None:
         return "unknown cause"
     if exitcode < 0:
@@ -161,7 +161,8 @@ class LocalExecutor:
     def _spawn(self) -> None:
         parent_end, child_end = self._context.Pipe(duplex=True)
         process = self._context.Process(
-            target=worker_main, name="audiomill-worker",
+            target=worker_main,
+            name="audiomill-worker",
             # INFO at least: the job lifecycle lines, which this process's handlers filter.
             args=(self._runtime.settings, child_end, min(logging.getLogger().getEffectiveLevel(), logging.INFO)),
             daemon=True,
@@ -310,8 +311,13 @@ class LocalExecutor:
         if self._stopping.is_set():
             return  # its jobs stay 'processing'; the next start re-runs them
         cause = describe_exit(worker.process.exitcode)
-        log.error("worker process %s died: %s (running jobs %s)", worker.pid, cause,
-                  sorted(worker.running) or "none", extra={"worker_pid": worker.pid, "exit": cause})
+        log.error(
+            "worker process %s died: %s (running jobs %s)",
+            worker.pid,
+            cause,
+            sorted(worker.running) or "none",
+            extra={"worker_pid": worker.pid, "exit": cause},
+        )
         if not worker.ready:
             pause = RESPAWN_BACKOFF_SECONDS[min(self._early_deaths, len(RESPAWN_BACKOFF_SECONDS) - 1)]
             self._early_deaths += 1
