@@ -65,8 +65,6 @@ class SeparateParams(EncodeOptions):
         # Parameters that contradict each other are refused at submission, not ignored.
         if self.complement_name is not None and self.two_stems is None:
             raise ValueError("complement_name names the complement of two_stems; give two_stems too")
-        if self.complement_name is not None and self.complement_name == self.two_stems:
-            raise ValueError("complement_name must differ from the stem two_stems keeps")
         return self
 
 

@@ -14,9 +14,11 @@ to their owner; the seed's other routes accept them back as ``file_path``.
 
 from __future__ import annotations
 
-from typing import Any
+from uuid import UUID
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
@@ -46,8 +48,9 @@ class GenerationRequest(BaseModel):
     bpm: int = Field(120, ge=60, le=300, description="Beats per minute")
     mood: str = Field("neutral", max_length=100, description="Musical mood/style")
     duration: int = Field(15, ge=5, le=30, description="Duration in seconds")
-    repo_id: str | None = None
-    commit_id: str | None = None
+    # UUIDs, checked here so a bad id is the framework's usual 422 like every other field
+    repo_id: UUID | None = None
+    commit_id: UUID | None = None
 
 
 class GenerationResponse(BaseModel):
@@ -72,8 +75,8 @@ def _params(request: GenerationRequest) -> BaseModel:
             "bpm": request.bpm,
             "mood": None if request.mood == "neutral" else request.mood,
             "duration_seconds": request.duration,
-            "repo_id": request.repo_id,
-            "commit_id": request.commit_id,
+            "repo_id": str(request.repo_id) if request.repo_id else None,
+            "commit_id": str(request.commit_id) if request.commit_id else None,
             "output_format": OutputFormat.wav.value,
             "preview": True,
         },
@@ -130,7 +133,9 @@ def get_generation_status(task_id: str, session: SessionDep, user: CurrentUser) 
 
 
 @router.post("/api/ai/batch-generate", response_model=BatchResponse)
-def batch_generate(requests: list[GenerationRequest], runtime: RuntimeDep, user: CurrentUser) -> BatchResponse:
+def batch_generate(
+    requests: Annotated[list[GenerationRequest], Body(max_length=MAX_BATCH)], runtime: RuntimeDep, user: CurrentUser
+) -> BatchResponse:
     if len(requests) > MAX_BATCH:
         raise InvalidInput(f"a batch holds at most {MAX_BATCH} requests, got {len(requests)}")
     params = [_params(request) for request in requests]  # all valid before any job starts
