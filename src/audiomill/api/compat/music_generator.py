@@ -7,8 +7,8 @@
 
 A track id is ``track_`` + the first 8 hex digits of the job's UUID; it is looked up among
 the caller's own ``generate`` jobs (no schema change; were two of one user's jobs ever to
-share those 8 digits, the newest wins). The seed's placeholder simulated progress; here a
-real job composes the music (the embedded composer, offline), and
+share those 8 digits, the newest wins). Where the seed's own generator only pretended to
+make progress, here a real job composes the music (the embedded composer, offline), and
 ``estimated_processing_time`` comes from how fast this service's recent generate jobs
 actually ran.
 """
