@@ -335,6 +335,7 @@ def create_job(
                 job.files.append(JobFile(role="input", name=name, asset_id=asset_id))
             session.flush()
             session.refresh(job)
+            states.created(session, job)
     except BaseException:
         for _, staged, _, _ in staged_files:
             runtime.blobs.discard(staged)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse
 
 from audiomill.api.deps import Caller, authenticate
-from audiomill.api.feed import FeedHub, Subscription, feed_hub
+from audiomill.api.feed import JobFeedEvent, ProcessingUpdate, Subscription, feed_hub
 from audiomill.api.guard import is_same_origin
 from audiomill.errors import AudiomillError, Forbidden
 from audiomill.runtime import Runtime
@@ -112,4 +113,20 @@ def _is_ping(text: str) -> bool:
     return isinstance(body, dict) and body.get("type") == "ping"
 
 
-__all__ = ["FeedHub", "router", "websocket_caller"]
+def document_events(app: FastAPI) -> None:
+    """The feed's message shapes as OpenAPI components (WebSocket routes have no operations)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in (JobFeedEvent, ProcessingUpdate):
+                definition = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="serialization")
+                for name, sub_schema in definition.pop("$defs", {}).items():
+                    components.setdefault(name, sub_schema)
+                components[model.__name__] = definition
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
