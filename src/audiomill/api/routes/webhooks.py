@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Query, Response
+from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel, ConfigDict, Field
 
 from audiomill.api.deps import CurrentUser, RuntimeDep
@@ -197,3 +198,17 @@ def document_webhooks(app: FastAPI) -> None:
             answer 2xx within 10 s, or it is tried again later."""
 
         app.webhooks.post(event, summary=f"{event} (signed, Standard Webhooks)")(receive)
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            extra = get_openapi(title=app.title, version=app.version, routes=[], webhooks=app.webhooks.routes)
+            schema["webhooks"] = extra.get("webhooks", {})
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, definition in extra.get("components", {}).get("schemas", {}).items():
+                components.setdefault(name, definition)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
