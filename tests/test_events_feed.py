@@ -136,6 +136,38 @@ def test_another_users_jobs_never_reach_you(required_client: TestClient, tone_wa
     assert {e["job"]["id"] for e in received} == {bobs["id"]}, received
 
 
+def test_feed_learns_from_the_database_what_another_process_did(
+    client: TestClient, settings: Settings, tone_wav: Path
+) -> None:
+    """A job created, run and deleted by another process (its own event bus, which this one
+    never hears) still reaches the socket: the hub reads the rows that changed."""
+    from audiomill.jobs import service, states
+    from audiomill.runtime import build_runtime
+
+    other = build_runtime(settings, migrate=False)  # no executor: nothing runs it but this test
+    local_user = client.get("/api/v1/auth/me").json()["id"]
+    with client.websocket_connect(f"{WS_BASE_URL}/api/v1/events") as ws:
+        with tone_wav.open("rb") as handle:
+            job = service.create_job(other, local_user, "test_copy", {}, [service.Upload(handle, "tone.wav")])
+        assert ws.receive_json()["type"] == "job.created"
+        with other.db.session() as session:
+            assert states.claim(session, job.id, "elsewhere/1")
+        assert ws.receive_json()["type"] == "job.started"
+        with other.db.session() as session:
+            assert states.report_progress(session, job.id, 42.0, "halfway", "elsewhere/1")
+        progress = ws.receive_json()
+        assert progress["type"] == "job.progress" and progress["job"]["progress"] == 42.0
+        assert progress["job"]["stage"] == "halfway" and progress["job"]["eta_seconds"] is not None
+        with other.db.session() as session:
+            assert states.complete(session, job.id, {"answer": 42}, "elsewhere/1")
+        completed = ws.receive_json()
+        assert completed["type"] == "job.completed" and completed["job"]["result"] == {"answer": 42}
+        service.delete_job(other, local_user, job.uuid)
+        deleted = ws.receive_json()
+        assert deleted["type"] == "job.deleted" and deleted["job"]["id"] == job.uuid
+    other.db.dispose()
+
+
 def _job(status: str, progress: float = 0.0, stage: str = "queued") -> JobPublic:
     return JobPublic.model_validate(
         {
