@@ -169,7 +169,7 @@ class FeedHub:
         self._inbox: queue.SimpleQueue[tuple[str, JobEvent]] = queue.SimpleQueue()
         self._known: OrderedDict[str, _Known] = OrderedDict()
         self._thread: threading.Thread | None = None
-        self._polled_at = utc_now()
+        self._started_at = self._polled_at = utc_now()
         self._polls = 0
 
     # -- on the WebSockets' event loops ---------------------------------------------------
@@ -180,7 +180,7 @@ class FeedHub:
             self._subscriptions[owner_id].add(subscription)
             if self._thread is None:
                 self._runtime.events.add_tap(self._tap)
-                self._polled_at = utc_now() - timedelta(seconds=POLL_OVERLAP_SECONDS)
+                self._started_at = self._polled_at = utc_now()
                 self._thread = threading.Thread(target=self._run, name="audiomill-feed", daemon=True)
                 self._thread.start()
         return subscription
@@ -207,6 +207,7 @@ class FeedHub:
                 if not self._subscriptions:  # nobody listens: stop until someone does
                     self._thread = None
                     self._runtime.events.remove_tap(self._tap)
+                    self._known.clear()  # what it last saw goes stale while nobody listens
                     return
             heard = self._take(max(0.0, next_poll - time.monotonic()))
             try:
@@ -332,7 +333,7 @@ class FeedHub:
         self._polls += 1
         with self._runtime.db.session() as session:
             rows = session.execute(
-                select(Job.uuid, Job.status, Job.progress, Job.stage, Job.error, Job.attempts).where(
+                select(Job.uuid, Job.status, Job.progress, Job.stage, Job.error, Job.attempts, Job.updated_at).where(
                     Job.owner_id.in_(owners), Job.updated_at >= since
                 )
             ).all()
@@ -344,6 +345,8 @@ class FeedHub:
         for row in rows:
             known = self._known.get(row.uuid)
             snapshot = known.snapshot if known is not None else None
+            if snapshot is None and _utc(row.updated_at) < self._started_at:
+                continue  # changed before anyone listened here: not news (the client lists jobs)
             if snapshot is None or _state(snapshot) != _row_state(
                 row.status, row.progress, row.stage, row.error, row.attempts
             ):
