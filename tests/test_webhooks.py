@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from audiomill.api.app import create_app
 from audiomill.config import Settings
@@ -230,28 +231,28 @@ def test_a_restart_between_tries_loses_nothing(
     verify(webhook["secret"], *receiver.received[1])
 
 
-@pytest.mark.parametrize(
-    ("url", "problem"),
-    [
-        ("http://127.0.0.1:9/hook", "loopback"),
-        ("http://localhost/hook", "loopback"),
-        ("http://[::1]/hook", "loopback"),
-        ("http://[::ffff:127.0.0.1]/hook", "loopback"),
-        ("http://10.1.2.3/hook", "private"),
-        ("http://192.168.0.10/hook", "private"),
-        ("http://169.254.169.254/latest/meta-data", "link-local"),
-        ("http://224.0.0.1/hook", "multicast"),
-        ("http://0.0.0.0/hook", "unspecified"),
-        ("http://240.0.0.1/hook", "reserved"),
-        ("ftp://93.184.216.34/hook", "http:// or https://"),
-        ("http:///hook", "no host"),
-        ("http://no-such-host.invalid/hook", "cannot be resolved"),
-    ],
-)
-def test_private_addresses_are_refused_when_not_allowed(client: TestClient, url: str, problem: str) -> None:
-    response = client.post("/api/v1/webhooks", json={"url": url})
-    assert response.status_code == 422, response.text
-    assert problem in response.json()["detail"]
+REFUSED = [
+    ("http://127.0.0.1:9/hook", "loopback"),
+    ("http://localhost/hook", "loopback"),
+    ("http://[::1]/hook", "loopback"),
+    ("http://[::ffff:127.0.0.1]/hook", "loopback"),
+    ("http://10.1.2.3/hook", "private"),
+    ("http://192.168.0.10/hook", "private"),
+    ("http://169.254.169.254/latest/meta-data", "link-local"),
+    ("http://224.0.0.1/hook", "multicast"),
+    ("http://0.0.0.0/hook", "unspecified"),
+    ("http://240.0.0.1/hook", "reserved"),
+    ("ftp://93.184.216.34/hook", "http:// or https://"),
+    ("http:///hook", "no host"),
+    ("http://no-such-host.invalid/hook", "cannot be resolved"),
+]
+
+
+def test_private_addresses_are_refused_when_not_allowed(client: TestClient) -> None:
+    for url, problem in REFUSED:
+        response = client.post("/api/v1/webhooks", json={"url": url})
+        assert response.status_code == 422, (url, response.text)
+        assert problem in response.json()["detail"], (url, response.text)
     assert client.get("/api/v1/webhooks").json()["count"] == 0
 
 
@@ -292,3 +293,45 @@ def test_address_classes() -> None:
     assert addresses.why_refused(ipaddress.ip_address("100.64.0.1")) == "not a public address"  # carrier-grade NAT
     assert addresses.why_refused(ipaddress.ip_address("fd00::1")) == "a private address"
     assert addresses.why_refused(ipaddress.ip_address("fe80::1")) == "a link-local address"
+
+
+def test_finished_deliveries_are_purged_after_the_job_ttl(hook_settings: Settings) -> None:
+    from datetime import timedelta
+
+    from audiomill.jobs.webhooks.delivery import purge_finished
+    from audiomill.runtime import build_runtime
+    from audiomill.store.tables import WebhookAttempt, WebhookDelivery, utc_now
+
+    runtime = build_runtime(hook_settings.model_copy(update={"job_ttl_seconds": 3600}))
+    now = utc_now()
+    with runtime.db.session() as session:
+        user = User(username="purged")
+        session.add(user)
+        session.flush()
+        hook = Webhook(owner_id=user.id, url="https://93.184.216.34/", events=["job.created"], secret="whsec_AAAA")
+        session.add(hook)
+        session.flush()
+        for message_id, status, finished in [
+            ("msg_old", "succeeded", now - timedelta(hours=2)),
+            ("msg_recent", "failed", now - timedelta(minutes=5)),
+            ("msg_waiting", "pending", None),
+        ]:
+            delivery = WebhookDelivery(
+                message_id=message_id,
+                webhook_id=hook.id,
+                event_type="job.created",
+                job_uuid="j",
+                payload="{}",
+                status=status,
+                attempts=1,
+                finished_at=finished,
+            )
+            session.add(delivery)
+            session.flush()
+            session.add(WebhookAttempt(delivery_id=delivery.id, number=1, response_status=500))
+    assert purge_finished(runtime) == 1
+    with runtime.db.session() as session:
+        left = sorted(session.scalars(select(WebhookDelivery.message_id)))
+        tries = session.scalar(select(func.count()).select_from(WebhookAttempt))
+    assert left == ["msg_recent", "msg_waiting"] and tries == 2  # the old one's try went with it
+    runtime.db.dispose()

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 import httpx
-from sqlalchemy import CursorResult, or_, select, update
+from sqlalchemy import CursorResult, delete, or_, select, update
 
 from audiomill import __version__
 from audiomill.errors import InvalidInput
@@ -36,6 +36,7 @@ SENDERS = 4
 RESPONSE_EXCERPT_CHARS = 1000
 _READ_AT_MOST_BYTES = 8192  # of a receiver's answer: enough for the excerpt
 USER_AGENT = f"audiomill/{__version__} (webhooks)"
+PURGE_INTERVAL_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,14 @@ class WebhookDispatcher:
 
     def _loop(self) -> None:
         interval = self._runtime.settings.webhook_poll_interval_seconds
+        purge_due = time.monotonic() + PURGE_INTERVAL_SECONDS
         while not self._stop.is_set():
+            if time.monotonic() >= purge_due:
+                purge_due = time.monotonic() + PURGE_INTERVAL_SECONDS
+                try:
+                    purge_finished(self._runtime)
+                except Exception:
+                    log.exception("webhooks: purging old deliveries failed; trying again later")
             with self._lock:
                 free = self._free
             claimed: list[_Claimed] = []
@@ -238,6 +246,19 @@ class WebhookDispatcher:
                 number,
                 result.error or f"the receiver answered {result.response_status}",
             )
+
+
+def purge_finished(runtime: Runtime) -> int:
+    """Delete deliveries that ended (succeeded or failed) longer ago than finished jobs are
+    kept (``job_ttl_seconds``), with their tries; returns how many."""
+    cutoff = utc_now() - timedelta(seconds=runtime.settings.job_ttl_seconds)
+    with runtime.db.session() as session:
+        deleted = session.execute(
+            delete(WebhookDelivery)
+            .where(WebhookDelivery.status != "pending", WebhookDelivery.finished_at < cutoff)
+            .execution_options(synchronize_session=False)
+        )
+        return int(cast(CursorResult[Any], deleted).rowcount)
 
 
 def webhook_dispatcher(runtime: Runtime) -> WebhookDispatcher:
