@@ -242,11 +242,15 @@ def run(args: argparse.Namespace) -> None:
     print(f"status p99 with the feed busy / without: {ratio:.2f}x")
 
 
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--jobs", type=int, default=100, help="jobs updating at once")
+    parser.add_argument("--clients", type=int, default=20, help="open /api/v1/events sockets")
+    parser.add_argument("--seconds", type=float, default=15.0, help="length of each measured window")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_events", description=__doc__.splitlines()[0])
-    parser.add_argument("--jobs", type=int, default=100)
-    parser.add_argument("--clients", type=int, default=20)
-    parser.add_argument("--seconds", type=float, default=15.0)
+    add_arguments(parser)
     run(parser.parse_args(argv))
 
 
