@@ -136,6 +136,19 @@ def test_another_users_jobs_never_reach_you(required_client: TestClient, tone_wa
     assert {e["job"]["id"] for e in received} == {bobs["id"]}, received
 
 
+def test_a_cookie_session_listens_only_from_its_own_origin(required_client: TestClient, tone_wav: Path) -> None:
+    client = required_client
+    _user_key(client, "carol")
+    assert client.post("/api/v1/auth/login", json={"username": "carol", "password": "password-carol"}).is_success
+    with pytest.raises(WebSocketDenialResponse) as denied:
+        with client.websocket_connect(f"{WS_BASE_URL}/api/v1/events", headers={"Origin": "http://evil.example"}):
+            pass
+    assert denied.value.status_code == 403 and "cross-origin" in denied.value.json()["detail"]
+    with client.websocket_connect(f"{WS_BASE_URL}/api/v1/events", headers={"Origin": "http://127.0.0.1"}) as ws:
+        job = submit(client, tone_wav, "test_copy", {}, {"X-CSRFToken": client.cookies["csrftoken"]})
+        assert events_until_end(ws, job["id"])[-1]["type"] == "job.completed"
+
+
 def test_feed_learns_from_the_database_what_another_process_did(
     client: TestClient, settings: Settings, tone_wav: Path
 ) -> None:
