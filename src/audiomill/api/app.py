@@ -45,7 +45,10 @@ DESCRIPTION = """Self-hosted audio AI: upload audio, get a job, watch it, downlo
 working unchanged (see the README). Authenticate with `Authorization: Bearer <API key>`,
 or log in at `/api/v1/auth/login` for a `sessionid` cookie (then send `X-CSRFToken` on
 POST/DELETE). Bound to a loopback address without `AUDIOMILL_AUTH=required`, requests
-without credentials act as the built-in local user."""
+without credentials act as the built-in local user.
+
+Live updates of all your jobs: the WebSocket `/api/v1/events` (messages: the `JobFeedEvent`
+schema below). Signed webhooks: `/api/v1/webhooks` (bodies: the `webhooks` section)."""
 
 # Multipart framing around the file(s) is small; this slack keeps a file exactly at the
 # limit acceptable while refusing anything clearly larger before it is read.
