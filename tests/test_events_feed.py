@@ -61,7 +61,7 @@ def test_feed_streams_a_jobs_life_as_typed_events(client: TestClient, tone_wav: 
     assert types[0] in {"job.created", "job.started"} and "job.started" in types, types
     assert types[-1] == "job.completed" and types.count("job.started") == 1, types
     progress = [e["job"]["progress"] for e in events if e["type"] == "job.progress"]
-    assert len(progress) >= 3 and progress == sorted(progress), types
+    assert len(progress) >= 2 and progress == sorted(progress), types
     assert all(e["job"]["status"] == "processing" for e in events if e["type"] == "job.progress")
     assert next(e for e in events if e["type"] == "job.started")["job"]["stage"] == "starting"
     # the event's job is the same JSON as GET /api/v1/jobs/{id}
