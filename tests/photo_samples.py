@@ -87,8 +87,11 @@ def check_music_video(path: Path, width: int, height: int, duration_seconds: flo
         container.seek(0)
         samples = np.concatenate([f.to_ndarray().reshape(-1) for f in container.decode(audio=0)])
     assert abs(len(frames) / float(videos[0].average_rate or 25) - duration_seconds) <= 0.1
-    middle = frames[len(frames) // 3 : 2 * len(frames) // 3]
+    # Five looks a second through the middle third: each differs from the one before (the
+    # move never stalls). Not every frame: a slow move on a small picture advances a
+    # fraction of a pixel a frame, and the encoder may repeat a frame outright.
+    middle = frames[len(frames) // 3 : 2 * len(frames) // 3 : max(1, round(float(videos[0].average_rate or 25) / 5))]
     steps = [np.abs(a - b).mean() for a, b in zip(middle, middle[1:], strict=False)]
-    assert min(steps) > 0.01, steps  # every frame differs from the one before: it moves
+    assert min(steps) > 0.02, steps
     assert np.abs(middle[0] - middle[-1]).mean() > 1.0  # and it goes somewhere
     assert np.sqrt(np.mean(samples.astype(np.float64) ** 2)) > 0.02  # music, not silence

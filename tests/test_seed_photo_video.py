@@ -124,13 +124,22 @@ def test_documented_base64_upload_with_exif_orientation(photo_client: TestClient
     # The other documented spellings reach the same place (bare base64, other field names,
     # multipart on /upload-photo); they are queued, not waited for.
     bare = base64.b64encode(jpeg_bytes(64, 48)).decode()
+    queued = []
     for body in ({"image": bare}, {"image_base64": bare}, {"photo_data": bare}, {"data": bare}):
-        assert photo_client.post("/upload-photo", json={**body, "duration_seconds": 5}).status_code == 200
+        response = photo_client.post("/upload-photo", json={**body, "duration_seconds": 5})
+        assert response.status_code == 200, response.text
+        queued.append(response.json()["task_id"])
     multipart = photo_client.post(
-        "/upload-photo", files={"file": ("p.jpg", jpeg_bytes(64, 48), "image/jpeg")}, data={"duration_seconds": "5"}
+        "/upload-photo", files={"file": ("p.jpg", jpeg_bytes(64, 48), "image/jpeg")}, data={"duration_seconds": "7"}
     )
     assert multipart.status_code == 200 and multipart.json()["status"] == "uploaded"
-    assert photo_client.get("/photos").json()["total_count"] == 6
+    queued.append(multipart.json()["task_id"])
+    listing = photo_client.get("/photos").json()
+    assert listing["total_count"] == 6 and listing["videos"][0]["task_id"] == queued[-1]  # newest first
+    job = photo_client.get(f"/api/v1/jobs/{queued[-1]}").json()
+    assert job["params"]["duration_seconds"] == 7  # the form field reached the job
+    for task_id in queued:  # not waited for: cancelled and deleted
+        assert photo_client.delete(f"/api/v1/jobs/{task_id}").status_code == 204
 
 
 def _truncated_jpeg() -> bytes:

@@ -153,6 +153,7 @@ def run(ctx: EngineContext[PhotoVideoParams]) -> None:
 
     from audiomill.video.render import poster_frame
 
+    ctx.progress(_FRAMES_DONE, "merging: writing the poster frame")
     poster_frame(video_path, ctx.output_path("poster", "poster.jpg"))
     understood["music"] = music_description
     understood["seed"] = seed

@@ -98,7 +98,11 @@ def _seed_status(job: Job) -> SeedStatus:
     if status == JobStatus.pending:
         return "uploaded"
     word = (job.stage or "").split(":", 1)[0].strip()
-    return word if word in STAGE_WORDS else "converting"  # type: ignore[return-value]
+    if word in STAGE_WORDS:
+        return word  # type: ignore[return-value]
+    # "done" is the engine's last word before the job is stored as completed; anything
+    # else (the runner's "starting") comes before the photo is understood.
+    return "merging" if word == "done" else "converting"
 
 
 def _message(job: Job, status: SeedStatus) -> str:
