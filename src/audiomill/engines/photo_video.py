@@ -9,7 +9,8 @@
 3. merging: ... while the video frames (audiomill.video: a sub-pixel Ken Burns move, fades)
    are encoded; the music is muxed in once it is ready, the lyric lines as soft subtitles.
 
-Outputs: ``video`` (video.mp4: H.264 + AAC, faststart), ``poster`` (poster.jpg),
+Outputs: ``video`` (video.mp4: H.264 + AAC, faststart), ``poster`` (poster.jpg: the
+middle frame),
 ``soundtrack`` (soundtrack.mp3) and ``understanding`` (understanding.json: scene, palette,
 mood, style, tempo, key, prompt, lyrics, the music's description). The job's result holds
 the same understanding plus the video's size, fps and duration.
@@ -151,10 +152,6 @@ def run(ctx: EngineContext[PhotoVideoParams]) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
     raise_if_cancelled(ctx)
 
-    from audiomill.video.render import poster_frame
-
-    ctx.progress(_FRAMES_DONE, "merging: writing the poster frame")
-    poster_frame(video_path, ctx.output_path("poster", "poster.jpg"))
     understood["music"] = music_description
     understood["seed"] = seed
     understood["video"] = {key: value for key, value in facts.items() if key != "render_seconds"}
@@ -216,6 +213,7 @@ def _render(
             height_max=params.height_max,
             fps=params.fps,
             subtitles=cues,
+            poster_path=ctx.output_path("poster", "poster.jpg"),
             progress=stage.frames,
             cancelled=ctx.cancelled,
         )

@@ -145,10 +145,13 @@ def render_photo_video(
     cancelled: CancelledFn | None = None,
     crf: int = 23,
     preset: str = "veryfast",
+    poster_path: Path | None = None,
 ) -> dict[str, float | int | str]:
     """Render the photo with a Ken Burns move over the soundtrack; returns what was made.
 
-    ``audio`` is a file, or a callable returning one: called once the video is encoded."""
+    ``audio`` is a file, or a callable returning one: called once the video is encoded.
+    ``poster_path``: the middle frame is also saved there as a JPEG (as rendered: no
+    decoding of the video afterwards)."""
     started = time.perf_counter()
     if duration_seconds <= 0:
         raise ValueError("duration_seconds must be positive")
@@ -181,6 +184,8 @@ def render_photo_video(
                 raise RenderCancelled("cancelled")
             frame = av.VideoFrame(width, height, "yuv420p")
             motion.frame(index / last, _brightness(index, video_frames, fade_frames), _planes(frame))
+            if poster_path is not None and index == video_frames // 2:
+                _save_poster(frame, poster_path)
             frame.pts = index
             frame.time_base = Fraction(1, fps)
             for packet in video.encode(frame):
@@ -219,6 +224,18 @@ def render_photo_video(
         "subtitle_cues": len(subtitles or ()),
         "render_seconds": round(time.perf_counter() - started, 3),
     }
+
+
+def _save_poster(frame: av.VideoFrame, path: Path) -> None:
+    rgb = frame.reformat(
+        format="rgb24",
+        src_colorspace=Colorspace.ITU709,
+        dst_colorspace=Colorspace.ITU709,
+        src_color_range=ColorRange.MPEG,
+        dst_color_range=ColorRange.JPEG,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rgb.to_image().save(path, format="JPEG", quality=88)
 
 
 def _planes(frame: av.VideoFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
