@@ -223,6 +223,16 @@ def _collect_params(options: Sequence[ParamOption], values: dict[str, Any]) -> d
     return raw
 
 
+def _out_help(spec: KindSpec, layout: OutputLayout) -> str:
+    text = f"output folder; files go to OUT/{layout.folder.strip('{}').upper()}/NAME/"
+    if spec.cli_file_output:
+        text += (
+            f"; or a file name with an extension (e.g. clip.mp4): the {spec.cli_file_output} goes there, "
+            "the other outputs beside it (clip.<their name>)"
+        )
+    return text
+
+
 def make_command(spec: KindSpec) -> Callable[..., None]:
     """A typer command function for the kind, its signature built from the spec."""
     layout = _layout(spec)
@@ -290,9 +300,7 @@ def make_command(spec: KindSpec) -> Callable[..., None]:
             inspect.Parameter.POSITIONAL_OR_KEYWORD,
             annotation=Annotated[
                 Path,
-                typer.Option(
-                    "-o", "--out", help=f"output folder; files go to OUT/{layout.folder.strip('{}').upper()}/NAME/"
-                ),
+                typer.Option("-o", "--out", help=_out_help(spec, layout)),
             ],
             default=Path(layout.out_dir),
         )
