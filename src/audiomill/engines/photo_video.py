@@ -19,7 +19,6 @@ the same understanding plus the video's size, fps and duration.
 from __future__ import annotations
 
 import json
-import logging
 import secrets
 import shutil
 import tempfile
@@ -35,8 +34,6 @@ from audiomill.engines.base import EngineContext, raise_if_cancelled
 from audiomill.errors import UnsupportedMedia
 from audiomill.params.common import EncodeOptions, OutputFormat
 from audiomill.params.photo_video import MAX_SEED, PhotoVideoParams
-
-log = logging.getLogger(__name__)
 
 # The photo's style words (audiomill.photo.understand) -> the composer's style names.
 COMPOSER_STYLES = {
@@ -58,8 +55,7 @@ def setup() -> None:
     from audiomill.photo import scenes
     from audiomill.video import motion
 
-    scenes.class_names()
-    scenes._model()
+    scenes.load_model()
     tiny = np.zeros((4, 4), np.uint8), np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8)
     frame = np.zeros((2, 2), np.uint8), np.zeros((1, 1), np.uint8), np.zeros((1, 1), np.uint8)
     motion.KenBurns(tiny, 2, 2).frame(0.5, 1.0, frame)

@@ -54,6 +54,12 @@ def _model() -> Any:
     return model
 
 
+def load_model() -> None:
+    """Load the classifier and its class names now (a worker's setup), not on first use."""
+    class_names()
+    _model()
+
+
 def _input_tensor(path: Path) -> Any:
     import torch
 
