@@ -56,6 +56,7 @@ def test_render_photo_video_decodes_moves_and_sounds(tmp_path: Path) -> None:
         fps=20,
         subtitles=[(0.0, 1.5, "first line"), (1.5, 3.0, "second líne")],
         progress=lambda fraction, stage: seen.append(fraction),
+        poster_path=tmp_path / "rendered-poster.jpg",
     )
     assert (facts["width"], facts["height"], facts["frames"]) == (320, 240, 60)
     assert seen[-1] == 1.0
@@ -88,6 +89,11 @@ def test_render_photo_video_decodes_moves_and_sounds(tmp_path: Path) -> None:
     poster = poster_frame(out, tmp_path / "poster.jpg")
     with Image.open(poster) as image:
         assert image.format == "JPEG" and image.size == (320, 240)
+    # the poster saved while rendering is the middle frame, as the video shows it
+    with Image.open(tmp_path / "rendered-poster.jpg") as rendered:
+        assert rendered.size == (320, 240)
+        shown = np.asarray(rendered.convert("L"), dtype=np.int16)
+    assert np.abs(shown - frames[30]).mean() < 4.0
 
 
 def test_short_audio_is_padded_and_exif_orientation_honoured(tmp_path: Path) -> None:

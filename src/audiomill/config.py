@@ -97,6 +97,8 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = Field(default=1024 * 1024 * 1024, ge=1)  # 1 GiB
     upload_chunk_bytes: int = 1024 * 1024
+    # Largest photo (an image input, e.g. photo_video's): 10 MB, as seed 004's service took.
+    max_photo_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
     # Longest input per job, in seconds; per-kind entries override the default.
     max_duration_seconds: float = Field(default=4 * 3600.0, gt=0)
     max_duration_seconds_by_kind: dict[str, float] = Field(default_factory=dict)

