@@ -222,15 +222,24 @@ def bench_mixdown(root: Path) -> None:
         mixdown_engine.run(LocalContext(params=unmastered, inputs=inputs, output_dir=folder / "out"))
 
     print(f"mixdown of five 3-min stereo 44.1 kHz stems, {os.cpu_count()} cores, 1-min load {os.getloadavg()[0]:.1f}")
+    best: dict[str, tuple[float, float]] = {}
     for label, run in (
         ("audiomill, mastered", ours),
         ("audiomill, master=false", ours_unmastered),
         ("numpy+pyloudnorm", naive),
     ):
-        cpu_start, wall_start = time.process_time(), time.perf_counter()
-        run()
-        cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
-        print(f"  {label:24s} wall {wall:6.2f} s   cpu {cpu:6.2f} s")
+        for _ in range(3):  # best of 3: the machine is shared
+            cpu_start, wall_start = time.process_time(), time.perf_counter()
+            run()
+            cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
+            best[label] = (min(best.get(label, (cpu, wall))[0], cpu), min(best.get(label, (cpu, wall))[1], wall))
+        print(f"  {label:24s} best wall {best[label][1]:6.2f} s   best cpu {best[label][0]:6.2f} s")
+    mastered, plain = best["audiomill, mastered"], best["audiomill, master=false"]
+    print(
+        f"  of which mastering (audio/loudness.py: meter + true-peak limiter): "
+        f"cpu {mastered[0] - plain[0]:.2f} s, wall {mastered[1] - plain[1]:.2f} s; "
+        f"decode + sum + encode: cpu {plain[0]:.2f} s"
+    )
     print(
         "  (mastered: -14 LUFS under a -1 dBTP true-peak limiter, audio/loudness.py; "
         "numpy+pyloudnorm: loudness gain only, no limiter, clips)"
