@@ -13,6 +13,7 @@ and 0 audio bytes; history <= 100 ms; mixdown <= 3 s on 2 cores.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import shutil
 import statistics
@@ -24,12 +25,11 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from audiomill import audio
 from audiomill.accounts import service as accounts
 from audiomill.config import Settings
 from audiomill.engines import mixdown as mixdown_engine
 from audiomill.engines.base import LocalContext
-from audiomill.jobs.service import _asset_from
+from audiomill.jobs.service import Upload
 from audiomill.params.mixdown import MixdownParams
 from audiomill.runtime import Runtime, build_runtime
 from audiomill.store.tables import Asset, User
@@ -55,15 +55,11 @@ def _best_ms(run: Callable[[], object], repeats: int = 5) -> tuple[float, float]
 
 
 def _store_audio(runtime: Runtime, owner: User, samples: np.ndarray, name: str) -> Asset:
-    path = runtime.blobs.scratch_dir / f"{name}.wav"
-    soundfile.write(path, samples.T, SAMPLE_RATE, subtype="PCM_16")
-    info = audio.probe(path)
-    staged = runtime.blobs.stage_file(path)
-    runtime.blobs.commit(staged)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples.T, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    buffer.seek(0)
     with runtime.db.session() as session:
-        asset = _asset_from(staged, info, owner.id, name + ".wav")
-        session.add(asset)
-        session.flush()
+        asset = service.store_stem_audio(runtime, session, owner, Upload(stream=buffer, filename=f"{name}.wav"))
         session.expunge(asset)
     return asset
 
