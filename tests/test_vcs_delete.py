@@ -4,12 +4,16 @@ nothing else holds goes from the blob store."""
 
 from __future__ import annotations
 
+import io
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
+from audiomill.accounts import service as accounts
 from audiomill.api.app import create_app
 from audiomill.config import Settings
 from tests.conftest import BASE_URL, stored_files
@@ -101,3 +105,67 @@ def test_forks_keep_their_history_when_the_origin_goes(authed_client: TestClient
     # alice's own uploads stay hers until she deletes them
     listed: list[dict[str, Any]] = client.get("/api/v1/assets", headers=alice).json()["data"]
     assert bass["asset_id"] in [a["id"] for a in listed]
+
+
+def test_delete_on_postgresql(tmp_path: Path) -> None:
+    """The same hand-over on PostgreSQL, with a merge commit and its child among the
+    commits deleted (one DELETE for a parent and its child; the merge's other parent is
+    handed over)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    from audiomill.jobs.service import Upload
+    from audiomill.runtime import build_runtime
+    from audiomill.vcs import service
+    from audiomill.vcs.removal import delete_repo
+    from tests.test_vcs_migration import POSTGRES_URL
+    from tests.vcs_helpers import wav_bytes
+
+    engine = create_engine(POSTGRES_URL)
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except OperationalError as exc:
+        pytest.skip(f"PostgreSQL not reachable at {POSTGRES_URL}: {exc}")
+    schema = f"vcs_del_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as connection:
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=f"{POSTGRES_URL}?options=-csearch_path%3D{schema}",
+        models_download=False,
+    )
+    runtime = build_runtime(settings)
+    try:
+        with runtime.db.session() as session:
+            user = accounts.create_user(session, "pg-owner", "password-pg")
+
+            def stem(name: str, frequency_hz: float) -> tuple[service.StemSource, Any]:
+                upload = Upload(stream=io.BytesIO(wav_bytes(tone(frequency_hz, 0.5))), filename=f"{name}.wav")
+                asset = service.store_stem_audio(runtime, session, user, upload)
+                return service.StemSource(name, asset_id=asset.uuid), asset
+
+            repo = service.create_repo(session, user, "pg song")
+            c1 = service.commit_to(session, repo, user, service.CommitMeta("c1"), [stem("drums", 100.0)]).commit
+            service.create_branch(session, user, repo.uuid, "idea")
+            c2 = service.commit_to(session, repo, user, service.CommitMeta("c2"), [stem("bass", 55.0)], branch="idea")
+            c3 = service.commit_to(session, repo, user, service.CommitMeta("c3"), [stem("keys", 330.0)]).commit
+            fork = service.fork_repo(session, user, repo.uuid, "fork")
+            merged = service.merge_branches(session, user, repo.uuid, "idea")
+            assert merged.status == "merged"
+            service.commit_to(session, repo, user, service.CommitMeta("c5"), [stem("vocals", 440.0)])
+            kept = [c1.uuid, c2.commit.uuid, c3.uuid]
+            repo_uuid, fork_uuid = repo.uuid, fork.uuid
+        done = delete_repo(runtime, user, repo_uuid)
+        assert (done.commits_deleted, done.commits_handed_over, done.heir_id) == (2, 3, fork_uuid)
+        assert done.blobs_deleted == 1  # the vocals only c5 had
+        with runtime.db.session() as session:
+            _, history = service.history(session, user, fork_uuid)
+            assert [entry.uuid for entry in history] == kept
+            _, refs = service.list_branches(session, user, fork_uuid)
+            assert {ref.name: head.uuid for ref, head in refs if head} == {"main": kept[2], "idea": kept[1]}
+    finally:
+        runtime.db.dispose()
+        with engine.begin() as connection:
+            connection.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        engine.dispose()
