@@ -143,6 +143,40 @@ def test_delete_keeps_the_forks_history_and_releases_what_only_it_held(data_dir:
     assert json.loads(ok("list", "--json").stdout) == []
 
 
+def test_branches_tags_merge_and_revert(data_dir: Path, tmp_path: Path) -> None:
+    drums, vocals = write(tmp_path / "drums.wav", clicks(1.0)), write(tmp_path / "vocals.wav", tone(440.0, 1.0))
+    bass = [write(tmp_path / f"bass{n}.wav", tone(55.0 * n, 1.0)) for n in (1, 2, 3)]
+    ok("create", "song")
+    c1 = ok("commit", "song", str(drums), "--stem", f"bass={bass[0]}", "-m", "base").stdout.strip()
+    assert "created branch 'idea' at " + c1 in " ".join(ok("branch", "song", "idea").stderr.split())
+    ok("commit", "song", "--branch", "idea", "--stem", f"bass={bass[1]}", "-m", "new bass")
+    c3 = ok("commit", "song", str(vocals), "-m", "vocals").stdout.strip()
+    listed = ok("branch", "song").stdout.splitlines()
+    assert listed[0].split() == ["idea", listed[0].split()[1]] and listed[1].split() == ["*", "main", c3]
+
+    # only idea changed the bass, only main added vocals: no conflict
+    merged = ok("merge", "song", "idea")
+    assert "merged (bass: source, drums: both, vocals: target)" in merged.stderr
+    head = merged.stdout.strip()
+    assert "merge of" in ok("log", "song").stdout.splitlines()[0]
+    # a branch from before the merge that changed the bass again: both sides changed it
+    ok("branch", "song", "alt", "--from", c1)
+    ok("commit", "song", "--branch", "alt", "--stem", f"bass={bass[2]}", "-m", "other bass")
+    refused = repo_cli("merge", "song", "alt")
+    assert refused.exit_code == 1 and "--take bass=source|target|base" in " ".join(refused.stderr.split())
+    settled = ok("merge", "song", "alt", "--take", "bass=target")
+    assert "merged (bass: target" in settled.stderr
+    # revert what the vocals commit did; tags; deleting a branch
+    reverted = ok("revert", "song", c3)
+    assert "reverted vocals on main" in reverted.stderr
+    final = json.loads(ok("log", "song", "--json").stdout)["commits"][0]
+    assert final["id"] == reverted.stdout.strip() and final["parent_id"] == settled.stdout.strip() != head
+    ok("tag", "song", "v1", "--commit", c1, "-m", "the first idea")
+    assert ok("tag", "song").stdout.split() == ["v1", c1, "the", "first", "idea"]
+    ok("branch", "song", "idea", "--delete")
+    assert [line.split()[-2] for line in ok("branch", "song").stdout.splitlines()] == ["alt", "main"]
+
+
 def test_mistakes_are_messages_not_tracebacks(data_dir: Path, tmp_path: Path) -> None:
     odd = write(tmp_path / "My Take.wav", tone(110.0, 0.5))
     ok("create", "mine")

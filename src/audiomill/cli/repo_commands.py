@@ -56,8 +56,12 @@ def _user_errors() -> Iterator[None]:
     try:
         yield
     except AudiomillError as exc:
-        console.print(f"[bold red]error:[/] {exc.message}")
-        raise typer.Exit(code=1) from None
+        raise _exit(exc.message) from None
+
+
+def _exit(message: str) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=1)
 
 
 def _runtime() -> Runtime:
@@ -446,6 +450,134 @@ def _change_text(change: Any) -> str:
     ranges = ", ".join(f"{r.start_seconds:g}-{r.end_seconds:g} s" for r in change.differing_ranges)
     parts.append(f"differs at {ranges}" if ranges else "no audible difference")
     return "; ".join(parts)
+
+
+# ------------------------------------------------------------------------------------
+# branches, tags, merge, revert
+
+
+@repo_app.command("branch")
+def branch(
+    repo: Annotated[str, typer.Argument(help="repository (id or name)")],
+    name: Annotated[str | None, typer.Argument(help="branch to create (none: list the branches)")] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="commit id or branch it starts at (default: the default branch)")
+    ] = None,
+    delete_it: Annotated[bool, typer.Option("--delete", "-d", help="delete the branch NAME")] = False,
+    user: UserOption = None,
+) -> None:
+    """List branches, create one (from any commit or branch) or delete one."""
+    from audiomill.vcs import service
+
+    with _user_errors(), _runtime().db.session() as session:
+        acting = _acting_user(session, user)
+        target = _repo(session, acting, repo)
+        if name is None:
+            _, refs = service.list_branches(session, acting, target.uuid)
+            for ref, head in refs:
+                marker = "*" if ref.name == target.default_branch else " "
+                print(f"{marker} {ref.name:<24} {head.uuid if head else '(no commits yet)'}")
+        elif delete_it:
+            service.delete_branch(session, acting, target.uuid, name)
+            console.print(f"deleted branch {name!r}")
+        else:
+            is_branch = start is not None and any(
+                ref.name == start for ref, _ in service.list_branches(session, acting, target.uuid)[1]
+            )
+            _, ref, head = service.create_branch(
+                session,
+                acting,
+                target.uuid,
+                name,
+                from_commit=None if is_branch else start,
+                from_branch=start if is_branch else None,
+            )
+            console.print(f"created branch {ref.name!r} at {head.uuid if head else 'no commit'}")
+
+
+@repo_app.command("tag")
+def tag(
+    repo: Annotated[str, typer.Argument(help="repository (id or name)")],
+    name: Annotated[str | None, typer.Argument(help="tag to create (none: list the tags)")] = None,
+    commit_id: Annotated[str | None, typer.Option("--commit", help="default: the default branch's head")] = None,
+    message: Annotated[str, typer.Option("--message", "-m")] = "",
+    delete_it: Annotated[bool, typer.Option("--delete", "-d", help="delete the tag NAME")] = False,
+    user: UserOption = None,
+) -> None:
+    """List tags, fix a name to a commit, or delete a tag."""
+    from audiomill.vcs import service
+
+    with _user_errors(), _runtime().db.session() as session:
+        acting = _acting_user(session, user)
+        target = _repo(session, acting, repo)
+        if name is None:
+            for found, tagged in service.list_tags(session, acting, target.uuid)[1]:
+                print(f"{found.name:<24} {tagged.uuid}  {found.message}".rstrip())
+        elif delete_it:
+            service.delete_tag(session, acting, target.uuid, name)
+            console.print(f"deleted tag {name!r}")
+        else:
+            _, made, tagged = service.create_tag(session, acting, target.uuid, name, commit_id, message)
+            console.print(f"tagged {tagged.uuid} as {made.name!r}")
+
+
+@repo_app.command("merge")
+def merge(
+    repo: Annotated[str, typer.Argument(help="repository (id or name)")],
+    source: Annotated[str, typer.Argument(help="branch merged in")],
+    into: Annotated[str | None, typer.Option("--into", help="branch merged into (default: the default branch)")] = None,
+    take: Annotated[
+        list[str] | None,
+        typer.Option("--take", help="STEM=source|target|base: how to settle a conflicted stem (repeat)"),
+    ] = None,
+    message: Annotated[str | None, typer.Option("--message", "-m")] = None,
+    user: UserOption = None,
+) -> None:
+    """Merge a branch stem by stem; a stem both sides changed is a conflict to settle with --take."""
+    from audiomill.vcs import service
+
+    resolutions: dict[str, Any] = {}
+    for option in take or []:
+        stem_type, _, side = option.partition("=")
+        if side not in ("source", "target", "base"):
+            raise _exit(f"--take {option!r}: write STEM=source, STEM=target or STEM=base")
+        resolutions[stem_type.strip().lower()] = side
+    with _user_errors(), _runtime().db.session() as session:
+        acting = _acting_user(session, user)
+        target = _repo(session, acting, repo)
+        try:
+            outcome = service.merge_branches(session, acting, target.uuid, source, into, resolutions, message)
+        except service.MergeConflict as conflict:
+            stems = " ".join(f"--take {c.stem_type}=source|target|base" for c in conflict.conflicts)
+            raise service.MergeConflict(
+                f"{conflict.message}. Run it again with {stems}",
+                conflict.conflicts,
+                conflict.base,
+                conflict.target,
+                conflict.source,
+            ) from None
+        taken = ", ".join(f"{stem_type}: {side}" for stem_type, side in outcome.taken.items())
+        console.print(f"{outcome.status.replace('_', '-')}{f' ({taken})' if taken else ''}")
+        print(outcome.head.uuid)
+
+
+@repo_app.command("revert")
+def revert(
+    repo: Annotated[str, typer.Argument(help="repository (id or name)")],
+    commit_id: Annotated[str, typer.Argument(help="the commit whose change to undo")],
+    branch_name: Annotated[str | None, typer.Option("--branch", help="default: the default branch")] = None,
+    message: Annotated[str | None, typer.Option("--message", "-m")] = None,
+    user: UserOption = None,
+) -> None:
+    """A new commit undoing what a commit did to its stems; prints its id."""
+    from audiomill.vcs import service
+
+    with _user_errors(), _runtime().db.session() as session:
+        acting = _acting_user(session, user)
+        target = _repo(session, acting, repo)
+        outcome, restored = service.revert_commit(session, acting, target.uuid, commit_id, branch_name, message)
+        console.print(f"reverted {', '.join(restored) or 'nothing'} on {outcome.branch}")
+        print(outcome.commit.uuid)
 
 
 # ------------------------------------------------------------------------------------
