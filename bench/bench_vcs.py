@@ -13,6 +13,7 @@ and 0 audio bytes; history <= 100 ms; mixdown <= 3 s on 2 cores.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import shutil
 import statistics
@@ -24,12 +25,11 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from audiomill import audio
 from audiomill.accounts import service as accounts
 from audiomill.config import Settings
 from audiomill.engines import mixdown as mixdown_engine
 from audiomill.engines.base import LocalContext
-from audiomill.jobs.service import _asset_from
+from audiomill.jobs.service import Upload
 from audiomill.params.mixdown import MixdownParams
 from audiomill.runtime import Runtime, build_runtime
 from audiomill.store.tables import Asset, User
@@ -55,15 +55,11 @@ def _best_ms(run: Callable[[], object], repeats: int = 5) -> tuple[float, float]
 
 
 def _store_audio(runtime: Runtime, owner: User, samples: np.ndarray, name: str) -> Asset:
-    path = runtime.blobs.scratch_dir / f"{name}.wav"
-    soundfile.write(path, samples.T, SAMPLE_RATE, subtype="PCM_16")
-    info = audio.probe(path)
-    staged = runtime.blobs.stage_file(path)
-    runtime.blobs.commit(staged)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples.T, SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    buffer.seek(0)
     with runtime.db.session() as session:
-        asset = _asset_from(staged, info, owner.id, name + ".wav")
-        session.add(asset)
-        session.flush()
+        asset = service.store_stem_audio(runtime, session, owner, Upload(stream=buffer, filename=f"{name}.wav"))
         session.expunge(asset)
     return asset
 
@@ -222,15 +218,24 @@ def bench_mixdown(root: Path) -> None:
         mixdown_engine.run(LocalContext(params=unmastered, inputs=inputs, output_dir=folder / "out"))
 
     print(f"mixdown of five 3-min stereo 44.1 kHz stems, {os.cpu_count()} cores, 1-min load {os.getloadavg()[0]:.1f}")
+    best: dict[str, tuple[float, float]] = {}
     for label, run in (
         ("audiomill, mastered", ours),
         ("audiomill, master=false", ours_unmastered),
         ("numpy+pyloudnorm", naive),
     ):
-        cpu_start, wall_start = time.process_time(), time.perf_counter()
-        run()
-        cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
-        print(f"  {label:24s} wall {wall:6.2f} s   cpu {cpu:6.2f} s")
+        for _ in range(3):  # best of 3: the machine is shared
+            cpu_start, wall_start = time.process_time(), time.perf_counter()
+            run()
+            cpu, wall = time.process_time() - cpu_start, time.perf_counter() - wall_start
+            best[label] = (min(best.get(label, (cpu, wall))[0], cpu), min(best.get(label, (cpu, wall))[1], wall))
+        print(f"  {label:24s} best wall {best[label][1]:6.2f} s   best cpu {best[label][0]:6.2f} s")
+    mastered, plain = best["audiomill, mastered"], best["audiomill, master=false"]
+    print(
+        f"  of which mastering (audio/loudness.py: meter + true-peak limiter): "
+        f"cpu {mastered[0] - plain[0]:.2f} s, wall {mastered[1] - plain[1]:.2f} s; "
+        f"decode + sum + encode: cpu {plain[0]:.2f} s"
+    )
     print(
         "  (mastered: -14 LUFS under a -1 dBTP true-peak limiter, audio/loudness.py; "
         "numpy+pyloudnorm: loudness gain only, no limiter, clips)"

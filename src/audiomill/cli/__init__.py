@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from audiomill.cli.repo_commands import repo_app
 from audiomill.config import get_settings, reset_settings_cache
 from audiomill.errors import AudiomillError
 
@@ -42,6 +43,7 @@ users_app = typer.Typer(help="Manage user accounts (works with or without the se
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(users_app, name="users")
 app.add_typer(keys_app, name="keys")
+app.add_typer(repo_app, name="repo")
 
 
 def _set_env(**values: object) -> None:

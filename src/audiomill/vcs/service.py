@@ -534,6 +534,30 @@ def store_upload(runtime: Runtime, caller: User, repo_uuid: str, upload: jobs_se
     return jobs_service.upload_asset(runtime, caller.id, upload, media="audio")
 
 
+def store_stem_audio(runtime: Runtime, session: Session, owner: User, upload: jobs_service.Upload) -> Asset:
+    """Store audio that only commits will hold (the CLI's ``repo commit`` and
+    ``repo mixdown``), in the caller's transaction: unlike an upload it is not one of the
+    owner's files, so deleting the repository releases it. The owner's existing asset of
+    the same bytes is reused; the bytes are stored once either way."""
+    staged, info = jobs_service._stage_upload(runtime, upload, None, "audio")
+    try:
+        existing = session.scalar(
+            select(Asset).where(Asset.owner_id == owner.id, Asset.sha256 == staged.sha256).order_by(Asset.id).limit(1)
+        )
+        if existing is not None and existing.duration_seconds is not None:
+            runtime.blobs.discard(staged)
+            return existing
+        jobs_service._check_quota(runtime, session, owner.id, staged.size_bytes)
+        runtime.blobs.commit(staged)
+    except BaseException:
+        runtime.blobs.discard(staged)
+        raise
+    asset = jobs_service._asset_from(staged, info, owner.id, jobs_service.safe_filename(upload.filename))
+    session.add(asset)
+    session.flush()
+    return asset
+
+
 # ------------------------------------------------------------------------------------
 # forks
 

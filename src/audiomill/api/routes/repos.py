@@ -23,6 +23,7 @@ from audiomill.store.tables import Asset, Branch, Commit, Repository, Stem, Tag
 from audiomill.vcs import compare, service
 from audiomill.vcs.diff import AudioChange
 from audiomill.vcs.mixdown import submit_mixdown
+from audiomill.vcs.removal import delete_repo as remove_repo
 
 router = APIRouter(prefix="/api/v1/repos", tags=["repositories"])
 
@@ -370,6 +371,14 @@ def list_repos(
 @router.get("/{repo_id}", response_model=RepoPublic, responses=ERRORS)
 def get_repo(repo_id: str, user: CurrentUser, session: SessionDep) -> RepoPublic:
     return repo_public(session, service.get_repo(session, user, repo_id))
+
+
+@router.delete("/{repo_id}", status_code=204, responses=ERRORS)
+def delete_repo(repo_id: str, runtime: RuntimeDep, user: CurrentUser) -> Response:
+    """Delete a repository (owner or admin). Forks keep their whole history; audio that
+    nothing else holds is released."""
+    remove_repo(runtime, user, repo_id)
+    return Response(status_code=204)
 
 
 @router.post("/{repo_id}/fork", status_code=201, response_model=RepoPublic, responses=ERRORS)
