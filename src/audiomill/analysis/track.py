@@ -63,7 +63,13 @@ class TrackAnalysis:
             "bpm_confidence": rhythm.confidence,
             "bpm_candidates": {"half": rhythm.half_bpm, "double": rhythm.double_bpm},
             "tempo_candidates": [
-                {"bpm": c.bpm, "offbeat_contrast": c.offbeat_contrast, "periodicity": c.periodicity}
+                {
+                    "bpm": c.bpm,
+                    "offbeat_contrast": c.offbeat_contrast,
+                    "periodicity": c.periodicity,
+                    "harmonic_rhythm": c.harmonic_rhythm,
+                    "score": c.score,
+                }
                 for c in rhythm.candidates
             ],
             "beats": list(rhythm.beat_times),
@@ -157,13 +163,13 @@ def analyze_samples(
     channels, frames = samples.shape
     mono = _mono(samples)
     envelope, bass_flux = _rhythm_features(mono, sample_rate)
-    rhythm = estimate_rhythm(envelope, RHYTHM_SAMPLE_RATE, RHYTHM_HOP)
     magnitude, tuning = _pitch_features(mono, sample_rate)
     pitch_fps = PITCH_SAMPLE_RATE / PITCH_HOP
     harmonic = harmonic_part(semitone_spectrogram(magnitude, PITCH_SAMPLE_RATE, PITCH_N_FFT, tuning), pitch_fps)
     key = key_from_harmonic(harmonic, pitch_fps)
+    chroma = chromagram(harmonic)
+    rhythm = estimate_rhythm(envelope, RHYTHM_SAMPLE_RATE, RHYTHM_HOP, chroma, pitch_fps)
     if len(rhythm.beat_times) >= 8:
-        chroma = chromagram(harmonic)
         beats = np.asarray(rhythm.beat_times)
         beats_per_bar, first, meter_confidence = estimate_meter(
             beats,
