@@ -123,6 +123,48 @@ def accuracy(title: str, cases: list[Case]) -> None:
     print("  audiomill's misses: " + ("; ".join(misses) or "none"))
 
 
+def sections(count: int) -> None:
+    """Section boundaries against the composer's plan: mir_eval boundary detection within
+    +-2 s (precision, recall, F) over ``count`` 60-120 s songs."""
+    import mir_eval
+
+    from audiomill.music.styles import STYLES_BY_NAME
+    from tests.composer_songs import STYLE_NAMES, ComposedSpec, compose_song
+
+    rng = np.random.default_rng(5)
+    scores = []
+    for index in range(count):
+        style = STYLE_NAMES[(index * 5) % len(STYLE_NAMES)]
+        low, high = STYLES_BY_NAME[style].tempo_range
+        spec = ComposedSpec(
+            style,
+            int(rng.integers(12)),
+            str(rng.choice(["major", "minor"])),
+            float(rng.integers(low, high + 1)),
+            drums=index % 4 != 3,
+            duration_seconds=float(rng.choice([60.0, 90.0, 120.0])),
+            seed=100 + index,
+        )
+        samples, described = compose_song(spec)
+        duration = samples.shape[1] / 44100
+        found = analyze_samples(samples, 44100).sections
+        truth = [s["start_seconds"] for s in described["sections"]] + [duration]
+        estimate = [s.start_seconds for s in found] + [duration]
+        scores.append(
+            mir_eval.segment.detection(
+                np.array(list(zip(truth[:-1], truth[1:]))),
+                np.array(list(zip(estimate[:-1], estimate[1:]))),
+                window=2.0,
+                trim=True,
+            )
+        )
+    precision, recall, f_measure = np.mean(scores, axis=0)
+    print(
+        f"\nsection boundaries (+-2 s, mir_eval) over {count} composer songs of 60-120 s: "
+        f"precision {precision:.2f}, recall {recall:.2f}, F {f_measure:.2f} (min F {min(s[2] for s in scores):.2f})"
+    )
+
+
 def long_song(seconds: float, repeats: int) -> None:
     bpm = 128.0
     bars = round(seconds * bpm / 60 / 4)
@@ -200,6 +242,7 @@ def main() -> None:
     parser.add_argument("--long-seconds", type=float, default=180.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--hums", type=int, default=4)
+    parser.add_argument("--sections", type=int, default=12, help="composer songs for section boundaries (0: none)")
     args = parser.parse_args()
     start = time.perf_counter()
     warm_up()
@@ -210,6 +253,8 @@ def main() -> None:
     )
     if args.composed:
         accuracy("composer songs (14 styles, 6/8 and 3/4, swing, a third without drums)", composed_cases(args.composed))
+    if args.sections:
+        sections(args.sections)
     long_song(args.long_seconds, args.repeats)
     if args.hums:
         hums(args.hums)

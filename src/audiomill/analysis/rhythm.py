@@ -88,7 +88,7 @@ def _strength_at(envelope: NDArray[np.floating], frames: NDArray[np.floating], r
     for shift in range(1, reach + 1):
         best = np.maximum(best, envelope[np.clip(positions - shift, 0, len(envelope) - 1)])
         best = np.maximum(best, envelope[np.clip(positions + shift, 0, len(envelope) - 1)])
-    return best
+    return np.asarray(best, dtype=np.float64)
 
 
 def _track(
