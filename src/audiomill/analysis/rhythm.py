@@ -19,12 +19,13 @@ onset-frame lags. So:
 - downbeats and meter (3 or 4 beats a bar): the phase and bar length whose first beats carry
   the most bass onsets and harmonic change.
 
-Measured (bench/bench_analysis.py) on 48 one-pattern renders and 112 songs by our composer
-(14 styles, swing, half-time trap, 3/4, 6/8, a third without drums): the previous rule
-(slowest candidate with weak off-beats) was right on 45/48 and 33/56 of the first composer
-set; this score 45/48, 47/56 and 47/56 on a held-out composer set. What it still misses:
-tempos near the prior's edges (175-190 BPM read at half, 6/8 at 40-50 dotted-quarter BPM)
-and 2:3 errors (the tracker's candidates are only the octaves).
+Measured on 48 one-pattern renders and 56 songs by our composer (bench/bench_analysis.py:
+14 styles, swing, half-time trap, 3/4, 6/8, a third without drums), where the weights were
+chosen, and on 56 more composer songs held out (``--composed-seed 2``): the previous rule (slowest
+candidate with weak off-beats) was right on 45/48 and 33/56; this score on 45/48, 47/56
+and 47/56 held out (librosa.beat.beat_track: 41/48, 41/56, 41/56). What it still misses: tempos
+near the prior's edges (175-190 BPM read at half, 6/8 at 40-50 dotted-quarter BPM) and 2:3
+errors (the candidates are only octaves of the first estimate).
 """
 
 from __future__ import annotations
