@@ -250,10 +250,11 @@ def main() -> None:
     start = time.perf_counter()
     warm_up()
     print(f"warm-up (numba compilation, once per worker): {time.perf_counter() - start:.1f} s")
-    accuracy(
-        f"one-pattern renders (24 keys x {args.songs_per_key}, 60-180 bpm, 3/4 and 4/4)",
-        rendered_cases(args.songs_per_key),
-    )
+    if args.songs_per_key:
+        accuracy(
+            f"one-pattern renders (24 keys x {args.songs_per_key}, 60-180 bpm, 3/4 and 4/4)",
+            rendered_cases(args.songs_per_key),
+        )
     if args.composed:
         accuracy(
             "composer songs (14 styles, 6/8 and 3/4, swing, a third without drums)",

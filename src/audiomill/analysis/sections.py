@@ -17,8 +17,10 @@ Sections start on bar lines, so everything is measured per bar (from the downbea
    the outro; of the repeated letters, the loudest is the chorus and the others verses;
    a segment heard once between choruses is the bridge.
 
-The names are a guess (``label`` letters are the measured part); boundaries were checked
-against the composer's own section plan (tests/test_sections.py, bench/bench_analysis.py).
+The names are a guess (``label`` letters are the measured part). Against the composer's
+own section plan (bench/bench_analysis.py, 12 songs of 60-120 s, boundaries within 2 s):
+precision 0.71, recall 0.49, F 0.57. Two-bar intros are often merged into the first verse,
+and 6/8 songs whose bar grid is off find little.
 """
 
 from __future__ import annotations
