@@ -4,12 +4,14 @@ Peer, measured in the same run on the same audio: ``librosa.beat.beat_track`` fo
 (librosa's default settings, 22,050 Hz) and chroma_stft averaged over the track against
 the Krumhansl-Kessler profiles for key.
 
-    python -m bench.bench_analysis [--songs-per-key 2] [--long-seconds 180] [--hums 4]
+    python -m bench.bench_analysis [--songs-per-key 2] [--composed 56] [--long-seconds 180] [--hums 4]
 
 Prints tempo Acc1 (within 4 %) / Acc2 (also at 1/2, 2, 1/3, 3 times), key exact and MIREX
-score over rendered songs (all 24 keys, 60-180 bpm, five styles, some in 3/4), the warm time
-to analyse a long song, and hum transcription F1 with the hum-to-beat job's time for a
-15 s hum.
+score over two sets: one-pattern renders (tests/music_renders.py: all 24 keys, 60-180 bpm,
+five styles, some in 3/4) and songs written by our composer (tests/composer_songs.py:
+fourteen styles with swing, half-time, 3/4 and 6/8, sections and fills, a third without
+drums, tempos over each style's range widened by a quarter); then the warm time to analyse
+a long song, and hum transcription F1 with the hum-to-beat job's time for a 15 s hum.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,33 +63,106 @@ def tempo_ok(truth: float, guess: float, factors: tuple[float, ...]) -> bool:
     return any(abs(guess * f / truth - 1) < 0.04 for f in factors)
 
 
-def accuracy(songs_per_key: int) -> None:
-    specs = song_set(count_per_key=songs_per_key, seed=0)
+@dataclass(frozen=True)
+class Case:
+    name: str
+    samples: np.ndarray
+    bpm: float
+    key: str
+    beats_per_bar: int
+
+
+def rendered_cases(songs_per_key: int) -> list[Case]:
+    return [
+        Case(f"{spec.style.name} {spec.bpm:g}", render_song(spec), spec.bpm, spec.key_name, spec.beats_per_bar)
+        for spec in song_set(count_per_key=songs_per_key, seed=0)
+    ]
+
+
+def composed_cases(count: int, seed: int) -> list[Case]:
+    from tests.composer_songs import compose_song, composer_set
+
+    cases = []
+    for spec in composer_set(count, seed=seed):
+        samples, _ = compose_song(spec)
+        name = f"{spec.style}{'' if spec.drums else ' (no drums)'} {spec.bpm:g}"
+        cases.append(Case(name, samples, spec.bpm, spec.key_name, spec.beats_per_bar))
+    return cases
+
+
+def accuracy(title: str, cases: list[Case]) -> None:
     ours = {"acc1": 0, "acc2": 0, "key": 0, "mirex": 0.0, "meter": 0, "seconds": 0.0}
     peer = {"acc1": 0, "acc2": 0, "key": 0, "mirex": 0.0, "seconds": 0.0}
-    for spec in specs:
-        samples = render_song(spec)
+    misses = []
+    for case in cases:
         start = time.perf_counter()
-        result = analyze_samples(samples, 44100)
+        result = analyze_samples(case.samples, 44100)
         ours["seconds"] += time.perf_counter() - start
         start = time.perf_counter()
-        peer_bpm, peer_key = plain_librosa(samples, 44100)
+        peer_bpm, peer_key = plain_librosa(case.samples, 44100)
         peer["seconds"] += time.perf_counter() - start
         for tally, bpm, key in ((ours, result.rhythm.bpm, result.key.name), (peer, peer_bpm, peer_key)):
-            tally["acc1"] += tempo_ok(spec.bpm, bpm, (1.0,))
-            tally["acc2"] += tempo_ok(spec.bpm, bpm, (0.5, 1.0, 2.0, 1 / 3, 3.0))
-            tally["key"] += key == spec.key_name
-            tally["mirex"] += mirex_score(spec.key_name, key)
-        ours["meter"] += result.rhythm.beats_per_bar == spec.beats_per_bar
-    n = len(specs)
-    print(f"rendered songs: {n} (24 keys x {songs_per_key}, 60-180 bpm, {len(STYLES)} styles, 3/4 and 4/4)")
+            tally["acc1"] += tempo_ok(case.bpm, bpm, (1.0,))
+            tally["acc2"] += tempo_ok(case.bpm, bpm, (0.5, 1.0, 2.0, 1 / 3, 3.0))
+            tally["key"] += key == case.key
+            tally["mirex"] += mirex_score(case.key, key)
+        ours["meter"] += result.rhythm.beats_per_bar == case.beats_per_bar
+        if not tempo_ok(case.bpm, result.rhythm.bpm, (1.0,)):
+            misses.append(f"{case.name} bpm read {result.rhythm.bpm:g}")
+        if result.key.name != case.key:
+            misses.append(f"{case.name} {case.key} read {result.key.name}")
+    n = len(cases)
+    print(f"\n{title}: {n} songs")
     print(f"{'':24s}{'audiomill':>12s}{'librosa+KK':>12s}")
     print(f"{'tempo Acc1':24s}{ours['acc1'] / n:>12.1%}{peer['acc1'] / n:>12.1%}")
     print(f"{'tempo Acc2':24s}{ours['acc2'] / n:>12.1%}{peer['acc2'] / n:>12.1%}")
     print(f"{'key exact':24s}{ours['key'] / n:>12.1%}{peer['key'] / n:>12.1%}")
     print(f"{'key MIREX score':24s}{ours['mirex'] / n:>12.3f}{peer['mirex'] / n:>12.3f}")
-    print(f"{'meter (3 vs 4)':24s}{ours['meter'] / n:>12.1%}{'-':>12s}")
+    print(f"{'meter (beats a bar)':24s}{ours['meter'] / n:>12.1%}{'-':>12s}")
     print(f"{'seconds per song':24s}{ours['seconds'] / n:>12.2f}{peer['seconds'] / n:>12.2f}")
+    print("  audiomill's misses: " + ("; ".join(misses) or "none"))
+
+
+def sections(count: int) -> None:
+    """Section boundaries against the composer's plan: mir_eval boundary detection within
+    +-2 s (precision, recall, F) over ``count`` 60-120 s songs."""
+    import mir_eval
+
+    from audiomill.music.styles import STYLES_BY_NAME
+    from tests.composer_songs import STYLE_NAMES, ComposedSpec, compose_song
+
+    rng = np.random.default_rng(5)
+    scores = []
+    for index in range(count):
+        style = STYLE_NAMES[(index * 5) % len(STYLE_NAMES)]
+        low, high = STYLES_BY_NAME[style].tempo_range
+        spec = ComposedSpec(
+            style,
+            int(rng.integers(12)),
+            str(rng.choice(["major", "minor"])),
+            float(rng.integers(low, high + 1)),
+            drums=index % 4 != 3,
+            duration_seconds=float(rng.choice([60.0, 90.0, 120.0])),
+            seed=100 + index,
+        )
+        samples, described = compose_song(spec)
+        duration = samples.shape[1] / 44100
+        found = analyze_samples(samples, 44100).sections
+        truth = [s["start_seconds"] for s in described["sections"]] + [duration]
+        estimate = [s.start_seconds for s in found] + [duration]
+        scores.append(
+            mir_eval.segment.detection(
+                np.array(list(zip(truth[:-1], truth[1:]))),
+                np.array(list(zip(estimate[:-1], estimate[1:]))),
+                window=2.0,
+                trim=True,
+            )
+        )
+    precision, recall, f_measure = np.mean(scores, axis=0)
+    print(
+        f"\nsection boundaries (+-2 s, mir_eval) over {count} composer songs of 60-120 s: "
+        f"precision {precision:.2f}, recall {recall:.2f}, F {f_measure:.2f} (min F {min(s[2] for s in scores):.2f})"
+    )
 
 
 def long_song(seconds: float, repeats: int) -> None:
@@ -162,14 +238,30 @@ def hums(count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--songs-per-key", type=int, default=2)
+    parser.add_argument("--composed", type=int, default=56, help="composer songs (0: none)")
+    parser.add_argument(
+        "--composed-seed", type=int, default=1, help="1: the set the tempo weights were chosen on; 2: held out"
+    )
     parser.add_argument("--long-seconds", type=float, default=180.0)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--hums", type=int, default=4)
+    parser.add_argument("--sections", type=int, default=12, help="composer songs for section boundaries (0: none)")
     args = parser.parse_args()
     start = time.perf_counter()
     warm_up()
     print(f"warm-up (numba compilation, once per worker): {time.perf_counter() - start:.1f} s")
-    accuracy(args.songs_per_key)
+    if args.songs_per_key:
+        accuracy(
+            f"one-pattern renders (24 keys x {args.songs_per_key}, 60-180 bpm, 3/4 and 4/4)",
+            rendered_cases(args.songs_per_key),
+        )
+    if args.composed:
+        accuracy(
+            "composer songs (14 styles, 6/8 and 3/4, swing, a third without drums)",
+            composed_cases(args.composed, args.composed_seed),
+        )
+    if args.sections:
+        sections(args.sections)
     long_song(args.long_seconds, args.repeats)
     if args.hums:
         hums(args.hums)

@@ -228,7 +228,7 @@ register(
 register(
     KindSpec(
         name="analyze",
-        summary="Analyse a track: bpm (with half/double candidates), beats, downbeats, meter, key, loudness, waveform",
+        summary="Analyse a track: bpm (with half/double candidates), beats, downbeats, meter, key, loudness, waveform, sections",
         params=AnalyzeParams,
         inputs=(_audio_in(description="the track to analyse"),),
         outputs=(

@@ -1,5 +1,5 @@
-"""Music analysis (no HTTP, no jobs): tempo, beats and meter, key, loudness, waveform, and
-monophonic transcription of a hummed melody.
+"""Music analysis (no HTTP, no jobs): tempo, beats and meter, key, loudness, waveform,
+sections, and monophonic transcription of a hummed melody.
 
     analyze_file(path) -> TrackAnalysis          .as_dict() for JSON
     analyze_samples(audio, sample_rate)          the same for a (channels, frames) array

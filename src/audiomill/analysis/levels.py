@@ -71,7 +71,7 @@ def _step_mean_squares(audio: NDArray[np.floating], sample_rate: int) -> NDArray
 
 def _window_means(step_mean_squares: NDArray[np.float64], width: int) -> NDArray[np.float64]:
     cumulative = np.concatenate([[0.0], np.cumsum(step_mean_squares)])
-    return (cumulative[width:] - cumulative[:-width]) / width
+    return np.asarray((cumulative[width:] - cumulative[:-width]) / width, dtype=np.float64)
 
 
 def _lufs(mean_squares: NDArray[np.float64]) -> NDArray[np.float64]:

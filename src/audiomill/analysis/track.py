@@ -29,6 +29,7 @@ from audiomill.analysis.rhythm import (
     estimate_rhythm,
     onset_envelope,
 )
+from audiomill.analysis.sections import Section, find_sections
 from audiomill.analysis.waveform import DEFAULT_COLUMNS, WaveformPeaks, waveform_peaks
 
 RHYTHM_SAMPLE_RATE = 22050
@@ -51,6 +52,7 @@ class TrackAnalysis:
     levels: Levels
     peaks: WaveformPeaks
     tuning_cents: float
+    sections: tuple[Section, ...] = ()
     extras: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self, include_peaks: bool = True) -> dict[str, Any]:
@@ -63,7 +65,13 @@ class TrackAnalysis:
             "bpm_confidence": rhythm.confidence,
             "bpm_candidates": {"half": rhythm.half_bpm, "double": rhythm.double_bpm},
             "tempo_candidates": [
-                {"bpm": c.bpm, "offbeat_contrast": c.offbeat_contrast, "periodicity": c.periodicity}
+                {
+                    "bpm": c.bpm,
+                    "offbeat_contrast": c.offbeat_contrast,
+                    "periodicity": c.periodicity,
+                    "harmonic_rhythm": c.harmonic_rhythm,
+                    "score": c.score,
+                }
                 for c in rhythm.candidates
             ],
             "beats": list(rhythm.beat_times),
@@ -79,6 +87,7 @@ class TrackAnalysis:
             "key_candidates": [{"key": name, "score": score} for name, score in key.ranked(3)],
             "tuning_cents": round(self.tuning_cents, 1),
             "loudness": self.levels.as_dict(),
+            "sections": [section.as_dict() for section in self.sections],
         }
         if include_peaks:
             result["waveform"] = self.peaks.as_dict()
@@ -90,8 +99,11 @@ def _mono(samples: NDArray[np.floating]) -> NDArray[np.float32]:
     return np.ascontiguousarray(samples.mean(axis=0), dtype=np.float32)
 
 
-def _rhythm_features(mono: NDArray[np.float32], sample_rate: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """(onset envelope, bass onset envelope) at RHYTHM_SAMPLE_RATE / RHYTHM_HOP."""
+def _rhythm_features(
+    mono: NDArray[np.float32], sample_rate: int
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+    """(onset envelope, bass onset envelope, log-mel spectrogram) at RHYTHM_SAMPLE_RATE /
+    RHYTHM_HOP."""
     import librosa
 
     signal = (
@@ -105,7 +117,16 @@ def _rhythm_features(mono: NDArray[np.float32], sample_rate: int) -> tuple[NDArr
     mel_db = librosa.power_to_db(mel, ref=np.max)
     envelope = onset_envelope(mel_db)
     bass_flux = np.maximum(np.diff(mel_db[:BASS_MELS], axis=1, prepend=mel_db[:BASS_MELS, :1]), 0.0).mean(axis=0)
-    return envelope, bass_flux
+    return envelope, bass_flux, np.asarray(mel_db, dtype=np.float64)
+
+
+def _timbre(mel_db: NDArray[np.floating]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """(MFCCs (13, frames), loudness in dB per frame) from the log-mel spectrogram."""
+    import librosa
+
+    mfcc = librosa.feature.mfcc(S=mel_db, n_mfcc=13)
+    loudness = 10.0 * np.log10(np.mean(10.0 ** (mel_db / 10.0), axis=0) + 1e-10)
+    return np.asarray(mfcc, dtype=np.float64), np.asarray(loudness, dtype=np.float64)
 
 
 def _pitch_features(mono: NDArray[np.float32], sample_rate: int) -> tuple[NDArray[np.float64], float]:
@@ -156,14 +177,14 @@ def analyze_samples(
     samples = np.asarray(samples, dtype=np.float32)
     channels, frames = samples.shape
     mono = _mono(samples)
-    envelope, bass_flux = _rhythm_features(mono, sample_rate)
-    rhythm = estimate_rhythm(envelope, RHYTHM_SAMPLE_RATE, RHYTHM_HOP)
+    envelope, bass_flux, mel_db = _rhythm_features(mono, sample_rate)
     magnitude, tuning = _pitch_features(mono, sample_rate)
     pitch_fps = PITCH_SAMPLE_RATE / PITCH_HOP
     harmonic = harmonic_part(semitone_spectrogram(magnitude, PITCH_SAMPLE_RATE, PITCH_N_FFT, tuning), pitch_fps)
     key = key_from_harmonic(harmonic, pitch_fps)
+    chroma = chromagram(harmonic)
+    rhythm = estimate_rhythm(envelope, RHYTHM_SAMPLE_RATE, RHYTHM_HOP, chroma, pitch_fps)
     if len(rhythm.beat_times) >= 8:
-        chroma = chromagram(harmonic)
         beats = np.asarray(rhythm.beat_times)
         beats_per_bar, first, meter_confidence = estimate_meter(
             beats,
@@ -183,6 +204,16 @@ def analyze_samples(
             half_bpm=rhythm.half_bpm,
             double_bpm=rhythm.double_bpm,
         )
+    mfcc, loudness_db = _timbre(mel_db)
+    sections = find_sections(
+        np.asarray(rhythm.downbeat_times),
+        frames / sample_rate,
+        chroma,
+        pitch_fps,
+        mfcc,
+        loudness_db,
+        RHYTHM_SAMPLE_RATE / RHYTHM_HOP,
+    )
     levels = measure_levels(samples, sample_rate)
     peaks = waveform_peaks(samples, peaks_columns)
     return TrackAnalysis(
@@ -194,6 +225,7 @@ def analyze_samples(
         levels=levels,
         peaks=peaks,
         tuning_cents=tuning * 100.0,
+        sections=tuple(sections),
     )
 
 

@@ -1,6 +1,7 @@
 """Music analysis (job kind ``analyze``): bpm with confidence and half/double candidates,
-beats, downbeats, meter, key with confidence, loudness (LUFS, range, true peak) and a
-waveform (min/max peaks in the result, a PNG as an output). See audiomill.analysis.
+beats, downbeats, meter, key with confidence, loudness (LUFS, range, true peak), sections
+(start/end, repeat letter, a guessed name) and a waveform (min/max peaks in the result, a
+PNG as an output). See audiomill.analysis.
 
 Outputs: ``analysis`` (analysis.json, the same dict as the result) and ``waveform``
 (waveform.png).
