@@ -283,6 +283,7 @@ async function start() {
   route();
   await Promise.all([startForm(), startJobs()]);
   document.body.dataset.ready = 'true';
+  performance.mark('audiomill-ready'); // time to interactive, read by bench/bench_page.py
 }
 
 document.getElementById('signin-form').addEventListener('submit', signIn);

@@ -36,8 +36,12 @@ function withoutAnyOf(node) {
   return rest;
 }
 
-function labelFor(name, node) {
-  return node.title || name.replace(/_/g, ' ');
+const ACRONYMS = { bpm: 'BPM', lufs: 'LUFS', dbtp: 'dBTP', db: 'dB', mp3: 'MP3', midi: 'MIDI' };
+
+function labelFor(name) {
+  const words = name.split('_').map((word) => ACRONYMS[word] || word);
+  const text = words.join(' ');
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 function control(name, node, required) {
@@ -82,7 +86,10 @@ function rangeText(node) {
   const parts = [];
   const low = node.minimum ?? node.exclusiveMinimum;
   const high = node.maximum ?? node.exclusiveMaximum;
-  if (low !== undefined && high !== undefined) parts.push(`${low}–${high}`);
+  const said = node.description || '';
+  if (low !== undefined && high !== undefined && !(said.includes(String(low)) && said.includes(String(high)))) {
+    parts.push(`${low}–${high}`);
+  }
   if (node.default !== undefined && node.default !== null && typeof node.default !== 'object') {
     parts.push(`default ${node.default}`);
   }
@@ -104,8 +111,8 @@ export function paramsForm(schema) {
     const error = h('span', { class: 'error', role: 'alert', dataset: { errorFor: `param-${name}` } });
     const help = h('small', { id: `help-${name}`, class: 'muted', text: (node.description || '') + rangeText(node) });
     const label = node.type === 'boolean'
-      ? h('label', { class: 'check' }, input, ' ', labelFor(name, node))
-      : h('label', { for: input.id }, labelFor(name, node), required.has(name) ? ' *' : '');
+      ? h('label', { class: 'check' }, input, ' ', labelFor(name))
+      : h('label', { for: input.id }, labelFor(name), required.has(name) ? ' *' : '');
     const field = h('div', { class: 'field', dataset: { param: name } }, label, node.type === 'boolean' ? null : input, help, error);
     (PRIMARY.has(name) || required.has(name) || names.length <= 5 ? primary : more).append(field);
     fields.set(name, { input, node, error });

@@ -4,6 +4,9 @@
 import { h, formatSeconds } from './dom.js';
 
 let sharedContext = null;
+let playingNow = null; // one player sounds at a time: starting one pauses the other
+
+
 function audioContext() {
   sharedContext = sharedContext || new AudioContext();
   return sharedContext;
@@ -186,6 +189,8 @@ export function stemMixer(tracks, options = {}) {
 
   async function play() {
     await loading;
+    if (playingNow && playingNow !== root) playingNow.stop();
+    playingNow = root;
     const context = audioContext();
     await context.resume();
     if (state.offset >= state.duration) state.offset = 0;

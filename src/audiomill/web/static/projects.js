@@ -240,7 +240,7 @@ export async function openRepo(id) {
     }
   });
   const origin = repos.find((r) => r.id === repo.forked_from);
-  target.append(
+  target.append(...[
     h('h3', { class: 'repo-name', text: repo.name }),
     repo.forked_from ? h('p', { class: 'muted', text: `⑂ forked from ${origin ? origin.name : repo.forked_from}` }) : null,
     repo.description ? h('p', { text: repo.description }) : null,
@@ -250,7 +250,7 @@ export async function openRepo(id) {
     current.commits.length > 1 ? compareButton : null,
     viewer,
     commitForm(() => openRepo(repo.id)),
-  );
+  ].filter(Boolean));
 }
 
 export function startProjects() {

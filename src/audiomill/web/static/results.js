@@ -61,7 +61,7 @@ function variationColumn(job, number, outputs, showTitle) {
   const standalone = outputs.filter((o) => isPlayableAudio(o) && STANDALONE.has(splitName(o.name).base));
   const stems = outputs.filter((o) => isPlayableAudio(o) && !STANDALONE.has(splitName(o.name).base));
   for (const output of standalone) {
-    column.append(stemMixer([{ name: output.name, label: output.name, url: output.url }], { title: `${output.name}` }));
+    column.append(stemMixer([{ name: output.name, label: splitName(output.name).base, url: output.url }], { title: output.name }));
   }
   if (stems.length) {
     const tracks = stems.map((o) => ({ name: o.name, label: splitName(o.name).stem, url: o.url }));
