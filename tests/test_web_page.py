@@ -98,7 +98,15 @@ def browser() -> Iterator[Any]:
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--autoplay-policy=no-user-gesture-required"],
+            # A fake microphone (Chromium's beeping test source), allowed without a prompt.
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--autoplay-policy=no-user-gesture-required",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+            ],
         )
         yield launched
         launched.close()
@@ -306,6 +314,44 @@ def test_project_commit_fork_and_ab(visit: Visit, tmp_path: Path) -> None:
     assert "forked from demo song" in page.locator("#repo-detail").inner_text()
     assert page.locator(".tree circle").count() == 2  # the fork starts from the same history
     visit.shot("project-fork")
+    visit.check_clean()
+
+
+def test_cancel_then_delete_a_job(visit: Visit) -> None:
+    page = visit.page
+    visit.open()
+    _choose_kind(visit, "generate")
+    page.fill("#param-prompt", "a very long ambient drone")
+    page.fill("#param-duration_seconds", "300")
+    page.get_by_role("button", name="Start", exact=True).click()
+    card = page.locator("li.job", has_text="a very long ambient drone")
+    card.get_by_role("button", name="Cancel job a very long ambient drone").click()
+    page.wait_for_selector('li.job[data-status="cancelled"]', timeout=60_000)
+    assert card.get_attribute("data-status") == "cancelled"
+    assert card.get_by_role("button", name="Cancel job a very long ambient drone").is_hidden()
+    card.get_by_role("button", name="Delete job a very long ambient drone").click()
+    card.wait_for(state="detached")
+    visit.open()  # gone for the server too, not just from the list
+    assert page.locator("li.job", has_text="a very long ambient drone").count() == 0
+    visit.check_clean()
+
+
+def test_record_from_the_microphone_and_process_the_take(visit: Visit) -> None:
+    page = visit.page
+    visit.open()
+    _choose_kind(visit, "boost")
+    page.get_by_role("button", name="● Record").click()
+    page.wait_for_selector('#record[aria-pressed="true"]')
+    page.wait_for_timeout(2000)
+    page.get_by_role("button", name="■ Stop recording").click()
+    take = page.locator("#file-list .file-name")
+    take.wait_for()
+    name = take.inner_text()
+    assert name.startswith("recording-") and name.endswith((".webm", ".ogg", ".m4a"))
+    page.get_by_role("button", name="Upload and start").click()
+    job = page.locator('li.job[data-status="completed"]', has_text=name)
+    job.wait_for(timeout=JOB_TIMEOUT_MS)
+    job.locator(".mixer").wait_for()
     visit.check_clean()
 
 

@@ -57,7 +57,9 @@ function renderFiles() {
       state.files.splice(index, 1);
       renderFiles();
     });
+    if (entry.file.type.startsWith('image/') && !entry.preview) entry.preview = URL.createObjectURL(entry.file);
     entry.row = h('li', { class: 'file', dataset: { state: entry.state || 'ready' } },
+      entry.preview ? h('img', { class: 'thumb', src: entry.preview, alt: '' }) : null,
       h('span', { class: 'file-name', text: entry.file.name }),
       h('span', { class: 'muted', text: ` ${(entry.file.size / 1024).toFixed(0)} KB ` }),
       entry.progress = h('progress', { max: '1', value: String(entry.sent || 0), 'aria-label': `Upload of ${entry.file.name}` }),
@@ -131,11 +133,17 @@ function selectKind(name) {
   show('files-area', inputs.length === 1);
   const record = document.getElementById('record');
   record.textContent = kind.name === 'hum_to_beat' ? '● Hum into the microphone' : '● Record';
+  // Image kinds (photo → music video) take pictures: no microphone, the chooser offers images.
+  const media = inputs.length === 1 ? inputs[0].media : 'audio';
+  record.hidden = media !== 'audio';
+  document.getElementById('file-input').accept = media === 'image' ? 'image/*' : 'audio/*,video/*';
+  document.getElementById('drop-hint').textContent = `Drop ${media === 'image' ? 'photos' : 'audio files'} here, or`;
+  document.getElementById('dropzone').setAttribute('aria-label', `Add ${media === 'image' ? 'photos' : 'audio files'}: drop them here or press Enter to choose`);
   const extra = clear(document.getElementById('extra-inputs'));
   if (inputs.length > 1) {
     for (const input of inputs) {
       extra.append(h('label', {}, `${input.name}${input.required ? ' *' : ''} `,
-        h('input', { type: 'file', name: `input-${input.name}`, dataset: { input: input.name }, 'aria-describedby': `input-help-${input.name}` }),
+        h('input', { type: 'file', name: `input-${input.name}`, accept: input.media === 'image' ? 'image/*' : 'audio/*,video/*', dataset: { input: input.name }, 'aria-describedby': `input-help-${input.name}` }),
         h('small', { id: `input-help-${input.name}`, class: 'muted', text: ` ${input.description}` }),
         h('span', { class: 'error', role: 'alert', dataset: { errorFor: `input-${input.name}` } })));
     }
