@@ -106,6 +106,20 @@ async function showCommit(commit, target) {
     }
   });
   if (full.stems.length) target.append(h('div', { class: 'row' }, mixButton, status, mixError));
+  const branchName = h('input', { name: 'name', required: true, maxlength: '100', placeholder: 'new branch name', 'aria-label': 'Name of a new branch from this commit' });
+  const branchError = h('span', { class: 'error', role: 'alert' });
+  const branchForm = h('form', { class: 'row', 'aria-label': 'Branch from this commit' }, branchName, h('button', { type: 'submit', text: 'Branch from here' }), branchError);
+  branchForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    branchError.textContent = '';
+    try {
+      await post(`/api/v1/repos/${current.repo.id}/branches`, { name: branchName.value, from_commit: commit.id });
+      await openRepo(current.repo.id);
+    } catch (problem) {
+      showError(branchError, problem);
+    }
+  });
+  target.append(branchForm);
 }
 
 async function compare(target) {
@@ -158,8 +172,11 @@ function commitForm(onDone) {
   const stemType = h('input', { name: 'type', placeholder: 'stem type, e.g. vocals', maxlength: '64', 'aria-label': 'Stem type of the file' });
   const file = h('input', { type: 'file', name: 'file', accept: 'audio/*', 'aria-label': 'Audio file to commit as a stem' });
   const button = h('button', { type: 'submit', text: 'Commit' });
+  const branch = h('select', { name: 'branch', 'aria-label': 'Branch to commit on' });
+  const branches = current.branches.slice().sort((a, b) => Number(b.is_default) - Number(a.is_default));
+  for (const ref of branches) branch.append(h('option', { value: ref.name, text: `on branch ${ref.name}` }));
   const form = h('form', { class: 'stack commit-form', 'aria-label': 'New commit' },
-    h('h4', { text: 'New commit' }), message, source,
+    h('h4', { text: 'New commit' }), message, branches.length > 1 ? branch : null, source,
     h('div', { class: 'row' }, h('span', { class: 'muted', text: 'or a file:' }), stemType, file), button, error);
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -179,7 +196,9 @@ function commitForm(onDone) {
         stems.push({ type: stemType.value.trim(), asset_id: uploaded.id });
       }
       if (!stems.length) throw new Error('choose a finished job or a file to commit');
-      await post(`/api/v1/repos/${current.repo.id}/commits`, { message: message.value, stems });
+      const body = { message: message.value, stems };
+      if (branches.length > 1) body.branch = branch.value;
+      await post(`/api/v1/repos/${current.repo.id}/commits`, body);
       await onDone();
     } catch (problem) {
       showError(error, problem);
