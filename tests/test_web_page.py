@@ -336,6 +336,17 @@ def test_project_commit_fork_and_ab(visit: Visit, tmp_path: Path) -> None:
     assert page.locator(".tree circle").count() == 3 and lanes == 2
     visit.shot("project-branches")
 
+    # A server mixdown of a commit: a job like any other, its result playable in the job list.
+    page.locator(".commits li", has_text="louder drums").get_by_role("button").click()
+    page.get_by_role("button", name="Mixdown this commit").click()
+    page.wait_for_selector(".commit-view [role=status]:text('mixdown job')")
+    page.get_by_role("link", name="Jobs").click()
+    mixdown = page.locator('li.job[data-kind="mixdown"]', has_text="mix of drums")
+    mixdown.locator(".mixer").wait_for(timeout=JOB_TIMEOUT_MS)
+    page.get_by_role("link", name="Projects").click()
+    page.locator("#repos").get_by_role("button", name="demo song", exact=True).click()
+    page.wait_for_selector("h3.repo-name:text('demo song')")
+
     page.fill("form[aria-label='Fork this project'] input", "demo song remix")
     page.get_by_role("button", name="Fork").click()
     page.wait_for_selector("h3.repo-name:text('demo song remix')")
@@ -470,6 +481,7 @@ def test_sign_in_and_out_when_accounts_are_required(browser: Any, tmp_path: Path
             page.get_by_role("button", name="Sign in").click()
             error = page.wait_for_selector('[data-error-for="signin"]:not(:empty)')
             assert "wrong username or password" in error.inner_text().lower()
+            visit.shot("sign-in-refused")
             page.fill("input[name=password]", "correct horse")
             page.get_by_role("button", name="Sign in").click()
             page.wait_for_selector('body[data-ready="true"]')

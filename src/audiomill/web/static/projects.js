@@ -28,7 +28,7 @@ export async function loadRepos() {
     const origin = repos.find((r) => r.id === repo.forked_from);
     list.append(h('li', {},
       h('button', { type: 'button', class: 'link', on: { click: () => openRepo(repo.id) }, text: repo.name }),
-      repo.forked_from ? h('span', { class: 'muted', text: ` ⑂ fork of ${origin ? origin.name : 'another project'}` }) : null));
+      repo.forked_from ? h('span', { class: 'muted', text: ` ↳ fork of ${origin ? origin.name : 'another project'}` }) : null));
   }
 }
 
@@ -261,10 +261,10 @@ export async function openRepo(id) {
   const origin = repos.find((r) => r.id === repo.forked_from);
   target.append(...[
     h('h3', { class: 'repo-name', text: repo.name }),
-    repo.forked_from ? h('p', { class: 'muted', text: `⑂ forked from ${origin ? origin.name : repo.forked_from}` }) : null,
+    repo.forked_from ? h('p', { class: 'muted', text: `↳ forked from ${origin ? origin.name : repo.forked_from}` }) : null,
     repo.description ? h('p', { text: repo.description }) : null,
     forkForm,
-    forks.length ? h('p', { class: 'forks' }, 'Forks: ', forks.map((f, i) => [i ? ', ' : '', h('button', { type: 'button', class: 'link', on: { click: () => openRepo(f.id) }, text: `⑂ ${f.name}` })])) : null,
+    forks.length ? h('p', { class: 'forks' }, 'Forks: ', forks.map((f, i) => [i ? ', ' : '', h('button', { type: 'button', class: 'link', on: { click: () => openRepo(f.id) }, text: f.name })])) : null,
     current.commits.length ? historyTree(current.commits, current.branches, pick) : h('p', { class: 'muted', text: 'No commits yet.' }),
     current.commits.length > 1 ? compareButton : null,
     viewer,
