@@ -433,10 +433,19 @@ def test_bad_file_shows_the_apis_message(visit: Visit, site: Server, tmp_path: P
 
 def test_hostile_filename_is_shown_as_text(visit: Visit, tmp_path: Path) -> None:
     page = visit.page
-    hostile = _song(tmp_path, HOSTILE_NAME, seconds=1.0)
+    hostile = write_wav(tmp_path / "hostile.wav", stereo_chords(1.0, 16000), 16000)
     visit.open()
     _choose_kind(visit, "boost")
-    page.set_input_files("#file-input", str(hostile))
+    # Dropped onto the drop zone, as a user would drag it from their files.
+    dropped = page.evaluate_handle(
+        """([bytes, name]) => {
+            const transfer = new DataTransfer();
+            transfer.items.add(new File([new Uint8Array(bytes)], name, {type: 'audio/wav'}));
+            return transfer;
+        }""",
+        [list(hostile.read_bytes()), HOSTILE_NAME],
+    )
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": dropped})
     assert page.get_by_text(HOSTILE_NAME, exact=True).is_visible()
     page.get_by_role("button", name="Upload and start").click()
     job = page.locator('li.job[data-status="completed"]', has_text="onerror")

@@ -81,12 +81,7 @@ function startFiles() {
     addFiles(input.files);
     input.value = '';
   });
-  zone.addEventListener('keydown', (event) => {
-    if (event.target === zone && (event.key === 'Enter' || event.key === ' ')) {
-      event.preventDefault();
-      input.click();
-    }
-  });
+  document.getElementById('choose').addEventListener('click', () => input.click());
   zone.addEventListener('dragover', (event) => {
     event.preventDefault();
     zone.classList.add('over');
@@ -138,7 +133,7 @@ function selectKind(name) {
   record.hidden = media !== 'audio';
   document.getElementById('file-input').accept = media === 'image' ? 'image/*' : 'audio/*,video/*';
   document.getElementById('drop-hint').textContent = `Drop ${media === 'image' ? 'photos' : 'audio files'} here, or`;
-  document.getElementById('dropzone').setAttribute('aria-label', `Add ${media === 'image' ? 'photos' : 'audio files'}: drop them here or press Enter to choose`);
+  document.getElementById('dropzone').setAttribute('aria-label', `Add ${media === 'image' ? 'photos' : 'audio files'}: drop them here or choose them`);
   const extra = clear(document.getElementById('extra-inputs'));
   if (inputs.length > 1) {
     for (const input of inputs) {

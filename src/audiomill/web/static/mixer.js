@@ -180,6 +180,7 @@ export function stemMixer(tracks, options = {}) {
   }
 
   function stopSources() {
+    for (const row of rows) if (row.gain) row.gain.disconnect();
     for (const source of state.sources) {
       source.onended = null;
       try { source.stop(); } catch { /* already stopped */ }
