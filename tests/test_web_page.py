@@ -364,6 +364,13 @@ def test_cancel_a_running_job(visit: Visit) -> None:
     page.fill("#param-duration_seconds", "300")
     page.get_by_role("button", name="Start", exact=True).click()
     card = page.locator("li.job", has_text="a very long ambient drone")
+    # Live: the worker's stage and progress reach the card while it runs.
+    card.wait_for()
+    page.wait_for_function(
+        "el => el.dataset.status === 'processing' && el.querySelector('.stage').textContent !== ''",
+        arg=card.element_handle(),
+        timeout=60_000,
+    )
     cancel = card.get_by_role("button", name="Cancel job a very long ambient drone")
     cancel.click()
     page.wait_for_selector('li.job[data-status="cancelled"]', timeout=60_000)
