@@ -478,6 +478,14 @@ def test_narrow_screen_has_no_sideways_scroll(browser: Any, site: Server) -> Non
         focused = visit.page.evaluate("document.activeElement && document.activeElement.textContent")
         assert focused  # keyboard focus lands on something named
         visit.shot("narrow-375")
+        # A result's players too: their controls wrap instead of widening the page.
+        finished = visit.page.locator('li.job[data-status="completed"] details.job-results').first
+        if finished.count():
+            finished.locator("summary").click()
+            finished.locator(".mixer").first.wait_for()
+            width = visit.page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 375, f"with a result open the page is {width} px wide at 375 px"
+            visit.shot("narrow-375-results")
         visit.check_clean()
 
 
