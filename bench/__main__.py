@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "forward": "bench.forward",
     "workers": "bench.b5_workers",
     "status": "bench.bench_status",
+    "events": "bench.bench_events",
 }
 
 

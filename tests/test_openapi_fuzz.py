@@ -280,7 +280,20 @@ def _seed(runtime: Runtime, ids: Accounts, scratch: Path, notes: list[str]) -> K
         {"kind": "test_copy", "params": "{}", "file": [tiny]},  # a job that is created and runs
     ]
     _remember_repositories(runtime, known, ids)
+    _remember_webhook(runtime, known, ids)
     return known
+
+
+def _remember_webhook(runtime: Runtime, known: Known, ids: Accounts) -> None:
+    """A webhook of the fuzz's user, and a body that registers one (a public address
+    literal: registering resolves nothing, and nothing here can reach it)."""
+    from audiomill.jobs.webhooks import service as webhooks
+
+    url = "https://93.184.216.34/hook"
+    with runtime.db.session() as session:
+        hook = webhooks.create_webhook(session, ids.user_id, url, ["job.created"], None, "fuzz", False, 20)
+        known.add("webhook_id", hook.uuid)
+    known.body_groups.append({"url": url, "events": ["job.completed"]})
 
 
 def _optional_files_as_files(node: Any) -> Any:

@@ -123,6 +123,19 @@ class Settings(BaseSettings):
     job_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     cleanup_interval_seconds: int = Field(default=3600, ge=5)
 
+    # Signed webhooks (audiomill.jobs.webhooks). Addresses that resolve to loopback,
+    # private, link-local, multicast or reserved networks are refused (SSRF) unless an
+    # administrator allows them here (a receiver on this machine or the LAN).
+    webhook_allow_private: bool = False
+    # Seconds between a failed try and the next: after the first (immediate) try, 5 s,
+    # 5 min, 30 min, 2 h, 5 h, 10 h, 10 h: eight tries over about a day (Standard Webhooks').
+    webhook_retry_delays_seconds: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_poll_interval_seconds: float = Field(default=1.0, gt=0)
+    max_webhooks_per_user: int = Field(default=20, ge=1)
+
     # How `audiomill serve` / `audiomill worker` write their log: "text" for people, "json"
     # (one object per line, with job_id, kind, event...) for log collectors.
     log_format: Literal["text", "json"] = "text"

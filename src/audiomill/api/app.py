@@ -26,13 +26,15 @@ from audiomill.api.compat import (
 from audiomill.api.concurrency import ConcurrencyLimit
 from audiomill.api.errors import BodySizeLimit, install_error_handlers
 from audiomill.api.guard import LocalModeGuard
-from audiomill.api.routes import assets, auth, health, jobs, kinds, media, metrics, page, repos
+from audiomill.api.routes import assets, auth, events, health, jobs, kinds, media, metrics, page, repos, webhooks
 from audiomill.config import Settings, get_settings
 from audiomill.engines.base import check_extra_kinds
 from audiomill.errors import AudiomillError
 from audiomill.jobs.cleanup import cleanup_scheduler
 from audiomill.jobs.executors import make_executor
 from audiomill.jobs.reaper import reaper
+from audiomill.jobs.periodic import Periodic
+from audiomill.jobs.webhooks.delivery import WebhookDispatcher, webhook_dispatcher
 from audiomill.runtime import Runtime, build_runtime
 
 log = logging.getLogger(__name__)
@@ -43,7 +45,10 @@ DESCRIPTION = """Self-hosted audio AI: upload audio, get a job, watch it, downlo
 working unchanged (see the README). Authenticate with `Authorization: Bearer <API key>`,
 or log in at `/api/v1/auth/login` for a `sessionid` cookie (then send `X-CSRFToken` on
 POST/DELETE). Bound to a loopback address without `AUDIOMILL_AUTH=required`, requests
-without credentials act as the built-in local user."""
+without credentials act as the built-in local user.
+
+Live updates of all your jobs: the WebSocket `/api/v1/events` (messages: the `JobFeedEvent`
+schema below). Signed webhooks: `/api/v1/webhooks` (bodies: the `webhooks` section)."""
 
 # Multipart framing around the file(s) is small; this slack keeps a file exactly at the
 # limit acceptable while refusing anything clearly larger before it is read.
@@ -95,7 +100,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             rt.executor = make_executor(rt)
         app.state.runtime = rt
         rt.executor.start()
-        background = [cleanup_scheduler(rt), reaper(rt)]
+        background: list[Periodic | WebhookDispatcher] = [cleanup_scheduler(rt), reaper(rt), webhook_dispatcher(rt)]
         for task in background:
             task.start()
         try:
@@ -111,6 +116,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     # /redoc work on a machine with no internet.
     app = FastAPIOffline(title="audiomill", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     install_job_schemas(app, settings)
+    events.document_events(app)
+    webhooks.document_webhooks(app)
     # Outermost last: the size limit and the local-mode guard see requests before anything else.
     if settings.cors_origins:
         app.add_middleware(
@@ -137,6 +144,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(kinds.router)
     app.include_router(assets.router)
     app.include_router(jobs.router)
+    app.include_router(events.router)
+    app.include_router(webhooks.router)
     app.include_router(media.router)
     # Before seed 000's JSON root: browsers asking / for HTML get the page, others that JSON.
     app.include_router(page.router)

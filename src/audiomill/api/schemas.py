@@ -66,11 +66,15 @@ def as_utc(moment: datetime | None) -> datetime | None:
 
 def eta_seconds(job: Job) -> float | None:
     """Remaining time extrapolated from the progress made since the job started."""
-    started = as_utc(job.started_at)
-    if job.status != JobStatus.processing or started is None or job.progress < 1.0:
+    return eta_from(job.status, job.started_at, job.progress)
+
+
+def eta_from(status: str, started_at: datetime | None, progress_percent: float) -> float | None:
+    started = as_utc(started_at)
+    if status != JobStatus.processing or started is None or progress_percent < 1.0:
         return None
     elapsed = (datetime.now(UTC) - started).total_seconds()
-    return round(elapsed * (100.0 - job.progress) / job.progress, 1)
+    return round(elapsed * (100.0 - progress_percent) / progress_percent, 1)
 
 
 def _file_public(name: str, asset: Asset, url: str | None) -> FilePublic:

@@ -12,9 +12,13 @@ import json
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 JobEvent = dict[str, Any]
+# Called with (job uuid, event) for every job's events, in the publisher's thread: it must
+# return at once (the per-user feed puts the event on its own queue).
+EventTap = Callable[[str, JobEvent], None]
 log = logging.getLogger(__name__)
 
 
@@ -36,10 +40,17 @@ class LocalEventBus:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._listeners: dict[str, set[_Listener]] = defaultdict(set)
+        self._taps: list[EventTap] = []
 
     def publish(self, job_uuid: str, event: JobEvent) -> None:
         with self._lock:
             listeners = list(self._listeners.get(job_uuid, ()))
+            taps = list(self._taps)
+        for tap in taps:
+            try:
+                tap(job_uuid, event)
+            except Exception:  # a tap's failure must not cost the job's other listeners
+                log.exception("event tap failed for job %s", job_uuid)
         for listener in listeners:
             try:
                 listener.deliver(event)
@@ -54,6 +65,17 @@ class LocalEventBus:
 
     def unsubscribe(self, job_uuid: str, listener: _Listener) -> None:
         self._remove(job_uuid, listener)
+
+    def add_tap(self, tap: EventTap) -> None:
+        """Hear every job's events (the per-user feed: one tap per process, not per client)."""
+        with self._lock:
+            if tap not in self._taps:
+                self._taps.append(tap)
+
+    def remove_tap(self, tap: EventTap) -> None:
+        with self._lock:
+            if tap in self._taps:
+                self._taps.remove(tap)
 
     def _remove(self, job_uuid: str, listener: _Listener) -> None:
         with self._lock:
@@ -92,10 +114,17 @@ class RedisEventBus(LocalEventBus):
             super().publish(job_uuid, event)
 
     def subscribe(self, job_uuid: str) -> _Listener:
+        self._start_listening()
+        return super().subscribe(job_uuid)
+
+    def add_tap(self, tap: EventTap) -> None:
+        self._start_listening()
+        super().add_tap(tap)
+
+    def _start_listening(self) -> None:
         if not self._listener_started.is_set():
             self._listener_started.set()
             threading.Thread(target=self._listen, name="audiomill-events", daemon=True).start()
-        return super().subscribe(job_uuid)
 
     def close(self) -> None:
         self._stopping.set()

@@ -95,14 +95,15 @@ _FILE_COLUMNS = (
 _N_JOB = len(_JOB_COLUMNS)
 
 # A job and its files in one round trip (one row per file; a job without files: one row).
-_JOB_BY_UUID = (
+_JOB_WITH_FILES = (
     select(*_JOB_COLUMNS, *_FILE_COLUMNS[1:])
     .select_from(Job)
     .outerjoin(JobFile, JobFile.job_id == Job.id)
     .outerjoin(Asset, Asset.id == JobFile.asset_id)
-    .where(Job.uuid == bindparam("uuid"))
     .order_by(JobFile.id)
 )
+_JOB_BY_UUID = _JOB_WITH_FILES.where(Job.uuid == bindparam("uuid"))
+_JOB_BY_NUMBER = _JOB_WITH_FILES.where(Job.id == bindparam("number"))
 _FILES_OF_JOBS = (
     select(*_FILE_COLUMNS)
     .join(Asset, Asset.id == JobFile.asset_id)
@@ -119,11 +120,23 @@ def _file(values: Sequence[Any]) -> FileView:
 def get_job(session: Session, owner_id: int | None, job_uuid: str, kinds: Sequence[str] | None = None) -> JobView:
     """Like ``service.get_job``: someone else's job, or one of another kind, is not found."""
     rows = session.connection().execute(_JOB_BY_UUID, {"uuid": job_uuid}).all()
+    return _visible_job(rows, owner_id, kinds, f"job {job_uuid} not found")
+
+
+def get_job_by_number(session: Session, owner_id: int | None, job_id: int, kinds: Sequence[str]) -> JobView:
+    """Like ``service.get_job_by_number`` (the seeds that number their files)."""
+    rows = session.connection().execute(_JOB_BY_NUMBER, {"number": job_id}).all()
+    return _visible_job(rows, owner_id, kinds, f"file {job_id} not found")
+
+
+def _visible_job(
+    rows: Sequence[Row[Any]], owner_id: int | None, kinds: Sequence[str] | None, not_found: str
+) -> JobView:
     if not rows:
-        raise NotFound(f"job {job_uuid} not found")
+        raise NotFound(not_found)
     job = JobView(*rows[0][:_N_JOB])
     if (owner_id is not None and job.owner_id != owner_id) or (kinds and job.kind not in kinds):
-        raise NotFound(f"job {job_uuid} not found")
+        raise NotFound(not_found)
     job.files = [_file(row[_N_JOB:]) for row in rows if row[_N_JOB] is not None]
     return job
 

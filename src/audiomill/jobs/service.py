@@ -335,6 +335,7 @@ def create_job(
                 job.files.append(JobFile(role="input", name=name, asset_id=asset_id))
             session.flush()
             session.refresh(job)
+            states.created(session, job)
     except BaseException:
         for _, staged, _, _ in staged_files:
             runtime.blobs.discard(staged)
@@ -342,6 +343,7 @@ def create_job(
             delete_unreferenced_blobs(runtime, session, committed)
         raise
     lifecycle.created(job.uuid, kind)
+    runtime.events.publish(job.uuid, job_event(job))  # before the executor can start it
     runtime.submit(job.id, kind)
     return job
 
@@ -465,9 +467,18 @@ def delete_job(runtime: Runtime, owner_id: int | None, job_uuid: str) -> None:
         if job.status == JobStatus.processing:
             states.cancel(session, job.id)
         asset_ids = [f.asset_id for f in job.files]
+        gone = {
+            **job_event(job),
+            "type": "deleted",
+            "kind": job.kind,
+            "owner_id": job.owner_id,
+            "file_id": job.id,
+            "created_at": job.created_at.isoformat(),
+        }
         session.delete(job)
         session.flush()
         digests = release_assets(session, asset_ids)
+    runtime.events.publish(job_uuid, gone)  # the per-user feed cannot read a deleted row
     with runtime.db.session() as session:
         delete_unreferenced_blobs(runtime, session, digests)
 

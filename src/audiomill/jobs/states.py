@@ -25,7 +25,7 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, Row, or_, update
 from sqlalchemy.orm import Session
 
-from audiomill.jobs import lifecycle
+from audiomill.jobs import hooks, lifecycle
 from audiomill.store.tables import Job, utc_now
 
 
@@ -54,17 +54,28 @@ ALLOWED_FROM: dict[JobStatus, frozenset[JobStatus]] = {
 
 def _transition(
     session: Session, job_id: int, to: JobStatus, *conditions: ColumnElement[bool], **values: object
-) -> Row[str, str, datetime | None, int] | None:
-    """The one conditional UPDATE; the changed row's (uuid, kind, started_at, attempts),
-    or None when the job was not in a state it may leave for ``to``."""
+) -> Row[str, str, datetime | None, int, int] | None:
+    """The one conditional UPDATE; the changed row's (uuid, kind, started_at, attempts,
+    owner_id), or None when the job was not in a state it may leave for ``to``.
+
+    Each change is handed to the transition hooks (webhooks), which run when it commits."""
     statement = (
         update(Job)
         .where(Job.id == job_id, Job.status.in_([s.value for s in ALLOWED_FROM[to]]), *conditions)
         .values(status=to.value, updated_at=utc_now(), **values)
-        .returning(Job.uuid, Job.kind, Job.started_at, Job.attempts)
+        .returning(Job.uuid, Job.kind, Job.started_at, Job.attempts, Job.owner_id)
         .execution_options(synchronize_session=False)
     )
-    return session.execute(statement).first()
+    row = session.execute(statement).first()
+    if row is not None:
+        hooks.transitioned(session, hooks.Transition(job_id, row.uuid, row.owner_id, row.kind, to.value))
+    return row
+
+
+def created(session: Session, job: Job) -> None:
+    """A new job's row was written (pending): the machine's entry, for the transition hooks."""
+    transition = hooks.Transition(job.id, job.uuid, job.owner_id, job.kind, JobStatus.pending.value, created=True)
+    hooks.transitioned(session, transition)
 
 
 def _held_by(attempt_token: str | None) -> tuple[ColumnElement[bool], ...]:

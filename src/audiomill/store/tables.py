@@ -122,7 +122,8 @@ class Job(Base):
     created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
     started_at: Mapped[datetime | None] = mapped_column(nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    updated_at: Mapped[datetime] = mapped_column(default=utc_now)
+    # Indexed: the live feed reads the rows changed since its last look (audiomill.api.feed).
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
 
     files: Mapped[list[JobFile]] = relationship(
         back_populates="job", cascade="all, delete-orphan", order_by="JobFile.id"
@@ -263,3 +264,63 @@ class Tag(Base):
     commit_id: Mapped[int] = mapped_column(ForeignKey("commits.id"))
     message: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+# --- signed webhooks (audiomill.jobs.webhooks) -----------------------------------------
+
+
+class Webhook(Base):
+    """A user's endpoint for job events. The secret signs every delivery (Standard
+    Webhooks); it is shown once, at registration, and kept because signing needs it."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    events: Mapped[list[str]] = mapped_column(JSON)  # job.created, job.started, ...
+    job_uuid: Mapped[str | None] = mapped_column(String(36), nullable=True)  # only this job's events
+    description: Mapped[str] = mapped_column(String(200), default="")
+    secret: Mapped[str] = mapped_column(String(100))  # "whsec_<base64>"
+    created_at: Mapped[datetime] = mapped_column(default=utc_now)
+
+
+class WebhookDelivery(Base):
+    """One event for one webhook: the exact body signed and sent (the same on every try),
+    retried with back-off until a 2xx or the schedule ends. Kept with its webhook."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(40), unique=True)  # webhook-id: "msg_..."
+    webhook_id: Mapped[int] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"), index=True)
+    event_type: Mapped[str] = mapped_column(String(40))
+    job_uuid: Mapped[str] = mapped_column(String(36))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | succeeded | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True, index=True)
+    # A dispatcher holds a delivery while it sends it; one that died lets go when this passes.
+    locked_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    created_at: Mapped[datetime] = mapped_column(default=utc_now, index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+
+    tries: Mapped[list[WebhookAttempt]] = relationship(
+        cascade="all, delete-orphan", order_by="WebhookAttempt.number", lazy="selectin"
+    )
+
+
+class WebhookAttempt(Base):
+    """One try of a delivery: what the receiver answered (or why nothing was sent)."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[int] = mapped_column(ForeignKey("webhook_deliveries.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    attempted_at: Mapped[datetime] = mapped_column(default=utc_now)
+    response_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    response_body: Mapped[str] = mapped_column(Text, default="")  # the first KiB
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)

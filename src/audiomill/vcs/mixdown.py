@@ -12,6 +12,7 @@ from typing import Any
 
 from audiomill.errors import InvalidInput
 from audiomill.jobs import service as jobs_service
+from audiomill.jobs import states
 from audiomill.runtime import Runtime
 from audiomill.store.tables import Job, JobFile, User
 from audiomill.vcs import service
@@ -40,5 +41,7 @@ def submit_mixdown(
             job.files.append(JobFile(role="input", name=name, asset_id=stem.asset_id))
         session.flush()
         session.refresh(job)
+        states.created(session, job)  # webhooks hear of it as of any job
+    runtime.events.publish(job.uuid, jobs_service.job_event(job))
     runtime.submit(job.id, KIND)
     return job

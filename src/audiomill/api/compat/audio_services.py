@@ -22,11 +22,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Path, UploadFile
 from fastapi.responses import JSONResponse
 
-from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep
+from sqlalchemy.orm import Session
+
+from audiomill.api.deps import CurrentUser, RuntimeDep, in_session
 from audiomill.api.errors import register_error_shape
 from audiomill.api.routes.media import media_url
 from audiomill.api.schemas import as_utc
-from audiomill.jobs import service
+from audiomill.jobs import reads, service
 from audiomill.jobs.states import JobStatus
 from audiomill.store.tables import Job
 
@@ -259,17 +261,24 @@ def _start_handler(svc: Service) -> Callable[..., Any]:
     return start
 
 
+# Clients poll these two: one thread hop each, on the ORM-free read path (jobs.reads).
 def _list_handler(svc: Service) -> Callable[..., Any]:
-    def files(session: SessionDep, user: CurrentUser) -> dict[str, Any]:
-        jobs, _ = service.list_jobs(session, user.id, [svc.kind], limit=10_000)
-        return {"files": [_item(job, svc) for job in jobs]}
+    async def files(runtime: RuntimeDep, user: CurrentUser) -> dict[str, Any]:
+        def read(session: Session) -> dict[str, Any]:
+            jobs, _ = reads.list_jobs(session, user.id, [svc.kind], limit=10_000)
+            return {"files": [_item(job, svc) for job in jobs]}  # type: ignore[arg-type]
+
+        return await in_session(runtime, read)
 
     return files
 
 
 def _status_handler(svc: Service) -> Callable[..., Any]:
-    def status(file_id: FileId, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
-        return _item(service.get_job_by_number(session, user.id, file_id, [svc.kind]), svc)
+    async def status(file_id: FileId, runtime: RuntimeDep, user: CurrentUser) -> dict[str, Any]:
+        return await in_session(
+            runtime,
+            lambda session: _item(reads.get_job_by_number(session, user.id, file_id, [svc.kind]), svc),  # type: ignore[arg-type]
+        )
 
     return status
 

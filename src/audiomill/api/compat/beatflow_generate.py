@@ -28,11 +28,11 @@ from audiomill.api.compat.beatflow_tasks import (
     static_audio_url,
     task_status,
 )
-from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep
+from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep, in_session
 from audiomill.api.files import file_response
 from audiomill.api.routes.media import asset_for_media_path
 from audiomill.errors import InvalidInput
-from audiomill.jobs import service
+from audiomill.jobs import reads, service
 from audiomill.params import OutputFormat
 from audiomill.store.tables import Job
 
@@ -128,8 +128,9 @@ def generate_music(request: GenerationRequest, runtime: RuntimeDep, user: Curren
 
 
 @router.get("/api/ai/status/{task_id}", response_model=TaskStatus)
-def get_generation_status(task_id: str, session: SessionDep, user: CurrentUser) -> TaskStatus:
-    return task_status(service.get_job(session, user.id, task_id))
+async def get_generation_status(task_id: str, runtime: RuntimeDep, user: CurrentUser) -> TaskStatus:
+    # Polled: the ORM-free read path, one thread hop.
+    return await in_session(runtime, lambda session: task_status(reads.get_job(session, user.id, task_id)))  # type: ignore[arg-type]
 
 
 @router.post("/api/ai/batch-generate", response_model=BatchResponse)

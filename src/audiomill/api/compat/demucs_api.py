@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, File, HTTPException, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from audiomill import __version__
 from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep, in_session
@@ -122,9 +123,12 @@ def download(job_id: str, runtime: RuntimeDep, session: SessionDep, user: Curren
 
 
 @router.get("/jobs", response_model=list[SeedJob])
-def list_jobs(session: SessionDep, user: CurrentUser) -> list[SeedJob]:
-    jobs, _ = service.list_jobs(session, user.id, [KIND], limit=10_000)
-    return [seed_job(job) for job in jobs]
+async def list_jobs(runtime: RuntimeDep, user: CurrentUser) -> list[SeedJob]:
+    def read(session: Session) -> list[SeedJob]:
+        jobs, _ = reads.list_jobs(session, user.id, [KIND], limit=10_000)
+        return [seed_job(job) for job in jobs]  # type: ignore[arg-type]
+
+    return await in_session(runtime, read)
 
 
 @router.delete("/job/{job_id}", response_model=SeedDeleted)
