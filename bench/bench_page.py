@@ -44,14 +44,15 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve(data_dir: Path) -> tuple[str, uvicorn.Server]:
+def _serve(data_dir: Path) -> tuple[str, uvicorn.Server, threading.Thread]:
     port = _free_port()
     settings = Settings(data_dir=data_dir, models_download=False, worker_concurrency=1, port=port)
     server = uvicorn.Server(uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning"))
-    threading.Thread(target=server.run, daemon=True).start()
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
     while not server.started:
         time.sleep(0.05)
-    return f"http://127.0.0.1:{port}", server
+    return f"http://127.0.0.1:{port}", server, thread
 
 
 def _load(browser: Any, url: str, ready_selector: str, mark: str | None) -> tuple[float, int, int]:
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as folder:
-        base, server = _serve(Path(folder))
+        base, server, thread = _serve(Path(folder))
         peers = {
             "page /": (base + "/", 'body[data-ready="true"]', "audiomill-ready"),
             "/docs (peer)": (base + "/docs", ".opblock", None),
@@ -93,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
                     results[name].append(_load(browser, *peer))
             browser.close()
         server.should_exit = True
+        thread.join(timeout=30)  # its worker processes stop with it, before the folder goes
     load = os.getloadavg()[0]
     print(f"first load on loopback, median of {args.runs} cold loads (1-min load average {load:.2f})")
     medians = {}
