@@ -27,7 +27,7 @@ from audiomill.api.compat import (
 from audiomill.api.concurrency import ConcurrencyLimit
 from audiomill.api.errors import BodySizeLimit, install_error_handlers
 from audiomill.api.guard import LocalModeGuard
-from audiomill.api.routes import assets, auth, events, health, jobs, kinds, media, metrics, repos, webhooks
+from audiomill.api.routes import assets, auth, events, health, jobs, kinds, media, metrics, page, repos, webhooks
 from audiomill.config import Settings, get_settings
 from audiomill.engines.base import check_extra_kinds
 from audiomill.errors import AudiomillError
@@ -148,6 +148,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     app.include_router(events.router)
     app.include_router(webhooks.router)
     app.include_router(media.router)
+    # Before seed 000's JSON root: browsers asking / for HTML get the page, others that JSON.
+    app.include_router(page.router)
+    app.mount("/web", page.page_files(), name="web")
     app.include_router(demucs_api.router)
     app.include_router(audio_services.router)
     app.include_router(music_generator.router)
