@@ -40,8 +40,12 @@ CHANGE_WINDOW_SECONDS = 1.5
 MIN_SIDE_SECONDS = 0.4  # a change is looked for only where both sides have this much
 CHANGE_DISTANCE = 0.4  # cosine distance between the two sides that makes a change
 PEAK_RADIUS_SECONDS = 0.3  # a change point is the largest distance within this radius
-MIN_CLUSTER_TURN_SECONDS = 1.0
+WINDOW_SECONDS = 1.5  # clustering units: windows this long ...
+WINDOW_HOP_SECONDS = 0.75  # ... every this often inside each turn
+MIN_WINDOW_SECONDS = 0.5  # a turn shorter than this is not clustered on its own
 SAME_SPEAKER_SIMILARITY = 0.45  # average-linkage cut when the speaker count is unknown
+MIN_SPEAKER_SECONDS = 1.0  # an estimated speaker must own this much clustered speech
+MIN_SPEAKER_FRACTION = 0.1  # ... and this share of it
 LABEL_WINDOW_SECONDS = 0.6
 SWITCH_COST = 1.0  # in units of cosine similarity summed over grid points
 REFINE_RADIUS_SECONDS = 0.4
@@ -126,11 +130,12 @@ def diarize(
         maps.append(encoder.frame_map(audio_16k[start:end]))
     report(0.5)
     turns = [turn for piece, frames in zip(pieces, maps) for turn in change_turns(encoder, frames, piece)]
-    long_turns = [t for t in turns if t[1] - t[0] >= MIN_CLUSTER_TURN_SECONDS * SAMPLE_RATE_HZ]
-    clustered = long_turns or turns
+    clustered, seconds = cluster_windows(turns)
+    if not clustered:
+        clustered, seconds = list(turns), np.array([(b - a) / SAMPLE_RATE_HZ for a, b in turns])
     embeddings = encoder.embed_many([audio_16k[a:b] for a, b in clustered])
     report(0.8)
-    labels = cluster(embeddings, num_speakers)
+    labels = cluster(embeddings, num_speakers, seconds)
     centroids = pooled_centroids(encoder, pieces, maps, clustered, labels)
     labelled: list[Turn] = []
     overlap: list[SampleSpan] = []
@@ -181,9 +186,44 @@ def peaks(values: np.ndarray, threshold: float, radius: int) -> list[int]:
 # ---------------------------------------------------------------- 2. speakers
 
 
-def cluster(embeddings: np.ndarray, num_speakers: int | None) -> np.ndarray:
+def cluster_windows(turns: Sequence[SampleSpan]) -> tuple[list[SampleSpan], np.ndarray]:
+    """The units clustered: windows of WINDOW_SECONDS every WINDOW_HOP_SECONDS inside each
+    turn (the last one flush with the turn's end); a turn shorter than a window is one unit
+    of its own when it lasts MIN_WINDOW_SECONDS. Windows of equal length give embeddings
+    of equal reliability, and a long turn gives many of them, so a speaker's voice is
+    represented in proportion to how much they speak; turns under MIN_WINDOW_SECONDS are
+    too short to speak for themselves and are labelled by the resegmentation.
+
+    Also returns the seconds of speech each window stands for (its turn's length shared
+    among the turn's windows), so overlapping windows do not count speech twice."""
+    width = round(WINDOW_SECONDS * SAMPLE_RATE_HZ)
+    hop = round(WINDOW_HOP_SECONDS * SAMPLE_RATE_HZ)
+    shortest = round(MIN_WINDOW_SECONDS * SAMPLE_RATE_HZ)
+    windows: list[SampleSpan] = []
+    seconds: list[float] = []
+    for start, end in turns:
+        length = end - start
+        if length < shortest:
+            continue
+        if length <= width:
+            windows.append((start, end))
+            seconds.append(length / SAMPLE_RATE_HZ)
+            continue
+        count = -(-(length - width) // hop) + 1
+        starts = np.linspace(start, end - width, count).round().astype(int)
+        windows += [(int(first), int(first) + width) for first in starts]
+        seconds += [length / SAMPLE_RATE_HZ / count] * count
+    return windows, np.array(seconds)
+
+
+def cluster(embeddings: np.ndarray, num_speakers: int | None, seconds: np.ndarray | None = None) -> np.ndarray:
     """Speaker label (0..k-1) per unit embedding: average linkage on cosine distance, cut at
-    num_speakers clusters, or at SAME_SPEAKER_SIMILARITY when the count is unknown."""
+    num_speakers clusters, or at SAME_SPEAKER_SIMILARITY when the count is unknown.
+
+    An estimated count is then checked against how much each cluster speaks (``seconds``
+    per unit, 1 each when not given): a cluster under MIN_SPEAKER_SECONDS is folded into
+    the closest other cluster. On real meetings the cut leaves small splinters (a laugh, a
+    window straddling two voices, a far-field stretch); each would become a "speaker"."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
     count = len(embeddings)
@@ -198,8 +238,32 @@ def cluster(embeddings: np.ndarray, num_speakers: int | None) -> np.ndarray:
         labels = fcluster(tree, t=min(num_speakers, count), criterion="maxclust")
     else:
         labels = fcluster(tree, t=1.0 - SAME_SPEAKER_SIMILARITY, criterion="distance")
+        weights = np.ones(count) if seconds is None else np.asarray(seconds, dtype=np.float64)
+        least = max(MIN_SPEAKER_SECONDS, MIN_SPEAKER_FRACTION * float(weights.sum()))
+        labels = fold_small_clusters(embeddings, labels, weights, least)
     _, dense = np.unique(labels, return_inverse=True)
     return dense.astype(int)
+
+
+def fold_small_clusters(
+    embeddings: np.ndarray, labels: np.ndarray, seconds: np.ndarray, min_seconds: float
+) -> np.ndarray:
+    """Clusters speaking less than min_seconds merged, smallest first, into the cluster
+    whose centroid is closest to theirs (while more than one cluster is left)."""
+    labels = np.asarray(labels).copy()
+    while True:
+        names = np.unique(labels)
+        if names.size < 2:
+            return labels
+        totals = np.array([seconds[labels == name].sum() for name in names])
+        smallest = int(np.argmin(totals))
+        if totals[smallest] >= min_seconds:
+            return labels
+        centroids = np.stack([embeddings[labels == name].mean(axis=0) for name in names])
+        centroids /= np.linalg.norm(centroids, axis=1, keepdims=True) + 1e-12
+        similarity = centroids @ centroids[smallest]
+        similarity[smallest] = -np.inf
+        labels[labels == names[smallest]] = names[int(np.argmax(similarity))]
 
 
 def pooled_centroids(
