@@ -15,6 +15,8 @@ import time
 import numpy as np
 import soundfile
 
+from audiomill.engines.extract_speaker import CONVERSATION_MIN_SILENCE_SECONDS, CONVERSATION_PAD_SECONDS
+
 RATE = 16000
 COLLAR = 0.25
 
@@ -84,8 +86,8 @@ def main() -> None:
     parser.add_argument("--only", default="")
     parser.add_argument("--collar", type=float, default=COLLAR)
     parser.add_argument("--set", action="append", default=[], help="NAME=VALUE of speech/diarization.py")
-    parser.add_argument("--min-silence", type=float, default=0.6)
-    parser.add_argument("--pad", type=float, default=0.25)
+    parser.add_argument("--min-silence", type=float, default=CONVERSATION_MIN_SILENCE_SECONDS)
+    parser.add_argument("--pad", type=float, default=CONVERSATION_PAD_SECONDS)
     args = parser.parse_args()
     import torch
 

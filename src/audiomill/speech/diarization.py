@@ -8,10 +8,17 @@ speaker encoder with the :class:`TurnEncoder` interface (models/campplus.py). Th
    left and right of every point of a ``GRID_SECONDS`` grid are pooled from that frame
    map, and their cosine distance is the change score. Peaks of it above
    ``CHANGE_DISTANCE`` cut the span into turns.
-2. **Speakers.** Every turn of ``MIN_CLUSTER_TURN_SECONDS`` or more is embedded on its
-   own; average-linkage clustering of those embeddings (cosine) is cut at
-   ``num_speakers`` clusters when given, else where merging would join turns less similar
-   than ``SAME_SPEAKER_SIMILARITY``. Shorter turns are too short to speak for themselves.
+2. **Speakers.** Each turn is cut into windows of ``WINDOW_SECONDS`` (1.5 s) every
+   ``WINDOW_HOP_SECONDS`` (0.75 s); a turn shorter than a window is one unit when it lasts
+   ``MIN_WINDOW_SECONDS``. Every unit is embedded on its own; average-linkage clustering
+   of those embeddings (cosine) is cut at ``num_speakers`` clusters when given, else where
+   merging would join units less similar than ``SAME_SPEAKER_SIMILARITY``; an estimated
+   speaker owning less than ``MIN_SPEAKER_SECONDS`` or ``MIN_SPEAKER_FRACTION`` of the
+   clustered speech is folded into the closest one (a laugh or a window straddling two
+   voices is not a person). Equal windows give embeddings of equal reliability, and
+   a speaker who talks longer is represented by more of them. Clustering whole turns
+   instead (1 s or more) left 2 units to cluster on a real meeting excerpt with 3 people
+   (AMI trn04: one speaker found, DER 42 %; windows: 3 found, DER 17 %).
 3. **Resegmentation.** Each speaker's centroid is pooled from all of their long turns.
    Every grid point is then scored against every centroid with a short window
    (``LABEL_WINDOW_SECONDS``) and a Viterbi pass with a switching cost picks the labels:
