@@ -34,6 +34,13 @@ Limits (measured in bench/bench_speaker.py):
   identify; it is labelled with whichever neighbouring speaker its window sounds closer
   to, which is usually the surrounding speaker.
 - Speaker changes are placed to within ~0.1 s.
+- Quiet, far-off voices in a room recording can be missed by silero-vad altogether (AMI
+  trn07: 2 of 4 people, ~60 % of the reference speech, at probabilities 0-0.2 while
+  laughs and rustles as loud score 0 too); lowering ``vad_threshold`` finds a little
+  more of them and many more non-speech sounds (bench/eval_diarization.py).
+- Two voices that this encoder finds alike are not told apart by a fixed cut: two of
+  flite's male voices score cosine ~0.54, while one real person enrolled from another
+  excerpt of the same meeting scored 0.48 (AMI FEE087, trn07 vs trn08).
 
 ``similarity_score`` (0-100) compares the extracted speech, pooled, with the sample:
 cosine mapped piecewise linearly through (0, 0), (0.5, 50), (0.65, 75), (1, 100) (see
