@@ -626,6 +626,22 @@ def test_intersect_keeps_only_the_common_parts() -> None:
     assert extract_speaker.intersect(spans, []) == []
 
 
+def test_a_known_count_is_not_spent_on_a_splinter() -> None:
+    """Two people and one odd window unlike both (a cough): cutting the tree at 2 clusters
+    would make the cough one speaker and merge the two people."""
+    rng = np.random.default_rng(7)
+    centres = campplus.unit_rows(rng.standard_normal((2, 64)))
+    first = campplus.unit_rows(centres[0] + 0.1 * rng.standard_normal((8, 64)))
+    second = campplus.unit_rows(centres[1] + 0.1 * rng.standard_normal((6, 64)))
+    cough = campplus.unit_rows(-centres[0] - centres[1])[None]
+    points = np.concatenate([first, second, cough])
+    seconds = np.full(len(points), 0.75)
+    labels = diarization.cluster(points, 2, seconds)
+    assert len(set(labels[:8].tolist())) == 1 and len(set(labels[8:14].tolist())) == 1
+    assert labels[0] != labels[8]
+    assert len(set(diarization.cluster(points, 3, seconds).tolist())) == 3  # asked for 3: the tree is cut
+
+
 def test_conversation_speech_bridges_short_pauses() -> None:
     """1 s speech, a 0.4 s pause (a breath inside a turn), 1 s speech, a 1.5 s pause, 1 s."""
     chunks = {seconds: round(seconds * RATE / vad.CHUNK_SAMPLES) for seconds in (1.0, 0.4, 1.5)}

@@ -225,12 +225,16 @@ def cluster_windows(turns: Sequence[SampleSpan]) -> tuple[list[SampleSpan], np.n
 
 def cluster(embeddings: np.ndarray, num_speakers: int | None, seconds: np.ndarray | None = None) -> np.ndarray:
     """Speaker label (0..k-1) per unit embedding: average linkage on cosine distance, cut at
-    num_speakers clusters, or at SAME_SPEAKER_SIMILARITY when the count is unknown.
+    SAME_SPEAKER_SIMILARITY.
 
-    An estimated count is then checked against how much each cluster speaks (``seconds``
-    per unit, 1 each when not given): a cluster under MIN_SPEAKER_SECONDS is folded into
-    the closest other cluster. On real meetings the cut leaves small splinters (a laugh, a
-    window straddling two voices, a far-field stretch); each would become a "speaker"."""
+    The clusters are then checked against how much each speaks (``seconds`` per unit, 1
+    each when not given): a cluster under MIN_SPEAKER_SECONDS (or MIN_SPEAKER_FRACTION of
+    the speech) is folded into the closest other cluster. On real meetings the cut leaves
+    small splinters (a laugh, a window straddling two voices, a far-field stretch); each
+    would become a "speaker". With ``num_speakers`` given, the closest clusters are then
+    merged down to that count, or the tree is cut at that count when fewer were found
+    (cutting the tree at the count directly kept splinters as speakers and merged two real
+    people on AMI trn04: DER 33.5 % against 16.8 % estimated)."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
     count = len(embeddings)
@@ -241,15 +245,32 @@ def cluster(embeddings: np.ndarray, num_speakers: int | None, seconds: np.ndarra
     distances = 1.0 - embeddings @ embeddings.T
     condensed = np.clip(distances[np.triu_indices(count, 1)], 0.0, 2.0)
     tree = linkage(condensed, method="average")
+    labels = fcluster(tree, t=1.0 - SAME_SPEAKER_SIMILARITY, criterion="distance")
+    weights = np.ones(count) if seconds is None else np.asarray(seconds, dtype=np.float64)
+    least = max(MIN_SPEAKER_SECONDS, MIN_SPEAKER_FRACTION * float(weights.sum()))
+    labels = fold_small_clusters(embeddings, labels, weights, least)
     if num_speakers is not None:
-        labels = fcluster(tree, t=min(num_speakers, count), criterion="maxclust")
-    else:
-        labels = fcluster(tree, t=1.0 - SAME_SPEAKER_SIMILARITY, criterion="distance")
-        weights = np.ones(count) if seconds is None else np.asarray(seconds, dtype=np.float64)
-        least = max(MIN_SPEAKER_SECONDS, MIN_SPEAKER_FRACTION * float(weights.sum()))
-        labels = fold_small_clusters(embeddings, labels, weights, least)
+        wanted = min(num_speakers, count)
+        if np.unique(labels).size > wanted:
+            labels = merge_closest_clusters(embeddings, labels, wanted)
+        elif np.unique(labels).size < wanted:  # more voices than the cut found: split the tree
+            labels = fcluster(tree, t=wanted, criterion="maxclust")
     _, dense = np.unique(labels, return_inverse=True)
     return dense.astype(int)
+
+
+def merge_closest_clusters(embeddings: np.ndarray, labels: np.ndarray, wanted: int) -> np.ndarray:
+    """The two clusters with the most alike centroids merged until wanted are left."""
+    labels = np.asarray(labels).copy()
+    while np.unique(labels).size > wanted:
+        names = np.unique(labels)
+        centroids = np.stack([embeddings[labels == name].mean(axis=0) for name in names])
+        centroids /= np.linalg.norm(centroids, axis=1, keepdims=True) + 1e-12
+        similarity = centroids @ centroids.T
+        np.fill_diagonal(similarity, -np.inf)
+        first, second = np.unravel_index(int(np.argmax(similarity)), similarity.shape)
+        labels[labels == names[second]] = names[first]
+    return labels
 
 
 def fold_small_clusters(
