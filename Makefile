@@ -9,6 +9,9 @@ STAMP := $(VENV)/.audiomill-installed
 WHEELS_DIR ?= /opt/wheels
 PIP_FIND := $(if $(wildcard $(WHEELS_DIR)),--find-links $(WHEELS_DIR),)
 PYTEST_ARGS ?=
+# Two pytest workers: most tests wait on spawned worker processes, so two overlap well on 2
+# cores (28 -> 12 min measured); tests sharing PostgreSQL/Redis stay on one (tests/conftest.py).
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint venv bench clean-venv
 
@@ -30,7 +33,7 @@ run: $(STAMP)
 
 test: $(STAMP) lint
 	@scripts/ensure-system-packages.sh
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Gates, not suggestions: lint, formatting, and strict types for the core packages.
 lint: $(STAMP)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from audiomill.numba_cache import claim_numba_cache_dir
+
+# Before anything imports librosa: this test process (or xdist worker) compiles into a cache
+# folder of its own (see audiomill.numba_cache).
+claim_numba_cache_dir()
+
 import shutil
 import time
 from collections.abc import Callable, Iterator

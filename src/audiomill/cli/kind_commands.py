@@ -22,6 +22,7 @@ from pydantic_core import PydanticUndefined
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
+from audiomill.numba_cache import claim_numba_cache_dir
 from audiomill.config import get_settings
 from audiomill.errors import AudiomillError
 from audiomill.kinds import KindSpec
@@ -177,6 +178,7 @@ def run_engine(
     spec: KindSpec, params: Any, inputs: dict[str, Path], output_dir: Path, label: str, show_progress: bool = True
 ) -> tuple[dict[str, Any], dict[str, Path]]:
     """Run one engine in this process with a progress bar; return (result, outputs)."""
+    claim_numba_cache_dir()  # engines run in this process: see audiomill.numba_cache
     from audiomill.engines.base import LocalContext, engine_for
     from audiomill.engines.torch_runtime import select_device
 

@@ -14,6 +14,7 @@ import uuid
 
 from sqlalchemy import delete, select
 
+from audiomill.numba_cache import claim_numba_cache_dir
 from audiomill.config import Settings
 from audiomill.engines.base import check_extra_kinds
 from audiomill.jobs.executors.celery_executor import TASK_NAME, CeleryExecutor, make_celery_app
@@ -63,6 +64,7 @@ class WorkerRegistration:
 
 
 def run_worker(settings: Settings, queues: list[str], concurrency: int) -> None:
+    claim_numba_cache_dir()  # one cache folder per live process: see audiomill.numba_cache
     check_extra_kinds()
     runtime = build_runtime(settings)
     runtime.executor = CeleryExecutor(settings)  # the reaper re-submits through the broker

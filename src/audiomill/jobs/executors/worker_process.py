@@ -22,6 +22,7 @@ import threading
 from multiprocessing.connection import Connection
 from typing import Any
 
+from audiomill.numba_cache import claim_numba_cache_dir
 from audiomill.config import Settings
 from audiomill.jobs.events import JobEvent, LocalEventBus
 from audiomill.kinds import KindSpec
@@ -90,6 +91,7 @@ def worker_main(settings: Settings, connection: Connection, log_level: int) -> N
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     channel = ParentChannel(connection)
     _forward_logs(channel, log_level)
+    claim_numba_cache_dir()  # before any engine imports librosa: see audiomill.numba_cache
 
     # Imported here, not at module level: the parent process never needs the runner.
     from audiomill.jobs.runner import run_job
