@@ -214,22 +214,22 @@ def run_job(runtime: Runtime, job_id: int, spec: KindSpec | None = None) -> JobS
             final = _finish(runtime, job, ctx, attempt_token)
     except JobCancelled:
         with runtime.db.session() as session:
-            states.cancel(session, job_id)  # a no-op when the job was replaced or deleted
+            states.cancel(session, job_id, job.uuid)  # a no-op when the job was replaced or deleted
         final = JobStatus.cancelled
     except AudiomillError as exc:
-        final = _record_failure(runtime, job_id, exc.message, attempt_token)
+        final = _record_failure(runtime, job, exc.message, attempt_token)
     except Exception as exc:  # an engine bug must end the job, not the worker
         log.exception("job %s (%s) crashed", job.uuid, job.kind)
-        final = _record_failure(runtime, job_id, f"internal error: {type(exc).__name__}: {exc}", attempt_token)
+        final = _record_failure(runtime, job, f"internal error: {type(exc).__name__}: {exc}", attempt_token)
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     _publish_final(runtime, job_id)
     return final
 
 
-def _record_failure(runtime: Runtime, job_id: int, message: str, attempt_token: str) -> JobStatus:
+def _record_failure(runtime: Runtime, job: Job, message: str, attempt_token: str) -> JobStatus:
     with runtime.db.session() as session:
-        states.fail(session, job_id, message, attempt_token)
+        states.fail(session, job.id, message, attempt_token, job.uuid)
     return JobStatus.failed
 
 
@@ -238,7 +238,7 @@ def _finish(runtime: Runtime, job: Job, ctx: RunnerContext, attempt_token: str) 
     staged = {name: (runtime.blobs.stage_file(path), filename) for name, (path, filename) in ctx.outputs.items()}
     old_assets: list[int] = []
     with runtime.db.session() as session:
-        if not states.complete(session, job.id, ctx.result, attempt_token):
+        if not states.complete(session, job.id, ctx.result, attempt_token, job.uuid):
             session.rollback()  # cancelled or deleted meanwhile: nothing is kept
             return JobStatus.cancelled
         for link in session.scalars(select(JobFile).where(JobFile.job_id == job.id, JobFile.role == "output")):

@@ -78,11 +78,14 @@ def created(session: Session, job: Job) -> None:
     hooks.transitioned(session, transition)
 
 
-def _held_by(attempt_token: str | None) -> tuple[ColumnElement[bool], ...]:
-    """A processing job may be ended only by its attempt (pending ones by anyone)."""
+def _held_by(attempt_token: str | None, job_uuid: str | None = None) -> tuple[ColumnElement[bool], ...]:
+    """A processing job may be ended only by its attempt (pending ones by anyone). With
+    ``job_uuid``, only that job: SQLite hands a deleted job's integer id to the next job, and
+    a runner still winding down the deleted one must not end its successor."""
+    same_job = () if job_uuid is None else (Job.uuid == job_uuid,)
     if attempt_token is None:
-        return ()
-    return (or_(Job.status != JobStatus.processing.value, Job.attempt_token == attempt_token),)
+        return same_job
+    return (or_(Job.status != JobStatus.processing.value, Job.attempt_token == attempt_token), *same_job)
 
 
 def claim(session: Session, job_id: int, attempt_token: str) -> bool:
@@ -138,13 +141,19 @@ def requeue(
     return row is not None
 
 
-def complete(session: Session, job_id: int, result: dict[str, object], attempt_token: str | None = None) -> bool:
+def complete(
+    session: Session,
+    job_id: int,
+    result: dict[str, object],
+    attempt_token: str | None = None,
+    job_uuid: str | None = None,
+) -> bool:
     now = utc_now()
     row = _transition(
         session,
         job_id,
         JobStatus.completed,
-        *_held_by(attempt_token),
+        *_held_by(attempt_token, job_uuid),
         result=result,
         progress=100.0,
         stage="done",
@@ -157,13 +166,15 @@ def complete(session: Session, job_id: int, result: dict[str, object], attempt_t
     return row is not None
 
 
-def fail(session: Session, job_id: int, error: str, attempt_token: str | None = None) -> bool:
+def fail(
+    session: Session, job_id: int, error: str, attempt_token: str | None = None, job_uuid: str | None = None
+) -> bool:
     now = utc_now()
     row = _transition(
         session,
         job_id,
         JobStatus.failed,
-        *_held_by(attempt_token),
+        *_held_by(attempt_token, job_uuid),
         error=error,
         stage="failed",
         finished_at=now,
@@ -174,11 +185,12 @@ def fail(session: Session, job_id: int, error: str, attempt_token: str | None = 
     return row is not None
 
 
-def cancel(session: Session, job_id: int) -> bool:
+def cancel(session: Session, job_id: int, job_uuid: str | None = None) -> bool:
     row = _transition(
         session,
         job_id,
         JobStatus.cancelled,
+        *_held_by(None, job_uuid),
         stage="cancelled",
         finished_at=utc_now(),
         cancel_requested=True,
