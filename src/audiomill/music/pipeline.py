@@ -35,9 +35,9 @@ from audiomill.music.render import (
     SAMPLE_RATE,
     StemFile,
     render_stems,
-    resolve_soundfont,
     to_midi,
 )
+from audiomill.music.soundfont import resolve_soundfont
 from audiomill.music.styles import STYLES_BY_NAME, Style
 from audiomill.music.theory import Chord, Key, chord_on, estimate_key, parse_key
 
