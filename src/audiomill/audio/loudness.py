@@ -96,6 +96,9 @@ _FILTER_KAISER_BETA = 6.0
 _FFT_FRAMES = 4096
 _ENVELOPE_CHUNK_FRAMES = 8 * (_FFT_FRAMES - 2 * _FILTER_HALF_SAMPLES)
 
+# meter and limiter work through long blocks this many frames at a time
+_WORK_FRAMES = 1 << 16
+
 # --- limiter defaults -----------------------------------------------------------------
 DEFAULT_CEILING_DBTP = -1.0
 DEFAULT_LOOKAHEAD_MS = 5.0
@@ -220,8 +223,11 @@ class LoudnessMeter:
         block = _as_blocks_array(block)
         if block.shape[0] != self.channels:
             raise InvalidInput(f"expected {self.channels} channels, got {block.shape[0]}")
-        if block.shape[1] == 0:
-            return
+        # a long block in pieces: float64 temporaries of a whole track cost more than the maths
+        for start in range(0, block.shape[1], _WORK_FRAMES):
+            self._add(block[:, start : start + _WORK_FRAMES])
+
+    def _add(self, block: NDArray[np.float32]) -> None:
         weighted, self._filter_state = sosfilt(self._sos, block.astype(np.float64), axis=-1, zi=self._filter_state)
         self._energy.push((self._channel_weights * weighted * weighted).sum(axis=0))
         self._peaks.push(self._envelope.process(block, self._floor))
@@ -527,6 +533,15 @@ class TruePeakLimiter:
         block = _as_blocks_array(block)
         if block.shape[0] != self.channels:
             raise InvalidInput(f"expected {self.channels} channels, got {block.shape[0]}")
+        if block.shape[1] <= _WORK_FRAMES:
+            return self._process(block)
+        # a long block in pieces: float64 temporaries of a whole track cost more than the maths
+        pieces = [
+            self._process(block[:, start : start + _WORK_FRAMES]) for start in range(0, block.shape[1], _WORK_FRAMES)
+        ]
+        return np.concatenate([out for out, _ in pieces], axis=1), np.concatenate([gain for _, gain in pieces])
+
+    def _process(self, block: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         first = self._frames_in
         self._frames_in += block.shape[1]
         self._pending = np.concatenate([self._pending, block], axis=1)  # a copy: the caller may reuse its block
@@ -951,7 +966,7 @@ def _to_goal(
     before = meter.finish()
     plan = plan_loudness(meter.stats, goal)
     out = np.concatenate(
-        list(limit_stream([audio], sample_rate, audio.shape[0], plan.gain_db, goal.ceiling_dbtp)),
+        list(limit_stream([audio], sample_rate, audio.shape[0], plan.gain_db, goal.ceiling_dbtp, measured=meter.stats)),
         axis=1,
     )
     return out, BoostOutcome(before, measure(out, sample_rate), plan)
@@ -964,9 +979,12 @@ def limit_stream(
     gain_db: float,
     ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
     settings: LimiterSettings = LimiterSettings(),
+    measured: LoudnessStats | None = None,
 ) -> Iterator[NDArray[np.float32]]:
-    """Apply gain_db and the true-peak limiter to a stream; yields aligned output blocks."""
-    limiter = TruePeakLimiter(sample_rate, channels, gain_db, ceiling_dbtp, settings)
+    """Apply gain_db and the true-peak limiter to a stream; yields aligned output blocks.
+    ``measured``: the stats of the meter that saw this very stream (see TruePeakLimiter):
+    no second true-peak pass."""
+    limiter = TruePeakLimiter(sample_rate, channels, gain_db, ceiling_dbtp, settings, measured=measured)
     yield from run_stage(limiter, blocks)
 
 
