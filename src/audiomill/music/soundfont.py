@@ -85,6 +85,13 @@ def load_soundfont(path: Path, presets: Iterable[tuple[int, int]]) -> Any:
     return loaded
 
 
+def warm_up(path: Path) -> None:
+    """Parse a large .sf2's preset tables now, so the first piece doesn't wait for it."""
+    stat = path.stat()
+    if stat.st_size > SUBSET_ABOVE_BYTES and path.suffix.lower() == ".sf2":
+        _layout(str(path), stat.st_mtime_ns, stat.st_size)
+
+
 _LOCK = threading.Lock()
 _LOADED: OrderedDict[tuple[str, int, int, frozenset[tuple[int, int]]], Any] = OrderedDict()
 
