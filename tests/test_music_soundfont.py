@@ -114,3 +114,10 @@ def test_mastered_composer_output_by_independent_meters(prompt: str) -> None:
     assert described["loudness_lufs"] == pytest.approx(lufs, abs=0.1)
     residual = 20 * math.log10(float(np.abs(stems - mix).max()) / float(np.abs(mix).max()))
     assert residual < -60.0
+
+
+def test_a_broken_soundfont_is_a_clear_error(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.sf2"
+    broken.write_bytes(b"RIFF" + bytes(soundfont.SUBSET_ABOVE_BYTES + 100))
+    with pytest.raises(ModelUnavailable, match="could not be loaded"):
+        soundfont.load_soundfont(broken, {(0, 0)})

@@ -27,7 +27,7 @@ from typing import Any
 
 import pretty_midi  # type: ignore[import-untyped]
 
-from audiomill.errors import InvalidInput, ModelUnavailable
+from audiomill.errors import ModelUnavailable
 
 DEFAULT_SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 GPL_SOUNDFONT_NAME = "timgm6mb"
@@ -77,7 +77,10 @@ def load_soundfont(path: Path, presets: Iterable[tuple[int, int]]) -> Any:
         if key in _LOADED:
             _LOADED.move_to_end(key)
             return _LOADED[key]
-    loaded = tsf.SoundFont(str(path)) if whole else tsf.SoundFont(subset_sf2(path, wanted))
+    try:
+        loaded = tsf.SoundFont(str(path)) if whole else tsf.SoundFont(subset_sf2(path, wanted))
+    except (OSError, RuntimeError, ValueError, KeyError, IndexError, struct.error) as exc:
+        raise ModelUnavailable(f"SoundFont {path} could not be loaded ({exc}); check AUDIOMILL_SOUNDFONT") from None
     with _LOCK:
         _LOADED[key] = loaded
         while len(_LOADED) > _LOADED_KEEP:
@@ -89,7 +92,10 @@ def warm_up(path: Path) -> None:
     """Parse a large .sf2's preset tables now, so the first piece doesn't wait for it."""
     stat = path.stat()
     if stat.st_size > SUBSET_ABOVE_BYTES and path.suffix.lower() == ".sf2":
-        _layout(str(path), stat.st_mtime_ns, stat.st_size)
+        try:
+            _layout(str(path), stat.st_mtime_ns, stat.st_size)
+        except (OSError, ValueError, KeyError, IndexError, struct.error) as exc:
+            raise ModelUnavailable(f"SoundFont {path} could not be read ({exc})") from None
 
 
 _LOCK = threading.Lock()
@@ -129,7 +135,7 @@ def _layout(path: str, mtime_ns: int, size: int) -> _Layout:
     with open(path, "rb") as file:
         riff, _, form = struct.unpack("<4sI4s", file.read(12))
         if riff != b"RIFF" or form != b"sfbk":
-            raise InvalidInput(f"{path} is not a SoundFont 2 file")
+            raise ValueError(f"{path} is not a SoundFont 2 file")
         info = b""
         samples_offset = -1
         records: dict[str, list[tuple[Any, ...]]] = {}
@@ -151,7 +157,7 @@ def _layout(path: str, mtime_ns: int, size: int) -> _Layout:
                     records[name] = list(struct.iter_unpack(layout, data))
             file.seek(start + length - 4 + (length & 1))
     if samples_offset < 0 or set(records) != set(_RECORDS):
-        raise InvalidInput(f"{path}: incomplete SoundFont (no sample data or preset tables)")
+        raise ValueError(f"{path}: incomplete SoundFont (no sample data or preset tables)")
     return _Layout(info, samples_offset, records)
 
 
