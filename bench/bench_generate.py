@@ -10,9 +10,11 @@ track through seed 002's routes as a user makes it: POST /music/generate, poll
   server s   processing time the job itself took (started -> finished, server clock)
   e2e s      POST sent -> wav fully downloaded (client clock)
   x real     audio seconds / server seconds, and / end-to-end seconds
-  cpu s      CPU seconds the server process spent on the job (all threads): what the
-             speed would be on an idle machine, whatever the load average says
-  peak MB    the server process's VmHWM after the job (its peak resident memory so far)
+  cpu s      CPU seconds the server and its worker processes (jobs run in a spawned
+             worker) spent on the job, all threads: what the speed would be on an idle
+             machine, whatever the load average says
+  peak MB    the largest VmHWM (peak resident memory so far) of the server and each of
+             its worker processes after the job: the worker's is the job's
 
 and the engine alone (bench/generate_alone.py in a fresh process, as the CLI runs it):
 wall, CPU and that process's peak memory, which the server's own baseline does not blur.
@@ -25,9 +27,11 @@ Timings wait (bounded) for a quiet machine and print the 1-minute load average.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import time
 from datetime import datetime
+from pathlib import Path
 
 from bench import common
 from bench.common import print_table, verdict
@@ -43,8 +47,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--poll", type=float, default=0.2, help="status poll interval in seconds")
 
 
+def _process_tree(pid: int) -> list[int]:
+    """The server and every process below it (its job workers), from /proc."""
+    found, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        found.append(current)
+        try:
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _tree_cpu_seconds(server: common.Server) -> float:
+    # workers that ended and were reaped count in the server's cutime + cstime
+    fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    total = (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    for pid in _process_tree(server.pid):
+        try:
+            total += common._proc_cpu_seconds(pid)
+        except OSError:
+            pass  # ended meanwhile
+    return total
+
+
+def _tree_peak_mb(server: common.Server) -> float:
+    peaks = []
+    for pid in _process_tree(server.pid):
+        try:
+            peaks.append(common._proc_status_mb(pid, "VmHWM"))
+        except OSError:
+            pass
+    return max(peaks, default=float("nan"))
+
+
 def _track(client: common.Client, server: common.Server, duration: float, poll_seconds: float) -> dict[str, float]:
-    cpu_before = server.cpu_seconds()
+    cpu_before = _tree_cpu_seconds(server)
     t_submit = time.time()
     made = client.request("POST", "/music/generate", json={"prompt": PROMPT, "duration": int(duration)}).json()
     track = made["track_id"]
@@ -63,8 +103,8 @@ def _track(client: common.Client, server: common.Server, duration: float, poll_s
         "duration": duration,
         "server_s": finished - started,
         "e2e_s": t_done - t_submit,
-        "cpu_s": server.cpu_seconds() - cpu_before,
-        "peak_mb": server.peak_rss_mb(),
+        "cpu_s": _tree_cpu_seconds(server) - cpu_before,
+        "peak_mb": _tree_peak_mb(server),
         "wav_mb": len(wav) / 1e6,
         "estimate_s": float(made["estimated_processing_time"]),
     }
@@ -76,9 +116,9 @@ def run(args: argparse.Namespace) -> None:
     rows, results = [], []
     with common.Server(models_dir=SCRATCH / "models", data_dir=SCRATCH / "data") as server:
         client = common.Client(server.base)
-        idle_mb = server.peak_rss_mb()
+        idle_mb = _tree_peak_mb(server)
         _track(client, server, 5.0, args.poll)  # warm-up: the prompt model loads
-        warm_mb = server.peak_rss_mb()
+        warm_mb = _tree_peak_mb(server)
         for duration in args.durations:
             load = common.wait_for_quiet()
             result = _track(client, server, duration, args.poll)

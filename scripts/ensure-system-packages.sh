@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the test suite uses when they are missing and this machine
+# Installs the Debian packages the test suite (and the composer) uses when they are missing and this machine
 # allows it (root + apt-get). Where it cannot, the tests that need them skip with a reason
 # (never under CI=true, where they fail instead).
 set -u
@@ -8,6 +8,8 @@ command -v flite >/dev/null 2>&1 || needed+=(flite)
 command -v espeak-ng >/dev/null 2>&1 || needed+=(espeak-ng)
 command -v sox >/dev/null 2>&1 || needed+=(sox)
 command -v chromium >/dev/null 2>&1 || needed+=(chromium)
+# the composer's default General MIDI SoundFont (FluidR3_GM, MIT)
+[ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || needed+=(fluid-soundfont-gm)
 [ ${#needed[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing Debian packages for the tests: ${needed[*]}"

@@ -75,7 +75,8 @@ def test_streaming_meter_equals_whole_array() -> None:
         position += size
     streamed = meter.finish()
     assert streamed.integrated_lufs == pytest.approx(whole.integrated_lufs, abs=1e-6)
-    assert streamed.true_peak_dbtp == pytest.approx(whole.true_peak_dbtp, abs=1e-6)
+    # float32 FFT interpolation: blocks cut elsewhere round differently (~3e-7 relative)
+    assert streamed.true_peak_dbtp == pytest.approx(whole.true_peak_dbtp, abs=1e-5)
     assert streamed.duration_seconds == pytest.approx(2.7, abs=1e-4)
 
 

@@ -82,8 +82,8 @@ class Settings(BaseSettings):
     broker_visibility_timeout_seconds: int = Field(default=12 * 3600, ge=60)
     # Extra job kinds from other packages: kind -> module with Params, input_names, setup, run.
     extra_kinds: dict[str, str] = Field(default_factory=dict)
-    # General MIDI SoundFont (.sf2/.sf3) the composer renders with; None: the TimGM6mb.sf2
-    # that ships inside pretty_midi (small, offline). FluidR3_GM or MuseScore_General sound better.
+    # General MIDI SoundFont (.sf2/.sf3) the composer renders with; None: FluidR3_GM (MIT,
+    # Debian's fluid-soundfont-gm); "timgm6mb": the GPL-2 one inside pretty_midi (opt-in).
     soundfont: Path | None = None
 
     # Where blob bytes live: "local" (data_dir/blobs) or "s3" (a bucket shared by all

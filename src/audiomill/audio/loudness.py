@@ -38,6 +38,13 @@ attenuates. A limiter driven by this meter therefore leaves heavily limited whit
 to ~0.3 dB over its ceiling in an ideal DAC; the -1 dBTP default ceiling is there for that
 and for lossy codecs' overshoot.
 
+Speed: the 4x points come from float32 overlap-save FFT convolution (all channels at
+once, in 32000-frame chunks whatever the block size), and the parabola refinement runs
+only where it could change an answer: for the meter, samples whose 4x peak is within
+9/8 of their sub-chunk's maximum; for the limiter, samples that could need limiting.
+A planned limiter given the meter's stats (``measured=``) skips oversampling entirely.
+About 0.2 s of CPU per minute of stereo 44.1 kHz audio for the meter (was 0.5).
+
 Memory: the meter keeps two float32 numbers per 1.5625 ms of audio (the K-weighted energy
 and the true peak of each 1/64 of a 100 ms gating step), about 18 MB per hour, so that
 plan_gain can predict what the limiter will do without a third pass over the audio.
@@ -47,7 +54,7 @@ Everything else is constant in the length of the stream.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -55,7 +62,8 @@ import numpy as np
 from numpy.typing import NDArray
 from pyloudnorm.iirfilter import IIRfilter
 from scipy.ndimage import minimum_filter1d
-from scipy.signal import oaconvolve, sosfilt
+from scipy import fft as scipy_fft
+from scipy.signal import sosfilt
 from scipy.signal.windows import kaiser
 
 from audiomill.audio._blocks import run_stage
@@ -84,6 +92,12 @@ _OVERSAMPLING = 4
 # error near 0.3-0.4 dB (the rest is the 4x grid), for a few per cent more CPU time.
 _FILTER_HALF_SAMPLES = 48
 _FILTER_KAISER_BETA = 6.0
+# overlap-save FFT length (4000 new samples a segment) and the envelope's working chunk
+_FFT_FRAMES = 4096
+_ENVELOPE_CHUNK_FRAMES = 8 * (_FFT_FRAMES - 2 * _FILTER_HALF_SAMPLES)
+
+# meter and limiter work through long blocks this many frames at a time
+_WORK_FRAMES = 1 << 16
 
 # --- limiter defaults -----------------------------------------------------------------
 DEFAULT_CEILING_DBTP = -1.0
@@ -197,6 +211,7 @@ class LoudnessMeter:
         self._energy = _SubChunkAccumulator(sample_rate, "sum")
         self._peaks = _SubChunkAccumulator(sample_rate, "max")
         self._envelope = _TruePeakEnvelope(channels)
+        self._floor = _SubChunkFloor(sample_rate)
         self._sample_peak = 0.0
         self._frames = 0
         self._report: LoudnessReport | None = None
@@ -208,11 +223,14 @@ class LoudnessMeter:
         block = _as_blocks_array(block)
         if block.shape[0] != self.channels:
             raise InvalidInput(f"expected {self.channels} channels, got {block.shape[0]}")
-        if block.shape[1] == 0:
-            return
+        # a long block in pieces: float64 temporaries of a whole track cost more than the maths
+        for start in range(0, block.shape[1], _WORK_FRAMES):
+            self._add(block[:, start : start + _WORK_FRAMES])
+
+    def _add(self, block: NDArray[np.float32]) -> None:
         weighted, self._filter_state = sosfilt(self._sos, block.astype(np.float64), axis=-1, zi=self._filter_state)
         self._energy.push((self._channel_weights * weighted * weighted).sum(axis=0))
-        self._peaks.push(self._envelope.process(block))
+        self._peaks.push(self._envelope.process(block, self._floor))
         self._sample_peak = max(self._sample_peak, float(np.abs(block).max()))
         self._frames += block.shape[1]
 
@@ -220,7 +238,7 @@ class LoudnessMeter:
         """The report of everything added; later calls return the same report."""
         if self._report is not None:
             return self._report
-        self._peaks.push(self._envelope.flush())
+        self._peaks.push(self._envelope.flush(self._floor))
         energy = self._energy.finish()
         peaks = self._peaks.finish()
         self._stats = LoudnessStats(self.sample_rate, self._frames, energy, peaks)
@@ -242,7 +260,7 @@ class LoudnessMeter:
         return self._stats
 
 
-def _integrated_loudness(subchunk_energy: NDArray[np.float32], sample_rate: int, frames: int) -> tuple[float, bool]:
+def _integrated_loudness(subchunk_energy: NDArray[np.floating], sample_rate: int, frames: int) -> tuple[float, bool]:
     """(integrated LUFS, gated) from sub-chunk energies; see the module docstring."""
     if frames == 0:
         return -math.inf, False
@@ -455,6 +473,13 @@ class TruePeakLimiter:
     interpolation filter's reach of a peak needs, because the output is delayed by the
     averages' length plus that reach. All of it is vectorised per block; the release is a
     running minimum (r[n] = min(h[n], r[n-1] + c) in dB) so it needs no per-sample loop.
+
+    ``measured``: the stats of a LoudnessMeter that already saw this very input (the pass
+    that planned the gain). The limiter then reads each frame's true peak from them (the
+    peak of its 1.56 ms sub-chunk) instead of oversampling the input again: no second
+    true-peak pass, and a gain never above the per-sample one (it may hold up to a
+    sub-chunk longer around a peak). Without it the true peak is computed here, refined
+    only where it could need limiting.
     """
 
     def __init__(
@@ -464,10 +489,13 @@ class TruePeakLimiter:
         gain_db: float,
         ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
         settings: LimiterSettings = LimiterSettings(),
+        measured: LoudnessStats | None = None,
     ) -> None:
         _check_rate(sample_rate)
         if ceiling_dbtp > 0.0:
             raise InvalidInput(f"ceiling_dbtp must be at most 0 dBTP, got {ceiling_dbtp}")
+        if measured is not None and (measured.sample_rate != sample_rate):
+            raise InvalidInput(f"the measurement is at {measured.sample_rate} Hz, the limiter at {sample_rate} Hz")
         self.sample_rate = sample_rate
         self.channels = channels
         self.gain_db = gain_db
@@ -476,8 +504,11 @@ class TruePeakLimiter:
         box_span = sum(timing.boxes) - len(timing.boxes)
         self._delay = box_span + timing.margin
         self._envelope = _TruePeakEnvelope(channels)
+        self._measured = measured
         self._gain = _GainEnvelope(_odd(2 * timing.margin + box_span + 1), timing.boxes, timing.release_db_per_sample)
         self._target_db = ceiling_dbtp - _LIMITER_SAFETY_DB - gain_db
+        # below this the input needs no limiting, so its true peak needs no refinement
+        self._floor = 10.0 ** (self._target_db / 20.0)
         self._pending = np.zeros((channels, 0), np.float32)  # input not yet output
         self._gains_made = 0  # gain values computed so far (index of the next one)
         self._frames_in = 0
@@ -487,24 +518,64 @@ class TruePeakLimiter:
     @property
     def latency_frames(self) -> int:
         """How far the internal look-ahead runs behind the input (already compensated)."""
-        return self._delay + _FILTER_HALF_SAMPLES
+        return self._delay + (0 if self._measured is not None else _FILTER_HALF_SAMPLES)
 
     def process(self, block: FloatArray) -> NDArray[np.float32]:
-        block = _as_blocks_array(block)
-        if block.shape[0] != self.channels:
-            raise InvalidInput(f"expected {self.channels} channels, got {block.shape[0]}")
-        self._frames_in += block.shape[1]
-        self._pending = np.concatenate([self._pending, block.astype(np.float32)], axis=1)
-        return self._apply(self._envelope.process(block))
+        return self.process_with_gain(block)[0]
 
     def flush(self) -> NDArray[np.float32]:
         """The rest of the output; the limiter is spent afterwards."""
-        tail = self._apply(self._envelope.flush())
-        # run the gain computer on past the end (nothing there needs limiting)
-        rest = self._apply(np.zeros(self._delay), final=True)
-        return np.concatenate([tail, rest], axis=1)
+        return self.flush_with_gain()[0]
 
-    def _apply(self, true_peak: FloatArray, final: bool = False) -> NDArray[np.float32]:
+    def process_with_gain(self, block: FloatArray) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        """``process`` that also returns the gain each output frame got (static x limiter,
+        linear, float32): what a caller needs to treat other signals (stems) alike."""
+        block = _as_blocks_array(block)
+        if block.shape[0] != self.channels:
+            raise InvalidInput(f"expected {self.channels} channels, got {block.shape[0]}")
+        if block.shape[1] <= _WORK_FRAMES:
+            return self._process(block)
+        # a long block in pieces: float64 temporaries of a whole track cost more than the maths
+        pieces = [
+            self._process(block[:, start : start + _WORK_FRAMES]) for start in range(0, block.shape[1], _WORK_FRAMES)
+        ]
+        return np.concatenate([out for out, _ in pieces], axis=1), np.concatenate([gain for _, gain in pieces])
+
+    def _process(self, block: NDArray[np.float32]) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        first = self._frames_in
+        self._frames_in += block.shape[1]
+        self._pending = np.concatenate([self._pending, block], axis=1)  # a copy: the caller may reuse its block
+        if self._measured is None:
+            return self._apply(self._envelope.process(block, self._floor))
+        return self._apply(self._measured_peaks(first, block.shape[1]))
+
+    def flush_with_gain(self) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
+        if self._measured is None:
+            tail, tail_gain = self._apply(self._envelope.flush(self._floor))
+        else:
+            if self._frames_in != self._measured.frames:
+                raise RuntimeError(f"limited {self._frames_in} frames, measured {self._measured.frames}")
+            tail, tail_gain = np.zeros((self.channels, 0), np.float32), np.zeros(0, np.float32)
+        # run the gain computer on past the end (nothing there needs limiting)
+        rest, rest_gain = self._apply(np.zeros(self._delay), final=True)
+        return np.concatenate([tail, rest], axis=1), np.concatenate([tail_gain, rest_gain])
+
+    def _measured_peaks(self, first: int, count: int) -> NDArray[np.float32]:
+        """The true peak of frames [first, first + count) from the measurement: each
+        frame reads its sub-chunk's peak. That is never below the frame's own, so the
+        gain made from it is never above the gain the frame needs."""
+        measured = self._measured
+        assert measured is not None
+        if first + count > measured.frames:
+            raise RuntimeError(f"limiting past the {measured.frames} frames measured")
+        if count == 0:
+            return np.zeros(0, np.float32)
+        cuts = _subchunk_cuts(first, count, self.sample_rate)
+        index = _subchunk_containing(first, self.sample_rate)
+        peaks = measured.subchunk_true_peak[index : index + cuts.size]
+        return np.repeat(peaks, np.diff(np.append(cuts, count)))
+
+    def _apply(self, true_peak: FloatArray, final: bool = False) -> tuple[NDArray[np.float32], NDArray[np.float32]]:
         with np.errstate(divide="ignore"):
             peak_db = 20.0 * np.log10(np.asarray(true_peak, dtype=np.float64))
         required_db = np.minimum(0.0, self._target_db - peak_db)
@@ -518,13 +589,13 @@ class TruePeakLimiter:
             limiter_db = limiter_db[: self._frames_in - self._frames_out]
         count = limiter_db.size
         if count == 0:
-            return np.zeros((self.channels, 0), np.float32)
+            return np.zeros((self.channels, 0), np.float32), np.zeros(0, np.float32)
         self.max_reduction_db = min(self.max_reduction_db, float(limiter_db.min()))
         gain = (10.0 ** ((self.gain_db + limiter_db) / 20.0)).astype(np.float32)
         out = self._pending[:, :count] * gain
         self._pending = self._pending[:, count:]
         self._frames_out += count
-        return out
+        return out, gain
 
 
 class _GainEnvelope:
@@ -577,66 +648,167 @@ class _TruePeakEnvelope:
 
     The interpolation needs 48 samples of future, so each block's output lags its input
     by that much; flush() returns the rest. The output starts at sample 0.
+
+    ``process(block, floor)``: the parabola refinement (see _refine) is skipped for
+    samples whose 4x peak could not reach ``floor`` even refined (a refined peak is at
+    most 9/8 of the 4x peak it refines); such samples read their 4x peak, a little low.
+    ``floor`` is a number, or a function from the unrefined output to a per-sample
+    floor (the meter's: each sub-chunk's unrefined maximum, so every sub-chunk maximum
+    is exact). None refines every sample. Consumers that only look above a level (the
+    limiter) or at maxima (the meter) so get exact answers for a fraction of the work.
     """
 
     def __init__(self, channels: int) -> None:
         self.channels = channels
-        self._history = np.zeros((channels, 2 * _FILTER_HALF_SAMPLES), np.float64)
-        self._previous = 0.0  # oversampled peak of the sample before (for [n-1, n])
+        self._history = np.zeros((channels, 2 * _FILTER_HALF_SAMPLES), np.float32)
+        self._previous = np.float32(0.0)  # refined forward peak of the sample before
+        self._previous_last_phase = np.zeros(channels, np.float32)  # |phase 3| of the sample before
         self._lag_left = _FILTER_HALF_SAMPLES  # outputs before sample 0 are dropped
 
-    def process(self, block: FloatArray) -> NDArray[np.float64]:
+    def process(self, block: FloatArray, floor: _Floor = None) -> NDArray[np.float32]:
         count = block.shape[1]
         if count == 0:
-            return np.zeros(0)
-        extended = np.concatenate([self._history, block.astype(np.float64)], axis=1)
-        self._history = extended[:, count:]
-        forward = np.zeros(count)  # peak within [n, n + 1) over channels
-        for channel in extended:
-            np.maximum(forward, _refined_peaks(channel, count), out=forward)
-        # widened to [n - 1, n + 3/4] so every point within 3/4 sample of n is covered
-        envelope = np.maximum(forward, np.concatenate([[self._previous], forward[:-1]]))
-        self._previous = float(forward[-1])
+            return np.zeros(0, np.float32)
+        block = np.asarray(block, dtype=np.float32)
+        if count <= _ENVELOPE_CHUNK_FRAMES:
+            return self._process_chunk(block, floor)
+        # long blocks in chunks: the FFT work arrays stay small, whatever the block
+        return np.concatenate(
+            [
+                self._process_chunk(block[:, start : start + _ENVELOPE_CHUNK_FRAMES], floor)
+                for start in range(0, count, _ENVELOPE_CHUNK_FRAMES)
+            ]
+        )
+
+    def flush(self, floor: _Floor = None) -> NDArray[np.float32]:
+        return self.process(np.zeros((self.channels, _FILTER_HALF_SAMPLES), np.float32), floor)
+
+    def _process_chunk(self, chunk: NDArray[np.float32], floor: _Floor) -> NDArray[np.float32]:
+        reach = _FILTER_HALF_SAMPLES
+        count = chunk.shape[1]
+        extended = np.concatenate([self._history, chunk], axis=1)
+        self._history = extended[:, count:].copy()
+        # the 4x points of each sample, phase-major: phase 0 is the sample itself (the
+        # filter is a Nyquist filter), phases 1-3 come from the polyphase filters
+        points = np.empty((self.channels, _OVERSAMPLING, count), np.float32)
+        points[:, 0] = extended[:, reach : reach + count]
+        points[:, 1:] = _interpolate(extended)
+        np.abs(points, out=points)
+        following = np.abs(extended[:, reach + count])  # phase 0 of the sample after
+        forward = points.max(axis=(0, 1))  # peak within [n, n + 1) over channels
+        if floor is None:
+            np.maximum(forward, _refine(points, None, self._previous_last_phase, following), out=forward)
+        else:
+            unrefined = self._widen(forward, self._previous)
+            dropped = min(self._lag_left, count)
+            levels = floor(unrefined[dropped:]) if callable(floor) else floor
+            per_sample = np.zeros(count, np.float32)
+            per_sample[dropped:] = levels
+            # forward[k] reaches output samples k and k + 1: it matters to either's floor
+            reaches = np.minimum(per_sample, np.concatenate([per_sample[1:], [0.0]]))
+            chosen = np.flatnonzero(forward * _MAX_REFINEMENT >= reaches)
+            if chosen.size:
+                forward[chosen] = np.maximum(
+                    forward[chosen], _refine(points, chosen, self._previous_last_phase, following)
+                )
+        envelope = self._widen(forward, self._previous)
+        self._previous = forward[-1]
+        self._previous_last_phase = points[:, -1, -1].copy()
         if self._lag_left:
             dropped = min(self._lag_left, count)
             self._lag_left -= dropped
             envelope = envelope[dropped:]
         return envelope
 
-    def flush(self) -> NDArray[np.float64]:
-        return self.process(np.zeros((self.channels, _FILTER_HALF_SAMPLES)))
+    @staticmethod
+    def _widen(forward: NDArray[np.float32], previous: np.float32) -> NDArray[np.float32]:
+        # widened to [n - 1, n + 3/4] so every point within 3/4 sample of n is covered
+        widened = forward.copy()
+        np.maximum(widened[1:], forward[:-1], out=widened[1:])
+        widened[0] = max(widened[0], previous)
+        return widened
 
 
-def _refined_peaks(channel: NDArray[np.float64], count: int) -> NDArray[np.float64]:
-    """Peak magnitude within [n, n + 1) for the ``count`` samples after the history.
+# A floor for _TruePeakEnvelope.process: a level, or the unrefined envelope -> levels.
+_Floor = float | Callable[[NDArray[np.float32]], NDArray[np.float32]] | None
+# The parabola refinement raises a 4x peak by at most (left - right)**2 / (8 (2 middle -
+# left - right)) <= |left - right| / 8 <= middle / 8.
+_MAX_REFINEMENT = 9.0 / 8.0
 
-    ``channel`` is history (2 * reach samples) + new samples. The 4x points are phase 0
-    (the sample itself: the filter is a Nyquist filter) and phases 1-3 (96-tap polyphase
-    filters). A peak can fall between 4x points (up to 0.5 dB low near Nyquist), so
-    each local maximum is refined by the vertex of the parabola through it and its two
-    neighbours: within ~0.1 dB of an ideal reconstruction, never lower than the 4x value.
+
+def _refine(
+    points: NDArray[np.float32],
+    chosen: NDArray[np.intp] | None,
+    previous_last_phase: NDArray[np.float32],
+    following: NDArray[np.float32],
+) -> NDArray[np.float32]:
+    """The refined peak within [n, n + 1) of the ``chosen`` samples (None: all).
+
+    A peak can fall between 4x points (up to 0.5 dB low near Nyquist), so each local
+    maximum is refined by the vertex of the parabola through it and its two neighbours:
+    within ~0.1 dB of an ideal reconstruction, never lower than the 4x value.
     """
-    reach = _FILTER_HALF_SAMPLES
-    # float32 FFT convolution: 5x faster than np.convolve, errors ~1e-6 of full scale
-    interpolated = oaconvolve(channel.astype(np.float32)[None, :], _interpolation_phases(), axes=1)
-    # the 4x points in time order, with one neighbour either side of the block
-    points = np.empty(_OVERSAMPLING * count + 2, np.float32)
-    points[0] = interpolated[-1, 2 * reach - 1]  # last phase of the sample before
-    points[-1] = channel[reach + count]  # phase 0 of the sample after
-    grid = points[1:-1].reshape(count, _OVERSAMPLING)
-    grid[:, 0] = channel[reach : reach + count]
-    grid[:, 1:] = interpolated[:, 2 * reach : 2 * reach + count].T
-    np.abs(points, out=points)
-    left, middle, right = points[:-2], points[1:-1], points[2:]
-    peaks = np.flatnonzero((middle >= left) & (middle >= right) & (middle > 0.5 * (left + right)))
-    refined = middle.copy()
-    left_at, middle_at, right_at = left[peaks], middle[peaks], right[peaks]
+    channels, phases, count = points.shape
+    if chosen is None:
+        middle = points
+        before = np.concatenate([previous_last_phase[:, None], points[:, -1, :-1]], axis=1)
+        after = np.concatenate([points[:, 0, 1:], following[:, None]], axis=1)
+    else:
+        middle = points[:, :, chosen]
+        before = np.where(chosen > 0, points[:, -1, np.maximum(chosen - 1, 0)], previous_last_phase[:, None])
+        after = np.where(chosen < count - 1, points[:, 0, np.minimum(chosen + 1, count - 1)], following[:, None])
+    # the neighbours of each 4x point, phase-major like the points
+    left = np.empty_like(middle)
+    left[:, 0] = before
+    left[:, 1:] = middle[:, :-1]
+    right = np.empty_like(middle)
+    right[:, :-1] = middle[:, 1:]
+    right[:, -1] = after
+    curvature = 2 * middle - left - right
+    peak = (middle >= left) & (middle >= right) & (curvature > 0)
     # |left - right| <= curvature at a peak, so the correction is small and stable
-    refined[peaks] += (left_at - right_at) ** 2 / (8 * (2 * middle_at - left_at - right_at))
-    return refined.reshape(count, _OVERSAMPLING).max(axis=1).astype(np.float64)
+    np.subtract(left, right, out=left)
+    np.square(left, out=left)
+    np.multiply(curvature, 8, out=curvature)
+    np.divide(left, curvature, out=left, where=peak)
+    left[~peak] = 0.0
+    left += middle
+    refined: NDArray[np.float32] = left.max(axis=(0, 1))
+    return refined
+
+
+def _interpolate(extended: NDArray[np.float32]) -> NDArray[np.float32]:
+    """Phases 1-3 of the 4x interpolation of samples ``reach .. len - reach`` of
+    ``extended`` (channels, n + 2 reach): (channels, 3, n), by overlap-save FFT
+    convolution in float32 (errors ~1e-6 of full scale; 5x faster than direct)."""
+    taps = 2 * _FILTER_HALF_SAMPLES  # one less than the phase filters' length
+    channels, length = extended.shape
+    count = length - taps
+    step = _FFT_FRAMES - taps
+    segments = -(-count // step)
+    padded = np.zeros((channels, (segments - 1) * step + _FFT_FRAMES), np.float32)
+    padded[:, :length] = extended
+    windows = np.lib.stride_tricks.as_strided(
+        padded,
+        (channels, segments, _FFT_FRAMES),
+        (padded.strides[0], step * padded.strides[1], padded.strides[1]),
+        writeable=False,
+    )
+    spectra = scipy_fft.rfft(windows, axis=-1)
+    # the first `taps` outputs of each circular convolution wrap around: the rest is exact
+    filtered = scipy_fft.irfft(spectra[:, :, None, :] * _phase_spectra(), _FFT_FRAMES, axis=-1)[..., taps:]
+    phases: NDArray[np.float32] = filtered.transpose(0, 2, 1, 3).reshape(channels, _OVERSAMPLING - 1, -1)[:, :, :count]
+    return phases
 
 
 _PHASES_CACHE: list[NDArray[np.float32]] = []
+_SPECTRA_CACHE: list[NDArray[np.complex64]] = []
+
+
+def _phase_spectra() -> NDArray[np.complex64]:
+    if not _SPECTRA_CACHE:
+        _SPECTRA_CACHE.append(scipy_fft.rfft(_interpolation_phases(), _FFT_FRAMES, axis=-1).astype(np.complex64))
+    return _SPECTRA_CACHE[0]
 
 
 def _interpolation_phases() -> NDArray[np.float32]:
@@ -669,6 +841,36 @@ def _subchunk_containing(frame: int, sample_rate: int) -> int:
     return (_SUBCHUNKS_PER_SECOND * (frame + 1) - 1) // sample_rate
 
 
+def _subchunk_cuts(start: int, count: int, sample_rate: int) -> NDArray[np.int64]:
+    """Where frames [start, start + count) cross into a new sub-chunk, relative to
+    start; the first cut is 0 (reduceat's layout)."""
+    first = _subchunk_containing(start, sample_rate)
+    last = _subchunk_containing(start + count - 1, sample_rate)
+    starts = np.arange(first + 1, last + 1, dtype=np.int64) * sample_rate
+    return np.concatenate([np.zeros(1, np.int64), starts // _SUBCHUNKS_PER_SECOND - start])
+
+
+class _SubChunkFloor:
+    """The true-peak envelope's floor for the meter: each sample's sub-chunk maximum of
+    the unrefined envelope, so refining only what could reach it keeps every sub-chunk
+    maximum exact. Sees the envelope's output once, in order."""
+
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = sample_rate
+        self._frames = 0
+
+    def __call__(self, unrefined: NDArray[np.float32]) -> NDArray[np.float32]:
+        count = unrefined.size
+        if count == 0:
+            return unrefined
+        cuts = _subchunk_cuts(self._frames, count, self.sample_rate)
+        self._frames += count
+        # a sub-chunk cut by the block edge reads a lower maximum: more samples refined, still exact
+        maxima = np.maximum.reduceat(unrefined, cuts)
+        floor: NDArray[np.float32] = np.repeat(maxima, np.diff(np.append(cuts, count)))
+        return floor
+
+
 @dataclass
 class _SubChunkAccumulator:
     """Reduces a stream of per-sample values to one value per sub-chunk (sum or max).
@@ -683,15 +885,13 @@ class _SubChunkAccumulator:
     _open_value: float = 0.0
     _closed: list[NDArray[np.float32]] = field(default_factory=list)
 
-    def push(self, values: NDArray[np.float64]) -> None:
+    def push(self, values: NDArray[np.floating]) -> None:
         count = values.size
         if count == 0:
             return
         start = self._frames
         first = _subchunk_containing(start, self.sample_rate)
-        last = _subchunk_containing(start + count - 1, self.sample_rate)
-        starts = np.arange(first + 1, last + 1, dtype=np.int64) * self.sample_rate
-        cuts = np.concatenate([[0], starts // _SUBCHUNKS_PER_SECOND - start])
+        cuts = _subchunk_cuts(start, count, self.sample_rate)
         reduce = np.add if self.mode == "sum" else np.maximum
         pieces = reduce.reduceat(values, cuts)
         if start == _subchunk_start(first, self.sample_rate):
@@ -766,7 +966,7 @@ def _to_goal(
     before = meter.finish()
     plan = plan_loudness(meter.stats, goal)
     out = np.concatenate(
-        list(limit_stream([audio], sample_rate, audio.shape[0], plan.gain_db, goal.ceiling_dbtp)),
+        list(limit_stream([audio], sample_rate, audio.shape[0], plan.gain_db, goal.ceiling_dbtp, measured=meter.stats)),
         axis=1,
     )
     return out, BoostOutcome(before, measure(out, sample_rate), plan)
@@ -779,9 +979,12 @@ def limit_stream(
     gain_db: float,
     ceiling_dbtp: float = DEFAULT_CEILING_DBTP,
     settings: LimiterSettings = LimiterSettings(),
+    measured: LoudnessStats | None = None,
 ) -> Iterator[NDArray[np.float32]]:
-    """Apply gain_db and the true-peak limiter to a stream; yields aligned output blocks."""
-    limiter = TruePeakLimiter(sample_rate, channels, gain_db, ceiling_dbtp, settings)
+    """Apply gain_db and the true-peak limiter to a stream; yields aligned output blocks.
+    ``measured``: the stats of the meter that saw this very stream (see TruePeakLimiter):
+    no second true-peak pass."""
+    limiter = TruePeakLimiter(sample_rate, channels, gain_db, ceiling_dbtp, settings, measured=measured)
     yield from run_stage(limiter, blocks)
 
 

@@ -51,6 +51,12 @@ def setup() -> None:
         embed.load_model()
     except AudiomillError as exc:  # a job that needs it reports the same message
         log.warning("prompt model not loaded: %s", exc.message)
+    from audiomill.music import soundfont
+
+    try:  # read the SoundFont's preset tables now (~0.1 s), not in the first job
+        soundfont.warm_up(soundfont.resolve_soundfont(_soundfont(None)))
+    except AudiomillError as exc:  # a job reports the same message
+        log.warning("SoundFont not ready: %s", exc.message)
 
 
 def run(ctx: EngineContext[GenerateParams]) -> None:
@@ -139,7 +145,7 @@ def _write_outputs(ctx: EngineContext[GenerateParams], piece: Any, variation: in
                 writer.write(block)
 
 
-def _soundfont(ctx: EngineContext[Any]) -> Any:
+def _soundfont(ctx: EngineContext[Any] | None) -> Any:
     settings = getattr(ctx, "settings", None)
     if settings is None:
         from audiomill.config import get_settings

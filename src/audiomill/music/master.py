@@ -2,12 +2,12 @@
 
 The one loudness planner and true-peak limiter of audiomill (audio/loudness.py) masters
 the mix. The limiter's gain changes over time, and the stems must get exactly the gain the
-mix got, so the gain curve is read back from the limiter's own output: it multiplies every
-channel of a sample by one float32 gain, so output / input is that gain to float32
-precision (~1e-7) at every sample where the input is not exactly zero; at the exact zeros
-(digital silence, a rare zero crossing in both channels) the gain, which moves smoothly
-(a 5 ms attack, a 40 dB/s release), is interpolated from its neighbours. Each stem times
-that curve then sums to the mastered mix to within float32 rounding.
+mix got: the limiter hands out the per-sample gain it applied (static x limiter, float32),
+so each stem times that curve sums to the mastered mix to within float32 rounding.
+
+The mix is oversampled for its true peak once, while it is measured (during rendering):
+the limiter reads its peaks from that measurement rather than oversampling it again.
+Only the mastered mix is measured a second time, for the loudness and peak it reports.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audiomill.audio import run_stage
 from audiomill.audio.loudness import (
     MASTER_MAX_LIMITING_DB,
     GainPlan,
@@ -61,64 +60,32 @@ def master(
         plan = plan_gain(measured.stats, target_lufs, ceiling_dbtp, max_limiting_db=MASTER_MAX_LIMITING_DB)
     else:
         plan = GainPlan(0.0, None, before.integrated_lufs)
-    limiter = TruePeakLimiter(sample_rate, CHANNELS, plan.gain_db, ceiling_dbtp)
+    limiter = TruePeakLimiter(sample_rate, CHANNELS, plan.gain_db, ceiling_dbtp, measured=measured.stats)
     gain = np.empty(mix.frames, np.float32)
     # The limiter's output is measured while the limiter runs on (a second thread: both
     # spend their time in numpy/scipy, which release the GIL), so the two passes overlap.
     after = LoudnessMeter(sample_rate, CHANNELS)
-    sources = _Remembered(block.T for block in mix.blocks(_BLOCK_FRAMES))
     with ThreadPoolExecutor(max_workers=1) as measuring:
         pending: Future[None] | None = None
         position = 0
-        for out in run_stage(limiter, sources):
+        for out, out_gain in _limited(limiter, (block.T for block in mix.blocks(_BLOCK_FRAMES))):
             count = out.shape[1]
-            gain[position : position + count] = _gain_of(sources.take(count), out)
+            gain[position : position + count] = out_gain
             position += count
             if pending is not None:
                 pending.result()  # blocks reach the meter in order
             pending = measuring.submit(after.add, out)
         if pending is not None:
             pending.result()
-    _fill_zeros(gain, 10.0 ** (plan.gain_db / 20.0))
     return Mastering(gain, plan, limiter.max_reduction_db, after.finish())
 
 
-class _Remembered:
-    """The input blocks of a stage, kept until the stage's (delayed) output catches up."""
-
-    def __init__(self, blocks: Iterator[np.ndarray]) -> None:
-        self._blocks = blocks
-        self._kept: list[np.ndarray] = []
-
-    def __iter__(self) -> Iterator[np.ndarray]:
-        for block in self._blocks:
-            self._kept.append(block)
-            yield block
-
-    def take(self, count: int) -> np.ndarray:
-        joined = np.concatenate(self._kept, axis=1) if len(self._kept) > 1 else self._kept[0]
-        self._kept = [joined[:, count:]]
-        return joined[:, :count]
-
-
-def _gain_of(source: np.ndarray, limited: np.ndarray) -> np.ndarray:
-    """Per-sample gain the limiter applied: output / input on the louder channel; NaN
-    where the input is exactly zero."""
-    louder = np.argmax(np.abs(source), axis=0)
-    columns = np.arange(source.shape[1])
-    before = source[louder, columns].astype(np.float64)
-    after = limited[louder, columns].astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(before != 0.0, after / before, np.nan)
-
-
-def _fill_zeros(gain: np.ndarray, fallback: float) -> None:
-    """Interpolate the gain (in place) where the input was exactly zero."""
-    missing = np.isnan(gain)
-    if not missing.any():
-        return
-    known = np.flatnonzero(~missing)
-    if known.size == 0:
-        gain[:] = fallback
-        return
-    gain[missing] = np.interp(np.flatnonzero(missing), known, gain[known])
+def _limited(limiter: TruePeakLimiter, blocks: Iterator[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(output, gain) of every block through the limiter, then its flush; non-empty only."""
+    for block in blocks:
+        out, gain = limiter.process_with_gain(block)
+        if out.shape[1]:
+            yield out, gain
+    out, gain = limiter.flush_with_gain()
+    if out.shape[1]:
+        yield out, gain

@@ -35,9 +35,9 @@ from audiomill.music.render import (
     SAMPLE_RATE,
     StemFile,
     render_stems,
-    resolve_soundfont,
     to_midi,
 )
+from audiomill.music.soundfont import resolve_soundfont
 from audiomill.music.styles import STYLES_BY_NAME, Style
 from audiomill.music.theory import Chord, Key, chord_on, estimate_key, parse_key
 
@@ -67,7 +67,8 @@ class Composition:
         return list(self._stems)
 
     def blocks(self, name: str, block_frames: int = _BLOCK_FRAMES) -> Iterator[np.ndarray]:
-        """Mastered float32 (channels, n) blocks of a stem or of ``"mix"``."""
+        """Mastered float32 (channels, n) blocks of a stem or of ``"mix"``: transposed
+        views of (n, channels) arrays, since the writers want frames-major data again."""
         source = self._mix if name == "mix" else self._stems.get(name)
         if source is None:
             raise InvalidInput(f"no stem {name!r}; stems: {', '.join(self._stems)}")
@@ -75,7 +76,9 @@ class Composition:
         position = 0
         for block in source.blocks(block_frames):
             count = block.shape[0]
-            yield np.ascontiguousarray((block * gain[position : position + count, None]).T)
+            # in place: the block was just read from disk and is ours
+            np.multiply(block, gain[position : position + count, None], out=block)
+            yield block.T
             position += count
 
     def read(self, name: str) -> np.ndarray:

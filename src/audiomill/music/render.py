@@ -1,6 +1,7 @@
 """Arrangement -> MIDI file and audio stems, rendered in-process through a SoundFont.
 
-Each part is rendered on its own (tinysoundfont, one synthesizer per part) so it becomes
+Each part is rendered on its own (tinysoundfont, one clone of the loaded SoundFont per
+part, so the samples are in memory once; music/soundfont.py picks and loads it) so it becomes
 its own stem; the stems are summed into the mix as they are rendered. Stems are parked on
 disk as raw float32 (``StemFile``), so memory holds only the mix, whatever the length.
 
@@ -14,12 +15,13 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pretty_midi  # type: ignore[import-untyped]
 
-from audiomill.errors import ModelUnavailable
 from audiomill.music.arrange import PART_GAIN, Arrangement, Part
+from audiomill.music.soundfont import DRUM_BANK, load_soundfont
 
 SAMPLE_RATE = 44100
 CHANNELS = 2
@@ -27,22 +29,7 @@ SYNTH_GAIN_DB = -6.0  # tinysoundfont peaks above full scale at 0 dB with dense 
 LOOP_TAIL_SECONDS = 3.0  # how much of the ringing past a loop point wraps onto its start
 _FADE_OUT_MAX_SECONDS = 2.0
 _FLUSH_FRAMES = 1 << 16
-
-
-def default_soundfont() -> Path:
-    """pretty_midi's bundled General MIDI SoundFont (TimGM6mb, 6 MB)."""
-    return Path(pretty_midi.__file__).resolve().parent / "TimGM6mb.sf2"
-
-
-def resolve_soundfont(configured: Path | None) -> Path:
-    path = Path(configured) if configured else default_soundfont()
-    if not path.is_file():
-        raise ModelUnavailable(
-            f"SoundFont {path} not found: set AUDIOMILL_SOUNDFONT to a General MIDI .sf2/.sf3 file "
-            "(e.g. FluidR3_GM.sf2 from Debian's fluid-soundfont-gm), or unset it to use the one "
-            "bundled with pretty_midi"
-        )
-    return path
+_MAX_VOICES = 256
 
 
 class StemFile:
@@ -98,18 +85,21 @@ def render_stems(
     frames, and their sum (the mix) to another. ``on_mix_block`` sees each (frames,
     channels) block of the mix as it is made (not for loops, whose head changes at the
     end). Memory holds one block per part, whatever the length."""
-    import tinysoundfont  # type: ignore[import-untyped]
+    import tinysoundfont._tinysoundfont as tsf  # type: ignore[import-untyped]
 
     fade_frames = min(int(_FADE_OUT_MAX_SECONDS * sample_rate), frames // 8)
     tail_frames = int(LOOP_TAIL_SECONDS * sample_rate) if loop else 0
+    presets = {(DRUM_BANK, 0) if part.is_drum else (0, part.program) for part in arrangement.parts.values()}
+    loaded = load_soundfont(soundfont, presets)
     voices = []
     for name, part in arrangement.parts.items():
-        synth = tinysoundfont.Synth(gain=SYNTH_GAIN_DB, samplerate=sample_rate)
-        sfid = synth.sfload(str(soundfont))
+        # one clone of the loaded SoundFont per part (they share its samples): its own stem
+        synth = tsf.SoundFont(loaded)
+        synth.set_output(tsf.OutputMode.StereoInterleaved, sample_rate, SYNTH_GAIN_DB)
+        synth.set_max_voices(_MAX_VOICES)
         channel = 9 if part.is_drum else 0
-        synth.program_select(
-            channel, sfid, 128 if part.is_drum else 0, 0 if part.is_drum else part.program, part.is_drum
-        )
+        synth.channel_set_bank(channel, DRUM_BANK if part.is_drum else 0)
+        synth.channel_set_preset_number(channel, 0 if part.is_drum else part.program, part.is_drum)
         blocks = _synthesize(synth, channel, part, sample_rate, frames + tail_frames, _FLUSH_FRAMES)
         voices.append(
             (name, blocks, np.float32(PART_GAIN.get(name, 0.8)), StemFile(scratch_dir / f"{name}.f32", frames))
@@ -155,10 +145,11 @@ def _fade_out(position: int, count: int, frames: int, fade_frames: int) -> np.nd
 
 
 def _synthesize(
-    synth: object, channel: int, part: Part, sample_rate: int, frames: int, block_frames: int
+    synth: Any, channel: int, part: Part, sample_rate: int, frames: int, block_frames: int
 ) -> Iterator[np.ndarray]:
     """Drive the synthesizer note by note, sample-accurately; yields (block_frames, 2)
-    float32 blocks (the last one shorter) covering ``frames`` frames."""
+    float32 blocks (the last one shorter) covering ``frames`` frames. Each block is
+    rendered in place, between events, into a fresh array."""
     events: list[tuple[int, int, int, int]] = []  # (frame, 0 = off | 1 = on, pitch, velocity)
     for note in part.notes:
         start = round(note.start_seconds * sample_rate)
@@ -168,32 +159,28 @@ def _synthesize(
     events.sort()  # at the same frame, note-offs (0) before note-ons (1): repeated notes retrigger
     events.append((frames, 0, -1, 0))  # the end: render up to it
     position = 0
-    pending: list[np.ndarray] = []
-    pending_frames = 0
+    block = np.empty((min(block_frames, frames), CHANNELS), np.float32)
+    filled = 0
     for frame, kind, pitch, velocity in events:
         frame = min(frame, frames)
         while position < frame:
-            # generate up to the event, cut at block boundaries
-            count = min(frame - position, block_frames - pending_frames)
-            pending.append(_generate(synth, count))
-            pending_frames += count
+            # render up to the event, cut at block boundaries
+            count = min(frame - position, block.shape[0] - filled)
+            synth.render(memoryview(block[filled : filled + count]).cast("B"), False)
+            filled += count
             position += count
-            if pending_frames == block_frames:
-                yield np.concatenate(pending) if len(pending) > 1 else pending[0]
-                pending, pending_frames = [], 0
-        if pitch < 0 or frame >= frames:
+            if filled == block.shape[0]:
+                yield block
+                block = np.empty((min(block_frames, frames - position), CHANNELS), np.float32)
+                filled = 0
+        if pitch < 0 or frame >= frames or not 0 <= pitch <= 127:
             continue
         if kind:
-            synth.noteon(channel, pitch, velocity)  # type: ignore[attr-defined]
+            synth.channel_note_on(channel, pitch, min(max(velocity, 0), 127) / 127.0)
         else:
-            synth.noteoff(channel, pitch)  # type: ignore[attr-defined]
-    if pending:
-        yield np.concatenate(pending)
-
-
-def _generate(synth: object, count: int) -> np.ndarray:
-    buffer = synth.generate(count)  # type: ignore[attr-defined]
-    return np.frombuffer(buffer, dtype=np.float32).reshape(count, CHANNELS)
+            synth.channel_note_off(channel, pitch)
+    if filled:
+        yield block[:filled]
 
 
 def to_midi(arrangement: Arrangement) -> pretty_midi.PrettyMIDI:
