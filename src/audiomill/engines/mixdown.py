@@ -86,7 +86,10 @@ def _master(mix: np.ndarray, params: MixdownParams) -> tuple[Iterator[np.ndarray
     if not np.isfinite(measured):
         return _pieces(mix), measured  # silence: nothing to bring up
     plan = plan_gain(meter.stats, params.target_lufs, params.ceiling_dbtp, max_limiting_db=MASTER_MAX_LIMITING_DB)
-    blocks = limit_stream(_pieces(mix), params.sample_rate, mix.shape[0], plan.gain_db, params.ceiling_dbtp)
+    # The meter saw these very samples: the limiter reuses its true peaks (no second pass).
+    blocks = limit_stream(
+        _pieces(mix), params.sample_rate, mix.shape[0], plan.gain_db, params.ceiling_dbtp, measured=meter.stats
+    )
     return blocks, plan.predicted_lufs
 
 
