@@ -138,21 +138,3 @@ def stored_files(settings: Settings) -> list[Path]:
 
 
 WaitFor = Callable[..., dict[str, Any]]
-
-
-# Under pytest-xdist (`make test` runs two workers) the tests that share this machine's
-# PostgreSQL database, Redis and RabbitMQ run one after another on the same worker.
-_SHARED_SERVICE_MODULES = frozenset({"tests.test_scaleout", "tests.test_vcs_migration"})
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        backend = callspec.params.get("backend") if callspec is not None else None
-        module = getattr(item, "module", None)
-        if (
-            backend == "celery"
-            or "celery_cluster" in getattr(item, "fixturenames", ())
-            or (module is not None and module.__name__ in _SHARED_SERVICE_MODULES)
-        ):
-            item.add_marker(pytest.mark.xdist_group("shared-services"))

@@ -24,7 +24,10 @@ from audiomill.config import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN_URL = os.environ.get("AUDIOMILL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("AUDIOMILL_TEST_REDIS_URL", "redis://127.0.0.1:6379/9")
+# One Redis database per pytest-xdist worker (gw0 -> 9, gw1 -> 10, ...): the tests flush it,
+# and a flush must not take the queued jobs of a test running on the other worker.
+_XDIST_WORKER_INDEX = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+REDIS_URL = os.environ.get("AUDIOMILL_TEST_REDIS_URL", f"redis://127.0.0.1:6379/{9 + _XDIST_WORKER_INDEX % 7}")
 RABBITMQ_URL = os.environ.get("AUDIOMILL_TEST_RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 
