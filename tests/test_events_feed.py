@@ -63,7 +63,9 @@ def test_feed_streams_a_jobs_life_as_typed_events(client: TestClient, tone_wav: 
     progress = [e["job"]["progress"] for e in events if e["type"] == "job.progress"]
     assert len(progress) >= 2 and progress == sorted(progress), types
     assert all(e["job"]["status"] == "processing" for e in events if e["type"] == "job.progress")
-    assert next(e for e in events if e["type"] == "job.started")["job"]["stage"] == "starting"
+    # The event carries the job as read when it is sent: on a busy machine the engine may
+    # already have reported its first stage by then.
+    assert next(e for e in events if e["type"] == "job.started")["job"]["status"] == "processing"
     # the event's job is the same JSON as GET /api/v1/jobs/{id}
     final = client.get(f"/api/v1/jobs/{job['id']}").json()
     assert events[-1]["job"] == final
