@@ -109,6 +109,13 @@ def _check_generation(params: Any, settings: Settings) -> None:
         musicgen_catalog.check_request(params.model, settings)
 
 
+def _check_hum_to_beat(params: Any, settings: Settings) -> None:
+    if params.model != "composer":  # musicgen-melody: its weights must be there
+        from audiomill.models import musicgen_catalog  # torch-free
+
+        musicgen_catalog.check_request(params.model, settings, melody_input=True)
+
+
 def _audio_in(name: str = "audio", description: str = "the audio to process") -> InputSpec:
     return InputSpec(name, "audio", True, description)
 
@@ -253,6 +260,7 @@ register(
             OutputSpec("midi", "audio/midi", "every part of the arrangement as a MIDI track"),
         ),
         engine="audiomill.engines.hum_to_beat",
+        check=_check_hum_to_beat,
     )
 )
 

@@ -7,6 +7,10 @@ Outputs: ``mix``, ``stem:<part>`` (drums, bass, chords, pad, melody), ``melody_m
 (melody.mid: the transcription alone) and ``midi`` (music.mid: the arrangement). The
 result: the notes (pitch, start, duration in seconds), key, bpm, the singer's tuning
 offset, and the composer's description (style, chords, loudness).
+
+``model: musicgen-melody`` (weights needed, CC-BY-NC-4.0): MusicGen-melody conditioned on
+the hum's chroma writes ``mix`` instead (audiomill.models.musicgen_hum); ``melody_midi`` and
+the transcription are there too, stems and the arrangement are not.
 """
 
 from __future__ import annotations
@@ -48,6 +52,14 @@ def run(ctx: EngineContext[HumToBeatParams]) -> None:
     from audiomill.music import Note, compose_for_melody
 
     params = ctx.params
+    musicgen_hum: Any = None
+    loaded: Any = None
+    if params.model != "composer":
+        # torch and transformers only for this path; the weights fail before transcription.
+        from audiomill.models import musicgen_hum
+
+        loaded = musicgen_hum.load(ctx)
+        raise_if_cancelled(ctx)
     ctx.progress(0.05, "transcribing the hum")
     transcription = transcribe_file(ctx.input_path("hum"), bpm=float(params.bpm))
     if not transcription.notes:
@@ -58,9 +70,26 @@ def run(ctx: EngineContext[HumToBeatParams]) -> None:
     raise_if_cancelled(ctx)
     key = params.key or (transcription.key.name if transcription.key else None)
     seed = params.seed if params.seed is not None else secrets.randbelow(MAX_SEED + 1)
+    if loaded is not None:
+        generated = musicgen_hum.run(ctx, loaded, transcription, key, seed)
+        _melody_midi(transcription, params.bpm).write(str(ctx.output_path("melody_midi", "melody.mid")))
+        ctx.set_result(
+            notes=[n.as_dict() for n in transcription.notes],
+            key=key,
+            transcribed_key=transcription.key.name if transcription.key else None,
+            bpm=params.bpm,
+            mood=params.mood,
+            tuning_cents=transcription.tuning_cents,
+            voiced_fraction=transcription.voiced_fraction,
+            **generated,
+        )
+        ctx.progress(1.0, "done")
+        return
     notes = [Note(n.pitch, n.start_seconds, n.duration_seconds) for n in transcription.notes]
     ctx.progress(0.35, "arranging and rendering")
-    with compose_for_melody(notes, float(params.bpm), key=key, mood=params.mood, seed=seed) as piece:
+    with compose_for_melody(
+        notes, float(params.bpm), key=key, mood=params.mood, seed=seed, duration_seconds=params.duration_seconds
+    ) as piece:
         raise_if_cancelled(ctx)
         ctx.progress(0.7, "writing files")
         extension = audio.extension_for(params.output_format)

@@ -14,6 +14,9 @@
   seed reproduces the same music whether it ran alone or in a batch of 16.
 * Every window of every job goes through the model's :class:`Batcher`: concurrent windows
   with the same context length and similar lengths become one ``generate`` call.
+* MusicGen-melody (``model_type`` ``musicgen_melody``) loads the same way through
+  ``MusicgenMelodyForConditionalGeneration``; each window is conditioned on the one-hot
+  chroma (:mod:`audiomill.models.musicgen_chroma`, librosa) of the melody under it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import torch
 from audiomill.config import Settings
 from audiomill.errors import InvalidInput, JobCancelled, ModelUnavailable
 from audiomill.models import cache, musicgen_catalog
+from audiomill.models.musicgen_chroma import ChromaSettings, window_chroma
 from audiomill.models.batcher import Batcher, Slot
 
 # MusicGen was trained on 30 s excerpts: a window never asks for more.
@@ -103,6 +107,8 @@ class WindowRequest:
     prompt_codes: torch.Tensor | None  # (codebooks, context_frames) long, CPU; None: first window
     new_frames: int
     generator: torch.Generator  # on the model's device; carries the job's seed across windows
+    # MusicGen-melody: (chroma frames, 12) one-hot chroma of the melody under this window.
+    chroma: np.ndarray | None = None
 
     @property
     def context_frames(self) -> int:
@@ -130,6 +136,9 @@ class LoadedMusicgen:
     channels: int
     samples_per_frame: int
     start_token_id: int
+    # MusicGen-melody: the chroma recipe and how many chroma frames the model reads (235).
+    melody: ChromaSettings | None = None
+    chroma_length: int = 0
     batcher: Batcher[WindowRequest, WindowResult] = field(init=False)
     generate_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -150,6 +159,8 @@ class LoadedMusicgen:
         # One call generates the longest request's frames for all: keep lengths within
         # 25 % (or one second) so nobody pays much for a neighbour's length.
         if leader.context_frames != other.context_frames:
+            return False
+        if (leader.chroma is None) != (other.chroma is None):
             return False
         longer = max(leader.new_frames, other.new_frames)
         shorter = min(leader.new_frames, other.new_frames)
@@ -178,19 +189,22 @@ def _load(folder: Path, device: str, name: str) -> LoadedMusicgen:
             AutoConfig,
             AutoTokenizer,
             MusicgenForConditionalGeneration,
+            MusicgenMelodyForConditionalGeneration,
         )
     except ImportError as exc:  # pragma: no cover - transformers is a dependency
         raise ModelUnavailable(f"MusicGen needs the 'transformers' package: {exc}") from None
+    classes: dict[str, Any] = {
+        "musicgen": MusicgenForConditionalGeneration,
+        "musicgen_melody": MusicgenMelodyForConditionalGeneration,
+    }
     try:
         config = AutoConfig.from_pretrained(folder, local_files_only=True)
-        if config.model_type != "musicgen":
+        if config.model_type not in classes:
             raise ModelUnavailable(
-                f"{folder} holds a {config.model_type!r} model; audiomill runs text-to-music "
-                "MusicGen checkpoints (model_type 'musicgen')"
+                f"{folder} holds a {config.model_type!r} model; audiomill runs MusicGen checkpoints "
+                "(model_type 'musicgen' or 'musicgen_melody')"
             )
-        model: Any = MusicgenForConditionalGeneration.from_pretrained(
-            folder, local_files_only=True, dtype=torch.float32
-        )
+        model: Any = classes[config.model_type].from_pretrained(folder, local_files_only=True, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     except ModelUnavailable:
         raise
@@ -211,6 +225,7 @@ def wrap_model(model: Any, tokenizer: Any, device: str, name: str, folder: Path)
     start = model.generation_config.decoder_start_token_id
     if start is None:
         start = model.config.decoder.pad_token_id
+    melody = model.config.model_type == "musicgen_melody"
     return LoadedMusicgen(
         name=name,
         folder=folder,
@@ -223,6 +238,8 @@ def wrap_model(model: Any, tokenizer: Any, device: str, name: str, folder: Path)
         channels=int(model.config.decoder.audio_channels),
         samples_per_frame=samples_per_frame,
         start_token_id=int(start),
+        melody=ChromaSettings.from_folder(folder) if melody else None,
+        chroma_length=int(model.config.chroma_length) if melody else 0,
     )
 
 
@@ -358,6 +375,12 @@ def generate_windows(loaded: LoadedMusicgen, slots: Sequence[Slot[WindowRequest,
         "temperature": None,
         "guidance_scale": GUIDANCE_SCALE,
     }
+    chromas = [r.chroma for r in requests]
+    if loaded.melody is not None and any(c is not None for c in chromas):
+        if any(c is None for c in chromas):
+            raise ValueError("windows of one batch must all have a melody or none")
+        features = np.stack([_fit_chroma(c, loaded.chroma_length) for c in chromas if c is not None])
+        kwargs["input_features"] = torch.from_numpy(features).to(device)
     prompt_ids = None
     if context:
         prompt = torch.stack([r.prompt_codes for r in requests if r.prompt_codes is not None])
@@ -388,6 +411,13 @@ def generate_windows(loaded: LoadedMusicgen, slots: Sequence[Slot[WindowRequest,
             )
         )
     return results
+
+
+def _fit_chroma(chroma: np.ndarray, length: int) -> np.ndarray:
+    """Repeat, then cut, to the model's ``chroma_length`` as the model itself does: windows of
+    different lengths then stack into one batch and each reads what it would have alone."""
+    repeats = math.ceil(length / chroma.shape[0])
+    return np.tile(chroma, (repeats, 1))[:length].astype(np.float32)
 
 
 def _undelay(
@@ -450,8 +480,15 @@ def generate_music(
     cancelled: CancelledFn = lambda: False,
     window_seconds: float = WINDOW_SECONDS,
     context_seconds: float = CONTEXT_SECONDS,
+    melody_chroma: np.ndarray | None = None,
 ) -> GeneratedMusic:
-    """``duration_seconds`` of music for ``text``, exact to the sample, reproducible by seed."""
+    """``duration_seconds`` of music for ``text``, exact to the sample, reproducible by seed.
+
+    ``melody_chroma`` (MusicGen-melody only): the melody's one-hot chroma from
+    :func:`audiomill.models.musicgen_chroma.one_hot_chroma`; each window follows the part
+    under its own span of the output (looped past the melody's end)."""
+    if melody_chroma is not None and loaded.melody is None:
+        raise InvalidInput(f"model {loaded.name!r} takes no melody; use musicgen-melody")
     if not 0 < duration_seconds <= MAX_DURATION_SECONDS:
         raise InvalidInput(f"duration_seconds must be in (0, {MAX_DURATION_SECONDS:g}]; got {duration_seconds}")
     total_samples = round(duration_seconds * loaded.sample_rate)
@@ -467,7 +504,13 @@ def generate_music(
     done_frames = 0
     for index, new_frames in enumerate(plan):
         prompt = None if all_codes is None else all_codes[:, -context_frames:]
-        request = WindowRequest(text, prompt, new_frames, generator)
+        chroma = None
+        if melody_chroma is not None and loaded.melody is not None:
+            context = 0 if prompt is None else prompt.shape[-1]
+            start_seconds = (done_frames - context) / loaded.frame_rate
+            span_seconds = (context + new_frames) / loaded.frame_rate
+            chroma = window_chroma(melody_chroma, start_seconds, span_seconds, loaded.melody.frames_per_second)
+        request = WindowRequest(text, prompt, new_frames, generator, chroma)
         stage = f"generating window {index + 1} of {len(plan)}" if len(plan) > 1 else "generating"
 
         def report(

@@ -96,7 +96,7 @@ MUSICGEN_MODELS: dict[str, MusicgenModelInfo] = {
             6.5,
             LICENCE,
             "text+melody",
-            "follows the melody (chroma) of a reference recording; 32 kHz mono",
+            "follows the melody (chroma) of a recording: hum_to_beat with model 'musicgen-melody'; 32 kHz mono",
         ),
     )
 }
@@ -234,20 +234,28 @@ def _missing_message(info: MusicgenModelInfo, settings: Settings, downloads_on: 
     return message
 
 
-def check_request(name: str, settings: Settings) -> None:
-    """Checks at submission (no torch, no network): a ``generate`` job asking for ``name``
-    is refused with a 422 when it could only fail: an unknown or melody-only model, or
+def check_request(name: str, settings: Settings, *, melody_input: bool = False) -> None:
+    """Checks at submission (no torch, no network): a job asking for ``name`` is refused with
+    a 422 when it could only fail: an unknown model, a melody model where the kind has no
+    melody to give it (``generate``), a text-only one where it has (``hum_to_beat``), or
     weights absent while downloads are off."""
     info = model_info(name)
-    if info.conditioning != "text":
+    takes_melody = info.conditioning == "text+melody"
+    if takes_melody and not melody_input:
         raise InvalidInput(MELODY_REFUSAL.format(name=name))
+    if melody_input and not takes_melody:
+        raise InvalidInput(
+            f"model {name!r} cannot follow a melody; use musicgen-melody (or the composer). Licence: {LICENCE_NOTE}"
+        )
     if not settings.models_download and find_local(name, settings) is None:
         raise InvalidInput(_missing_message(info, settings, downloads_on=False))
 
 
+# The generate kind takes no audio input; hum_to_beat gives musicgen-melody its hum.
 MELODY_REFUSAL = (
     "model {name!r} needs a melody recording to follow, and the generate kind takes no audio "
-    "input; use musicgen-small, musicgen-medium or musicgen-large (or the composer)"
+    "input; use musicgen-small, musicgen-medium or musicgen-large (or the composer), or the "
+    "hum_to_beat kind with model 'musicgen-melody' to follow a hummed melody"
 )
 
 
