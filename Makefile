@@ -30,6 +30,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: $(STAMP)
+	@scripts/ensure-system-packages.sh --runtime
 	$(BIN)/audiomill serve
 
 test: $(STAMP) lint
