@@ -247,6 +247,9 @@ def main() -> None:
     parser.add_argument("--hums", type=int, default=4)
     parser.add_argument("--sections", type=int, default=12, help="composer songs for section boundaries (0: none)")
     args = parser.parse_args()
+    from audiomill.numba_cache import claim_numba_cache_dir
+
+    claim_numba_cache_dir()  # a numba cache of our own: one shared with a live worker segfaults librosa
     start = time.perf_counter()
     warm_up()
     print(f"warm-up (numba compilation, once per worker): {time.perf_counter() - start:.1f} s")

@@ -5,6 +5,11 @@ They widen the analysis tests and bench beyond tests/music_renders.py's one-patt
 fourteen styles (swung lofi and jazz, four-on-the-floor house, half-time trap, 3/4 waltz,
 6/8 lullaby, drumless ambient and piano), tempos 60-190, with and without drums, dynamics
 and fills per section.
+
+Tempo convention: ``bpm`` counts the beat a listener taps, as the composer does
+(music/meter.py): the quarter note in 4/4 and 3/4, the dotted quarter in 6/8 (two beats a
+bar; the rendered MIDI tempo is 1.5 times it in quarter notes, music/render.py). So a 48 bpm
+lullaby has eighth notes at 144 a minute, and the analysis must report 48 and "6/8".
 """
 
 from __future__ import annotations

@@ -192,6 +192,7 @@ def analyze_samples(
             RHYTHM_SAMPLE_RATE / RHYTHM_HOP,
             chroma,
             pitch_fps,
+            bar_lengths=(2,) if rhythm.compound else (3, 4),
         )
         rhythm = Rhythm(
             bpm=rhythm.bpm,
@@ -203,6 +204,7 @@ def analyze_samples(
             meter_confidence=meter_confidence,
             half_bpm=rhythm.half_bpm,
             double_bpm=rhythm.double_bpm,
+            compound=rhythm.compound,
         )
     mfcc, loudness_db = _timbre(mel_db)
     sections = find_sections(
