@@ -1,4 +1,4 @@
-# audiomill: `make run` serves on SQLite + ./data; `make test` runs the suite.
+# audiomill: `make run` serves on SQLite in the data folder (`audiomill info`); `make test` runs the suite.
 # Both create or refresh .venv as needed (idempotent; re-installs only when pyproject changes).
 
 PYTHON ?= python3

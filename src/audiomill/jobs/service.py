@@ -156,7 +156,10 @@ def _probe_media(staged: StagedFile, upload: Upload, media: InputMedia | None) -
                 raise
     image_type = images.image_media_type(staged.path)
     if image_type is None:
-        raise UnsupportedMedia(f"{name} is neither audio nor an image we can decode")
+        raise UnsupportedMedia(
+            f"{name} is neither audio nor an image we can decode "
+            f"(images over {images.MAX_IMAGE_PIXELS:,} pixels are refused unread)"
+        )
     return MediaInfo(image_type)
 
 
