@@ -19,7 +19,6 @@ import soundfile
 from fastapi.testclient import TestClient
 
 from audiomill.engines.base import LocalContext
-from audiomill.errors import InvalidInput
 from audiomill.jobs import service
 from audiomill.models import musicgen, musicgen_job
 from audiomill.params.generate import GenerateParams
@@ -143,9 +142,3 @@ def test_loop_wrap_runs_the_end_into_the_start() -> None:
     # The first sample is the music right after the last one (fade-in of the start at 0).
     assert looped[0, 0] == pytest.approx(tail_music[0, 1000], abs=1e-6)
     assert looped[0, 999] == tail_music[0, 999]
-
-
-def test_melody_model_is_refused_with_a_reason(tmp_path: Path) -> None:
-    params = GenerateParams(prompt="a tune", duration_seconds=5, model="musicgen-melody")
-    with pytest.raises(InvalidInput, match="melody recording"):
-        musicgen.run(LocalContext(params, {}, tmp_path))

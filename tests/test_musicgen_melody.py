@@ -155,8 +155,7 @@ def _offline(tmp_path: Path, models_dir: Path) -> Settings:
 def test_catalogue_checks_the_melody_model(tmp_path: Path, with_tiny_melody: Path, models_dir: Path) -> None:
     settings = _offline(tmp_path, models_dir)
     musicgen_catalog.check_request("musicgen-melody", settings, melody_input=True)  # present: accepted
-    with pytest.raises(InvalidInput, match="hum_to_beat"):  # generate has no melody to give it
-        musicgen_catalog.check_request("musicgen-melody", settings)
+    musicgen_catalog.check_request("musicgen-melody", settings)  # generate: text to music, no melody
     with pytest.raises(InvalidInput, match="cannot follow a melody"):
         musicgen_catalog.check_request("musicgen-small", settings, melody_input=True)
     with pytest.raises(InvalidInput, match=r"facebook/musicgen-melody.*CC-BY-NC-4.0"):
@@ -278,3 +277,20 @@ def test_the_composer_honours_duration_seconds(tmp_path: Path) -> None:
     hum_to_beat.run(ctx)
     mix, rate = audio.decode(ctx.outputs["mix"][0])
     assert mix.shape[1] == round(7.5 * rate)
+
+
+@pytest.mark.slow
+def test_a_generate_job_with_musicgen_melody_is_text_to_music(client: TestClient, with_tiny_melody: Path) -> None:
+    response = client.post(
+        "/api/v1/jobs",
+        json={
+            "kind": "generate",
+            "params": {"prompt": "warm folk guitar", "duration_seconds": 5.5, "model": "musicgen-melody", "seed": 4},
+        },
+    )
+    assert response.status_code in (200, 201, 202), response.text
+    done = wait_for(client, response.json()["id"], {"completed", "failed"}, timeout_seconds=180)
+    assert done["status"] == "completed", done.get("error")
+    assert done["result"]["model"] == "musicgen-melody" and done["result"]["licence"] == "CC-BY-NC-4.0"
+    samples, rate = soundfile.read(io.BytesIO(client.get(f"/api/v1/jobs/{done['id']}/outputs/mix").content))
+    assert rate == RATE and samples.shape[0] == round(5.5 * RATE) and np.abs(samples).max() > 0.01

@@ -96,7 +96,7 @@ MUSICGEN_MODELS: dict[str, MusicgenModelInfo] = {
             6.5,
             LICENCE,
             "text+melody",
-            "follows the melody (chroma) of a recording: hum_to_beat with model 'musicgen-melody'; 32 kHz mono",
+            "follows the melody (chroma) of a recording (hum_to_beat); text alone through generate; 32 kHz mono",
         ),
     )
 }
@@ -236,27 +236,18 @@ def _missing_message(info: MusicgenModelInfo, settings: Settings, downloads_on: 
 
 def check_request(name: str, settings: Settings, *, melody_input: bool = False) -> None:
     """Checks at submission (no torch, no network): a job asking for ``name`` is refused with
-    a 422 when it could only fail: an unknown model, a melody model where the kind has no
-    melody to give it (``generate``), a text-only one where it has (``hum_to_beat``), or
-    weights absent while downloads are off."""
+    a 422 when it could only fail: an unknown model, a text-only one where the kind has a
+    melody to follow (``hum_to_beat``), or weights absent while downloads are off.
+    MusicGen-melody without a melody (``generate``) is text to music, as MusicGen-melody
+    itself allows."""
     info = model_info(name)
     takes_melody = info.conditioning == "text+melody"
-    if takes_melody and not melody_input:
-        raise InvalidInput(MELODY_REFUSAL.format(name=name))
     if melody_input and not takes_melody:
         raise InvalidInput(
             f"model {name!r} cannot follow a melody; use musicgen-melody (or the composer). Licence: {LICENCE_NOTE}"
         )
     if not settings.models_download and find_local(name, settings) is None:
         raise InvalidInput(_missing_message(info, settings, downloads_on=False))
-
-
-# The generate kind takes no audio input; hum_to_beat gives musicgen-melody its hum.
-MELODY_REFUSAL = (
-    "model {name!r} needs a melody recording to follow, and the generate kind takes no audio "
-    "input; use musicgen-small, musicgen-medium or musicgen-large (or the composer), or the "
-    "hum_to_beat kind with model 'musicgen-melody' to follow a hummed melody"
-)
 
 
 def list_models(settings: Settings) -> list[MusicgenModelStatus]:

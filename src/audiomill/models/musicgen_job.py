@@ -20,7 +20,7 @@ import numpy as np
 from audiomill import audio
 from audiomill.audio.loudness import MASTER_MAX_LIMITING_DB, loudness_normalize
 from audiomill.config import Settings, get_settings
-from audiomill.errors import InvalidInput, JobCancelled
+from audiomill.errors import JobCancelled
 from audiomill.models import musicgen, musicgen_catalog
 from audiomill.params.common import EncodeOptions, OutputFormat
 
@@ -52,9 +52,7 @@ class _Take:
 def run(ctx: EngineContext[Any]) -> None:
     params = ctx.params
     name = str(params.model)
-    info = musicgen_catalog.model_info(name)
-    if info.conditioning != "text":
-        raise InvalidInput(musicgen_catalog.MELODY_REFUSAL.format(name=name))
+    info = musicgen_catalog.model_info(name)  # an unknown name fails here, before any loading
     settings: Settings = getattr(ctx, "settings", None) or get_settings()
     ctx.progress(0.01, f"loading {name}")
     loaded = musicgen.load(name, settings, ctx.device)
