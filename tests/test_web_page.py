@@ -525,3 +525,42 @@ def test_sign_in_and_out_when_accounts_are_required(browser: Any, tmp_path: Path
             visit.check_clean()
     finally:
         served.stop()
+
+
+def test_photo_to_music_video_plays(visit: Visit, tmp_path: Path) -> None:
+    import numpy as np
+    from PIL import Image
+
+    # A photo with something to pan across: a gradient sky over a darker ground.
+    height, width = 240, 320
+    rows = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
+    sky = np.concatenate([60 + 150 * rows, 120 + 100 * rows, 200 + 40 * rows], axis=2) * np.ones((1, width, 1))
+    sky[height * 2 // 3 :] *= 0.4
+    photo = tmp_path / "beach <i>sunset.jpg"
+    Image.fromarray(sky.astype(np.uint8)).save(photo, quality=90)
+
+    page = visit.page
+    visit.open()
+    _choose_kind(visit, "photo_video")
+    assert page.locator("#file-input").get_attribute("accept") == "image/*"
+    page.fill("#param-duration_seconds", "5")
+    page.set_input_files("#file-input", str(photo))
+    page.get_by_role("button", name="Upload and start").click()
+    job = _job(visit, kind="photo_video")
+    assert job.locator(".job-title").inner_text() == "beach <i>sunset.jpg"  # as text
+    video = job.locator("video").first
+    video.wait_for()
+    playing = page.evaluate(
+        """async (el) => {
+            el.muted = true;
+            await el.play();
+            await new Promise((done) => setTimeout(done, 1500));
+            return [el.duration, el.currentTime, el.videoWidth, el.videoHeight];
+        }""",
+        video.element_handle(),
+    )
+    duration, position, video_width, video_height = playing
+    assert abs(duration - 5.0) < 0.15 and position > 0.3, playing
+    assert video_width * height == video_height * width  # the photo's own aspect ratio
+    visit.shot("photo-video-playing")
+    visit.check_clean()
