@@ -86,12 +86,13 @@ SessionDep = Annotated[Session, Depends(get_session)]
 
 
 async def in_session(runtime: Runtime, work: Callable[[Session], T]) -> T:
-    """Run ``work(session)`` in one hop to the thread pool, in a session that commits (or
-    rolls back) and closes in that same hop. Read endpoints build their whole response in
-    ``work``, so a request costs one hop however many rows it touches."""
+    """Run the read ``work(session)`` in one hop to the thread pool, in a read session
+    (no transaction: each statement on its own) closed in that same hop. Read endpoints
+    build their whole response in ``work``, so a request costs one hop however many rows
+    it touches. Nothing written here is kept transactionally: reads only."""
 
     def run() -> T:
-        with runtime.db.session() as session:
+        with runtime.db.read_session() as session:
             return work(session)
 
     return await anyio.to_thread.run_sync(run, limiter=_read_limiter())

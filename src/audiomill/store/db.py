@@ -89,6 +89,15 @@ class Database:
         self.url = database_url
         self.engine = make_engine(database_url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Polled reads run outside a transaction: on PostgreSQL that saves the BEGIN and
+        # COMMIT round trips around a one-statement read (2,050-2,190 -> 2,340-2,470 req/s at
+        # 64 connections on 2 cores). SQLite's driver begins no transaction for a SELECT, and
+        # switching its isolation level per checkout cost 15 % there: the plain factory.
+        self._read_sessions = (
+            self._sessions
+            if self.engine.dialect.name == "sqlite"
+            else sessionmaker(self.engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+        )
 
     def migrate(self) -> None:
         migrate(self.url)
@@ -106,6 +115,12 @@ class Database:
             except BaseException:
                 session.rollback()
                 raise
+
+    @contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session for reads only, each statement on its own (no transaction around them)."""
+        with self._read_sessions() as session:
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()
