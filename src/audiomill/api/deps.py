@@ -19,14 +19,16 @@ from dataclasses import dataclass
 from typing import Annotated, Literal, TypeVar
 
 import anyio
-from fastapi import Depends, Request
+from fastapi import Depends, Request, WebSocket
+from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from audiomill.accounts import service as accounts
-from audiomill.errors import Forbidden, Unauthorized
+from audiomill.api.guard import is_same_origin
+from audiomill.errors import AudiomillError, Forbidden, Unauthorized
 from audiomill.jobs import service
 from audiomill.runtime import Runtime
 from audiomill.store.tables import User
@@ -224,3 +226,24 @@ async def get_current_user(caller: CallerDep) -> User:
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def websocket_caller(
+    websocket: WebSocket, runtime: Runtime, cross_origin_refusal: AudiomillError | None = None
+) -> Caller | None:
+    """Who opens the socket, as for HTTP; None once refused with a JSON denial. A cookie
+    session from another origin is refused (``cross_origin_refusal``, else 403): a cookie
+    must not let another site's page listen in."""
+    try:
+        caller = await asyncio.to_thread(authenticate, websocket, runtime)
+        origin = websocket.headers.get("origin")
+        if (
+            caller.via == "session"
+            and origin
+            and not is_same_origin(origin, websocket.headers.get("host", ""), runtime.settings.cors_origins)
+        ):
+            raise cross_origin_refusal or Forbidden(f"cross-origin WebSocket from {origin!r} refused")
+    except AudiomillError as exc:
+        await websocket.send_denial_response(JSONResponse(status_code=exc.http_status, content={"detail": exc.message}))
+        return None
+    return caller

@@ -15,34 +15,14 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse
 
-from audiomill.api.deps import Caller, authenticate
+from audiomill.api.deps import websocket_caller
 from audiomill.api.feed import JobFeedEvent, ProcessingUpdate, Subscription, feed_hub
-from audiomill.api.guard import is_same_origin
-from audiomill.errors import AudiomillError, Forbidden
 from audiomill.runtime import Runtime
 
 router = APIRouter(tags=["events"])
 
 FELL_BEHIND = 1013  # "try again later": reconnect and re-list
-
-
-async def websocket_caller(websocket: WebSocket, runtime: Runtime) -> Caller | None:
-    """Who opens the socket, as for HTTP; None once refused with a JSON denial."""
-    try:
-        caller = await asyncio.to_thread(authenticate, websocket, runtime)
-        origin = websocket.headers.get("origin")
-        if (
-            caller.via == "session"
-            and origin
-            and not is_same_origin(origin, websocket.headers.get("host", ""), runtime.settings.cors_origins)
-        ):  # a cookie must not let another site's page listen in
-            raise Forbidden(f"cross-origin WebSocket from {origin!r} refused")
-    except AudiomillError as exc:
-        await websocket.send_denial_response(JSONResponse(status_code=exc.http_status, content={"detail": exc.message}))
-        return None
-    return caller
 
 
 @router.websocket("/api/v1/events")

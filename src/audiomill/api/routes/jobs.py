@@ -11,11 +11,10 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from audiomill.api import job_requests
-from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep, authenticate, in_session
+from audiomill.api.deps import CurrentUser, RuntimeDep, SessionDep, in_session, websocket_caller
 from audiomill.api.files import archive_name, file_response, zip_response
-from audiomill.api.guard import is_same_origin
 from audiomill.api.schemas import JobPublic, JobsPublic, job_public
-from audiomill.errors import AudiomillError, Conflict, Forbidden, InvalidInput, NotFound, UnsupportedMedia
+from audiomill.errors import Conflict, Forbidden, InvalidInput, NotFound, UnsupportedMedia
 from audiomill.jobs import reads, service
 from audiomill.jobs.states import JobStatus
 from audiomill.kinds import KindSpec
@@ -169,17 +168,8 @@ def _ended(status: JobStatus) -> str:
 async def job_events(websocket: WebSocket, job_id: str) -> None:
     """Sends the job's state, then every change, and closes once the job has ended."""
     runtime = websocket.app.state.runtime
-    try:
-        caller = await asyncio.to_thread(authenticate, websocket, runtime)
-        origin = websocket.headers.get("origin")
-        if (
-            caller.via == "session"
-            and origin
-            and not is_same_origin(origin, websocket.headers.get("host", ""), runtime.settings.cors_origins)
-        ):  # a cookie must not let another site's page listen in
-            raise NotFound(f"job {job_id} not found")
-    except AudiomillError as exc:
-        await websocket.send_denial_response(JSONResponse(status_code=exc.http_status, content={"detail": exc.message}))
+    caller = await websocket_caller(websocket, runtime, NotFound(f"job {job_id} not found"))
+    if caller is None:
         return
     user = caller.user
 
