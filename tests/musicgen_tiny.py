@@ -10,7 +10,9 @@ MusicGen's 50) keeps each second of audio at 10 generation steps.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -48,17 +50,27 @@ _WORDS = [
 ]
 
 
-def build_tiny_musicgen(folder: Path, seed: int = 0) -> Path:
-    """Write the tiny model and tokenizer into ``folder`` and return it."""
+def build_tiny_musicgen(folder: Path, seed: int = 0, melody_preprocessor: dict[str, Any] | None = None) -> Path:
+    """Write the tiny model and tokenizer into ``folder`` and return it. With
+    ``melody_preprocessor``: a MusicGen-melody (model_type ``musicgen_melody``), that dict
+    written as its preprocessor_config.json (tests/musicgen_melody_tiny.py)."""
     import torch
     from transformers import (
         EncodecConfig,
         MusicgenConfig,
         MusicgenDecoderConfig,
         MusicgenForConditionalGeneration,
+        MusicgenMelodyConfig,
+        MusicgenMelodyDecoderConfig,
+        MusicgenMelodyForConditionalGeneration,
         T5Config,
         T5Tokenizer,
     )
+
+    melody = melody_preprocessor is not None
+    config_class = MusicgenMelodyConfig if melody else MusicgenConfig
+    decoder_config_class = MusicgenMelodyDecoderConfig if melody else MusicgenDecoderConfig
+    model_class = MusicgenMelodyForConditionalGeneration if melody else MusicgenForConditionalGeneration
 
     text = T5Config(vocab_size=128, d_model=32, d_kv=8, d_ff=64, num_layers=2, num_heads=4)
     codec = EncodecConfig(
@@ -72,7 +84,7 @@ def build_tiny_musicgen(folder: Path, seed: int = 0) -> Path:
         num_lstm_layers=1,
         target_bandwidths=[2.2],
     )
-    decoder = MusicgenDecoderConfig(
+    decoder = decoder_config_class(
         vocab_size=CODEBOOK_SIZE,
         hidden_size=32,
         num_hidden_layers=2,
@@ -83,7 +95,7 @@ def build_tiny_musicgen(folder: Path, seed: int = 0) -> Path:
         bos_token_id=CODEBOOK_SIZE,
         max_position_embeddings=2048,
     )
-    config = MusicgenConfig(
+    config = config_class(
         text_encoder=text.to_dict(),
         audio_encoder=codec.to_dict(),
         decoder=decoder.to_dict(),
@@ -91,13 +103,17 @@ def build_tiny_musicgen(folder: Path, seed: int = 0) -> Path:
     config.pad_token_id = CODEBOOK_SIZE
     config.decoder_start_token_id = CODEBOOK_SIZE
     torch.manual_seed(seed)
-    model = MusicgenForConditionalGeneration(config).eval()
+    model = model_class(config).eval()
     # EnCodec's codebooks start at zero (they are learnt by k-means): every code would decode
     # to the same sound. Random codebooks make the audio depend on the codes, as in a real model.
     with torch.no_grad():
         for layer in model.audio_encoder.quantizer.layers:
             layer.codebook.embed.normal_()
             layer.codebook.embed_avg.copy_(layer.codebook.embed)
+        if melody:
+            # The chroma projection is what carries the melody: make it loud enough that the
+            # tiny decoder's choices depend on it (random init at 0.02 barely moves them).
+            model.audio_enc_to_dec_proj.weight.normal_(0.0, 1.0)
     # As on the hub: sampling defaults written in generation_config.json.
     generation = model.generation_config
     generation.pad_token_id = CODEBOOK_SIZE
@@ -109,6 +125,8 @@ def build_tiny_musicgen(folder: Path, seed: int = 0) -> Path:
     generation.max_length = 1500
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)
+    if melody_preprocessor is not None:
+        (folder / "preprocessor_config.json").write_text(json.dumps(melody_preprocessor, indent=2), encoding="utf-8")
 
     vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("\u2581", -2.0)]
     vocab += [("\u2581" + word, -1.0) for word in _WORDS]
